@@ -1,0 +1,113 @@
+//! The flow table's key and value.
+
+/// `FlowKey::family` for IPv4 (addresses are stored in the first 4 bytes).
+pub const FAMILY_IPV4: u8 = 4;
+/// `FlowKey::family` for IPv6.
+pub const FAMILY_IPV6: u8 = 6;
+
+/// IANA protocol numbers the data plane steers.
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+/// A 5-tuple, IPv4 and IPv6 alike, in the direction client -> destination.
+///
+/// Ports are stored in host byte order so user space can print them without
+/// conversions; addresses stay in network byte order (as on the wire). An
+/// IPv4 address occupies the first four bytes and the rest stays zero, so the
+/// same key shape (and the same hash input) serves both families.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+impl FlowKey {
+    /// Size in bytes; the keyed hash reads the key as five little-endian u64s.
+    pub const SIZE: usize = 40;
+
+    /// The key of the opposite direction (reply traffic).
+    #[inline(always)]
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey {
+            src_addr: self.dst_addr,
+            dst_addr: self.src_addr,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            proto: self.proto,
+            family: self.family,
+            _pad: [0; 2],
+        }
+    }
+
+    /// The key as the five 64-bit words the hash consumes.
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 5] {
+        let mut w = [0u64; 5];
+        let mut i = 0;
+        while i < 2 {
+            w[i] = u64::from_le_bytes(word(&self.src_addr, i * 8));
+            w[i + 2] = u64::from_le_bytes(word(&self.dst_addr, i * 8));
+            i += 1;
+        }
+        w[4] = (self.src_port as u64)
+            | ((self.dst_port as u64) << 16)
+            | ((self.proto as u64) << 32)
+            | ((self.family as u64) << 40);
+        w
+    }
+}
+
+#[inline(always)]
+fn word(b: &[u8; 16], at: usize) -> [u8; 8] {
+    [
+        b[at],
+        b[at + 1],
+        b[at + 2],
+        b[at + 3],
+        b[at + 4],
+        b[at + 5],
+        b[at + 6],
+        b[at + 7],
+    ]
+}
+
+/// Per-flow state. Counters are updated with atomic adds from every CPU that
+/// sees a packet of the flow (XDP on one queue, TC egress on another), so no
+/// per-CPU split is needed and user space reads one coherent value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowValue {
+    /// Hop id the flow is pinned to.
+    pub hop: u32,
+    /// How many times the flow was moved to another hop (fast failover).
+    pub failovers: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub reply_packets: u64,
+    pub reply_bytes: u64,
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the first packet.
+    pub first_seen_ns: u64,
+    /// `bpf_ktime_get_ns` of the latest packet in either direction.
+    pub last_seen_ns: u64,
+    /// `bpf_ktime_get_ns` of the latest reply packet (0: none yet).
+    pub last_reply_ns: u64,
+}
+
+impl FlowValue {
+    pub const SIZE: usize = 64;
+}
+
+/// Key of the `LOCAL_ADDRS` map: an address of the gateway itself.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LocalAddrKey {
+    pub addr: [u8; 16],
+    pub family: u8,
+    pub _pad: [u8; 3],
+}

@@ -1,0 +1,27 @@
+//! Hop table entries: how to send a packet to a hop.
+
+/// The hop may receive new flows and keep old ones.
+pub const HOP_ENABLED: u32 = 1;
+
+/// Action parameters of one hop (index = hop id).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HopEntry {
+    /// Egress interface; also set in the redirect devmap under the same id.
+    pub ifindex: u32,
+    /// `HOP_*` flags; an entry without `HOP_ENABLED` is never used.
+    pub flags: u32,
+    /// Source MAC for the rewritten frame (the egress interface's address).
+    pub src_mac: [u8; 6],
+    /// Destination MAC: the next hop's address, resolved by the control plane.
+    pub dst_mac: [u8; 6],
+    /// Packet mark for the TC `mark` action (0: none).
+    pub mark: u32,
+}
+
+impl HopEntry {
+    #[inline(always)]
+    pub fn is_enabled(&self) -> bool {
+        self.flags & HOP_ENABLED != 0
+    }
+}

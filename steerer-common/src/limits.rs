@@ -1,0 +1,21 @@
+//! Sizes of the kernel maps. They are compile-time constants because BPF map
+//! definitions are static; user space validates its configuration against them.
+
+/// Most hops a single gateway can steer to (hop ids are `0..MAX_HOPS`).
+pub const MAX_HOPS: u32 = 256;
+
+/// Selection classes (port sets) the slot-table map has room for.
+pub const MAX_CLASSES: u32 = 32;
+
+/// Largest slot table per class. Prime, so that `hash % slots` uses every slot.
+pub const MAX_SLOT_COUNT: u32 = 65_537;
+
+/// Entries of the LRU flow table. At 128 bytes per entry this is ~128 MiB of
+/// kernel memory at most; the LRU evicts the least recently used flow first.
+pub const FLOW_TABLE_SIZE: u32 = 1 << 20;
+
+/// Local addresses of the gateway that must never be steered.
+pub const MAX_LOCAL_ADDRS: u32 = 256;
+
+/// Hop id stored in a slot that has no hop (an empty table).
+pub const NO_HOP: u32 = u32::MAX;

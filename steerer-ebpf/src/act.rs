@@ -1,0 +1,67 @@
+//! Hop actions. `redirect`: rewrite the Ethernet addresses for the hop's
+//! next hop, decrement TTL / hop limit, and send the frame out of the hop's
+//! interface through the devmap.
+
+use aya_ebpf::bindings::xdp_action;
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+};
+use steerer_common::{flow::FAMILY_IPV4, HopEntry, StatReason};
+
+use crate::{
+    maps::{HOPS, HOP_DEVS},
+    parse::{ptr_at_mut, Parsed},
+};
+
+/// The hop's entry, if it exists and may be used.
+#[inline(always)]
+pub fn usable_hop(hop: u32) -> Result<&'static HopEntry, StatReason> {
+    match HOPS.get(hop) {
+        Some(entry) if entry.is_enabled() => Ok(entry),
+        _ => Err(StatReason::PassNoHop),
+    }
+}
+
+/// Rewrite the frame for `entry` and redirect it (XDP).
+#[inline(always)]
+pub fn redirect_xdp(
+    data: usize,
+    data_end: usize,
+    parsed: &Parsed,
+    hop: u32,
+    entry: &HopEntry,
+) -> Result<u32, StatReason> {
+    let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
+    if parsed.key.family == FAMILY_IPV4 {
+        let ip: *mut Ipv4Hdr =
+            ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { decrement_ttl_v4(&mut *ip) };
+    } else {
+        let ip: *mut Ipv6Hdr =
+            ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { (*ip).hop_limit -= 1 };
+    }
+    unsafe {
+        (*eth).dst_addr = entry.dst_mac;
+        (*eth).src_addr = entry.src_mac;
+    }
+    HOP_DEVS
+        .redirect(hop, 0)
+        .map_err(|_| StatReason::RedirectFailed)
+}
+
+/// TTL - 1 with the checksum fixed incrementally (RFC 1624), as the kernel's
+/// `ip_decrease_ttl` does: the TTL is the high byte of its 16-bit word, so
+/// the one's-complement sum rises by 0x0100.
+#[inline(always)]
+pub fn decrement_ttl_v4(ip: &mut Ipv4Hdr) {
+    let mut check = u16::from_be_bytes(ip.check) as u32;
+    check += 0x0100;
+    check += (check >= 0xffff) as u32;
+    ip.check = (check as u16).to_be_bytes();
+    ip.ttl -= 1;
+}
+
+/// Verdict for packets we leave alone.
+pub const PASS: u32 = xdp_action::XDP_PASS;

@@ -1,0 +1,46 @@
+//! Every map of the data plane. All are pinned by name, so a restarted
+//! control plane finds them again under `/sys/fs/bpf/steerer/<iface>/`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, DevMap, HashMap, LruHashMap, PerCpuArray},
+};
+use steerer_common::{
+    flow::LocalAddrKey,
+    limits::{MAX_CLASSES, MAX_HOPS, MAX_LOCAL_ADDRS, MAX_SLOT_COUNT},
+    DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
+};
+
+/// Size compiled into the object; user space may override it at load time.
+pub const FLOW_TABLE_DEFAULT: u32 = 1 << 18;
+
+#[map(name = "FLOWS")]
+pub static FLOWS: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(FLOW_TABLE_DEFAULT, 0);
+
+/// Slot tables, one per class, laid out as `class * MAX_SLOT_COUNT + slot`.
+#[map(name = "SLOTS")]
+pub static SLOTS: Array<u32> = Array::pinned(MAX_CLASSES * MAX_SLOT_COUNT, 0);
+
+#[map(name = "HOPS")]
+pub static HOPS: Array<HopEntry> = Array::pinned(MAX_HOPS, 0);
+
+/// Hop id -> egress interface, for `bpf_redirect_map`.
+#[map(name = "HOP_DEVS")]
+pub static HOP_DEVS: DevMap = DevMap::pinned(MAX_HOPS, 0);
+
+#[map(name = "CONFIG")]
+pub static CONFIG: Array<DataplaneConfig> = Array::pinned(1, 0);
+
+#[map(name = "STATS")]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(StatReason::COUNT, 0);
+
+#[map(name = "LOCAL_ADDRS")]
+pub static LOCAL_ADDRS: HashMap<LocalAddrKey, u8> = HashMap::pinned(MAX_LOCAL_ADDRS, 0);
+
+#[inline(always)]
+pub fn count(reason: StatReason) {
+    if let Some(c) = STATS.get_ptr_mut(reason as u32) {
+        // Per-CPU slot: no other CPU writes it, a plain add is exact.
+        unsafe { *c += 1 };
+    }
+}

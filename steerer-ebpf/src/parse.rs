@@ -1,0 +1,192 @@
+//! Header parsing with bounds checks the verifier can follow: every access
+//! goes through [`ptr_at`], which compares against `data_end` first.
+
+use core::mem::size_of;
+
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    tcp::TcpHdr,
+    udp::UdpHdr,
+};
+use steerer_common::{
+    flow::{FAMILY_IPV4, FAMILY_IPV6, PROTO_TCP, PROTO_UDP},
+    FlowKey, StatReason,
+};
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const VLAN_HDR_LEN: usize = 4;
+/// IPv6 extension headers we recognise (and, for now, do not walk).
+const IPV6_EXT: [u8; 6] = [0, 43, 44, 50, 51, 60];
+
+/// What the steering code needs to know about a classified packet.
+pub struct Parsed {
+    pub key: FlowKey,
+    /// Offset of the IP header from the start of the frame.
+    pub l3_off: usize,
+    pub ttl: u8,
+}
+
+#[inline(always)]
+pub fn ptr_at<T>(data: usize, data_end: usize, off: usize) -> Option<*const T> {
+    if data + off + size_of::<T>() > data_end {
+        return None;
+    }
+    Some((data + off) as *const T)
+}
+
+#[inline(always)]
+pub fn ptr_at_mut<T>(data: usize, data_end: usize, off: usize) -> Option<*mut T> {
+    ptr_at::<T>(data, data_end, off).map(|p| p as *mut T)
+}
+
+/// Classify a frame. `Err` carries the reason it is passed unsteered.
+///
+/// `pkt_len` is the whole frame's length; for TC it can exceed the linear
+/// `data..data_end` area, which only has to hold the headers.
+#[inline(always)]
+pub fn parse(data: usize, data_end: usize, pkt_len: usize) -> Result<Parsed, StatReason> {
+    let eth: *const EthHdr = ptr_at(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
+    let mut ether_type = u16::from_be(unsafe { (*eth).ether_type });
+    let mut off = EthHdr::LEN;
+
+    // Up to two VLAN tags (802.1ad outer, 802.1Q inner).
+    let mut tags = 0;
+    while tags < 2 && (ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD) {
+        let inner: *const [u8; 4] =
+            ptr_at(data, data_end, off).ok_or(StatReason::PassTruncated)?;
+        let b = unsafe { *inner };
+        ether_type = u16::from_be_bytes([b[2], b[3]]);
+        off += VLAN_HDR_LEN;
+        tags += 1;
+    }
+
+    match ether_type {
+        ETH_P_IP => parse_ipv4(data, data_end, pkt_len, off),
+        ETH_P_IPV6 => parse_ipv6(data, data_end, pkt_len, off),
+        _ => Err(StatReason::PassNotIp),
+    }
+}
+
+#[inline(always)]
+fn parse_ipv4(data: usize, data_end: usize, pkt_len: usize, l3_off: usize) -> Result<Parsed, StatReason> {
+    let ip: *const Ipv4Hdr = ptr_at(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+    let ip = unsafe { &*ip };
+    if ip.vihl >> 4 != 4 {
+        return Err(StatReason::PassMalformed);
+    }
+    let ihl = (ip.vihl & 0x0f) as usize;
+    if ihl < 5 {
+        return Err(StatReason::PassMalformed);
+    }
+    if ihl != 5 {
+        // Options are legal but rare; the foundation leaves them to the kernel.
+        return Err(StatReason::PassIpOptions);
+    }
+    let frags = u16::from_be_bytes(ip.frags);
+    let frag_offset = frags & 0x1fff;
+    if frag_offset != 0 {
+        return Err(StatReason::PassFragment);
+    }
+    let tot_len = u16::from_be_bytes(ip.tot_len) as usize;
+    if tot_len < Ipv4Hdr::LEN || l3_off + tot_len > pkt_len {
+        return Err(StatReason::PassTruncated);
+    }
+    let mut key = FlowKey {
+        family: FAMILY_IPV4,
+        proto: ip.proto,
+        ..FlowKey::default()
+    };
+    key.src_addr[..4].copy_from_slice(&ip.src_addr);
+    key.dst_addr[..4].copy_from_slice(&ip.dst_addr);
+    let ttl = ip.ttl;
+    let l4_off = l3_off + Ipv4Hdr::LEN;
+    parse_ports(data, data_end, l4_off, &mut key)?;
+    Ok(Parsed { key, l3_off, ttl })
+}
+
+#[inline(always)]
+fn parse_ipv6(data: usize, data_end: usize, pkt_len: usize, l3_off: usize) -> Result<Parsed, StatReason> {
+    let ip: *const Ipv6Hdr = ptr_at(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+    let ip = unsafe { &*ip };
+    if ip.vcf[0] >> 4 != 6 {
+        return Err(StatReason::PassMalformed);
+    }
+    let payload_len = u16::from_be_bytes(ip.payload_len) as usize;
+    if l3_off + Ipv6Hdr::LEN + payload_len > pkt_len {
+        return Err(StatReason::PassTruncated);
+    }
+    let next = ip.next_hdr;
+    if next != PROTO_TCP && next != PROTO_UDP {
+        let mut i = 0;
+        while i < IPV6_EXT.len() {
+            if IPV6_EXT[i] == next {
+                return Err(StatReason::PassIpOptions);
+            }
+            i += 1;
+        }
+        return Err(StatReason::PassOtherProto);
+    }
+    let mut key = FlowKey {
+        family: FAMILY_IPV6,
+        proto: next,
+        src_addr: ip.src_addr,
+        dst_addr: ip.dst_addr,
+        ..FlowKey::default()
+    };
+    let ttl = ip.hop_limit;
+    parse_ports(data, data_end, l3_off + Ipv6Hdr::LEN, &mut key)?;
+    Ok(Parsed { key, l3_off, ttl })
+}
+
+/// Fill the ports of `key`.
+#[inline(always)]
+fn parse_ports(
+    data: usize,
+    data_end: usize,
+    l4_off: usize,
+    key: &mut FlowKey,
+) -> Result<(), StatReason> {
+    match key.proto {
+        PROTO_TCP => {
+            let tcp: *const TcpHdr =
+                ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
+            let raw: *const [u8; 13] =
+                ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
+            let tcp = unsafe { &*tcp };
+            // Data offset below 5 words is not a TCP header.
+            let doff = unsafe { (*raw)[12] } >> 4;
+            if doff < 5 {
+                return Err(StatReason::PassMalformed);
+            }
+            key.src_port = u16::from_be_bytes(tcp.source);
+            key.dst_port = u16::from_be_bytes(tcp.dest);
+            Ok(())
+        }
+        PROTO_UDP => {
+            let udp: *const UdpHdr =
+                ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
+            let udp = unsafe { &*udp };
+            key.src_port = u16::from_be_bytes(udp.src);
+            key.dst_port = u16::from_be_bytes(udp.dst);
+            Ok(())
+        }
+        _ => Err(StatReason::PassOtherProto),
+    }
+}
+
+/// Addresses the gateway must never steer: multicast, broadcast, link-local.
+#[inline(always)]
+pub fn is_special_destination(key: &FlowKey) -> bool {
+    if key.family == FAMILY_IPV4 {
+        let a = key.dst_addr[0];
+        a >= 224 || a == 0 || a == 127
+    } else {
+        let a = key.dst_addr[0];
+        let b = key.dst_addr[1];
+        a == 0xff || (a == 0xfe && (b & 0xc0) == 0x80)
+    }
+}

@@ -1,0 +1,31 @@
+//! Hop selection for a new flow: keyed hash of the 5-tuple into the class's
+//! slot table.
+
+use steerer_common::{
+    config::CONFIG_READY, limits::MAX_SLOT_COUNT, siphash::flow_hash, FlowKey, StatReason,
+};
+
+use crate::maps::{CONFIG, SLOTS};
+
+/// Class (port set) of a destination port. One class until port sets land.
+#[inline(always)]
+pub fn class_of(_key: &FlowKey) -> u32 {
+    0
+}
+
+/// Pick the hop for a new flow.
+#[inline(always)]
+pub fn pick_hop(key: &FlowKey) -> Result<u32, StatReason> {
+    let cfg = CONFIG.get(0).ok_or(StatReason::PassNotReady)?;
+    if cfg.flags & CONFIG_READY == 0 || cfg.slot_count == 0 || cfg.slot_count > MAX_SLOT_COUNT {
+        return Err(StatReason::PassNotReady);
+    }
+    let hash = flow_hash(&cfg.hash_key, key);
+    let slot = (hash % cfg.slot_count as u64) as u32;
+    let index = class_of(key) * MAX_SLOT_COUNT + slot;
+    let hop = *SLOTS.get(index).ok_or(StatReason::PassNotReady)?;
+    if hop == steerer_common::limits::NO_HOP {
+        return Err(StatReason::PassNoHop);
+    }
+    Ok(hop)
+}

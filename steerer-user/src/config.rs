@@ -1,0 +1,296 @@
+//! The operator's configuration file (TOML), parsed and validated before
+//! anything touches the kernel.
+
+use std::{collections::HashSet, net::IpAddr, path::Path};
+
+use serde::Deserialize;
+use steerer_common::limits::{MAX_HOPS, MAX_SLOT_COUNT};
+use thiserror::Error;
+
+/// Tick period K when the file does not say (SPEC section 3).
+pub const DEFAULT_TICK_SECS: u64 = 5;
+/// Max share of one hop in a window of 2+ hops (SPEC section 3).
+pub const DEFAULT_MAX_SHARE: f64 = 0.5;
+/// A flow with packets sent and no reply after this long is failed (T).
+pub const DEFAULT_FAIL_AFTER_SECS: u64 = 3;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// One egress hop as the operator describes it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HopConfig {
+    /// Unique name, used in logs and tables.
+    pub name: String,
+    /// Interface the hop is reached through.
+    pub interface: String,
+    /// The hop's address on that interface (its MAC is resolved via netlink).
+    pub next_hop: IpAddr,
+    /// Advertised speed, Mbit/s.
+    pub estimated_speed_mbit: f64,
+    /// Advertised capacity, Mbit/s.
+    pub estimated_capacity_mbit: f64,
+}
+
+impl HopConfig {
+    /// The initial estimate used before anything is measured, bytes/s.
+    pub fn initial_estimate_bytes_per_sec(&self) -> f64 {
+        self.estimated_speed_mbit.min(self.estimated_capacity_mbit) * 1e6 / 8.0
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// K: seconds between two control-plane ticks.
+    #[serde(default = "default_tick")]
+    pub tick_secs: u64,
+    /// Largest fraction of the slots one hop may hold while 2+ hops are usable.
+    #[serde(default = "default_max_share")]
+    pub max_share: f64,
+    /// T: seconds without any reply after which a flow counts as failed.
+    #[serde(default = "default_fail_after")]
+    pub fail_after_secs: u64,
+    /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
+    #[serde(default)]
+    pub slot_count: Option<u32>,
+    #[serde(rename = "hop", default)]
+    pub hops: Vec<HopConfig>,
+}
+
+fn default_tick() -> u64 {
+    DEFAULT_TICK_SECS
+}
+fn default_max_share() -> f64 {
+    DEFAULT_MAX_SHARE
+}
+fn default_fail_after() -> u64 {
+    DEFAULT_FAIL_AFTER_SECS
+}
+
+impl Config {
+    /// Read and validate a file. `interface_exists` is asked about every
+    /// interface name so the check can run against the real system (or a
+    /// fake in tests).
+    pub fn load(
+        path: &Path,
+        interface_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })?;
+        config.validate(interface_exists)?;
+        Ok(config)
+    }
+
+    /// Parse TOML text (no validation against the system).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<config>".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Check every rule; the error names the offending field.
+    pub fn validate(&self, interface_exists: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
+        if self.tick_secs == 0 {
+            return Err(invalid("tick_secs", "must be at least 1 second"));
+        }
+        if !(self.max_share > 0.0 && self.max_share <= 1.0) {
+            return Err(invalid("max_share", "must be in (0, 1]"));
+        }
+        if self.fail_after_secs == 0 {
+            return Err(invalid("fail_after_secs", "must be at least 1 second"));
+        }
+        if self.hops.is_empty() {
+            return Err(invalid("hop", "at least one [[hop]] is required"));
+        }
+        if self.hops.len() > MAX_HOPS as usize {
+            return Err(invalid(
+                "hop",
+                format!("{} hops configured, at most {MAX_HOPS} supported", self.hops.len()),
+            ));
+        }
+        if let Some(slots) = self.slot_count {
+            if (slots as usize) < self.hops.len() || slots > MAX_SLOT_COUNT {
+                return Err(invalid(
+                    "slot_count",
+                    format!(
+                        "{slots} is out of range: need at least one slot per hop ({}) and at most {MAX_SLOT_COUNT}",
+                        self.hops.len()
+                    ),
+                ));
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, hop) in self.hops.iter().enumerate() {
+            let field = |f: &str| format!("hop[{i}].{f}");
+            if hop.name.trim().is_empty() {
+                return Err(invalid(field("name"), "must not be empty"));
+            }
+            if !names.insert(hop.name.as_str()) {
+                return Err(invalid(
+                    field("name"),
+                    format!("duplicate hop {:?}", hop.name),
+                ));
+            }
+            if !interface_exists(&hop.interface) {
+                return Err(invalid(
+                    field("interface"),
+                    format!("unknown interface {:?}", hop.interface),
+                ));
+            }
+            for (f, v) in [
+                ("estimated_speed_mbit", hop.estimated_speed_mbit),
+                ("estimated_capacity_mbit", hop.estimated_capacity_mbit),
+            ] {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(invalid(field(f), format!("{v} must be a positive number")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Slots per class table.
+    pub fn effective_slot_count(&self) -> u32 {
+        self.slot_count
+            .unwrap_or_else(|| next_prime((self.hops.len() as u32 * 100).max(101)))
+    }
+}
+
+/// Smallest prime >= n.
+pub fn next_prime(n: u32) -> u32 {
+    let is_prime = |x: u32| {
+        if x < 2 {
+            return false;
+        }
+        let mut d = 2u32;
+        while d.saturating_mul(d) <= x {
+            if x % d == 0 {
+                return false;
+            }
+            d += 1;
+        }
+        true
+    };
+    (n..).find(|&x| is_prime(x)).unwrap_or(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+tick_secs = 2
+[[hop]]
+name = "a"
+interface = "eth1"
+next_hop = "198.18.1.2"
+estimated_speed_mbit = 100
+estimated_capacity_mbit = 50
+[[hop]]
+name = "b"
+interface = "eth2"
+next_hop = "2001:db8:0:2::2"
+estimated_speed_mbit = 10
+estimated_capacity_mbit = 1000
+"#;
+
+    fn exists(name: &str) -> bool {
+        name.starts_with("eth")
+    }
+
+    fn field_of(err: ConfigError) -> String {
+        match err {
+            ConfigError::Invalid { field, .. } => field,
+            other => panic!("expected a validation error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        c.validate(&exists).unwrap();
+        assert_eq!(c.tick_secs, 2);
+        assert_eq!(c.max_share, DEFAULT_MAX_SHARE);
+        assert_eq!(c.hops.len(), 2);
+        assert_eq!(c.hops[0].initial_estimate_bytes_per_sec(), 50e6 / 8.0);
+        assert_eq!(c.effective_slot_count(), 211);
+    }
+
+    #[test]
+    fn zero_tick_is_rejected_naming_the_field() {
+        let c = Config::parse(&GOOD.replace("tick_secs = 2", "tick_secs = 0")).unwrap();
+        assert_eq!(field_of(c.validate(&exists).unwrap_err()), "tick_secs");
+    }
+
+    #[test]
+    fn unknown_interface_is_rejected_naming_the_hop() {
+        let c = Config::parse(&GOOD.replace("\"eth2\"", "\"nope0\"")).unwrap();
+        let err = c.validate(&exists).unwrap_err();
+        assert!(err.to_string().contains("nope0"), "{err}");
+        assert_eq!(field_of(err), "hop[1].interface");
+    }
+
+    #[test]
+    fn duplicate_hop_is_rejected() {
+        let c = Config::parse(&GOOD.replace("name = \"b\"", "name = \"a\"")).unwrap();
+        assert_eq!(field_of(c.validate(&exists).unwrap_err()), "hop[1].name");
+    }
+
+    #[test]
+    fn missing_field_is_named_by_the_parser() {
+        let err = Config::parse(&GOOD.replace("next_hop = \"198.18.1.2\"\n", "")).unwrap_err();
+        assert!(err.to_string().contains("next_hop"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected() {
+        let err = Config::parse(&format!("tick = 3\n{GOOD}")).unwrap_err();
+        assert!(err.to_string().contains("tick"), "{err}");
+    }
+
+    #[test]
+    fn non_positive_speed_is_rejected() {
+        let c = Config::parse(&GOOD.replace("= 10\n", "= -1\n")).unwrap();
+        assert_eq!(
+            field_of(c.validate(&exists).unwrap_err()),
+            "hop[1].estimated_speed_mbit"
+        );
+    }
+
+    #[test]
+    fn next_prime_is_prime_and_not_smaller() {
+        assert_eq!(next_prime(300), 307);
+        assert_eq!(next_prime(25600), 25601);
+        assert_eq!(next_prime(2), 2);
+    }
+}

@@ -1,0 +1,278 @@
+//! `steerer run`: validate, load, attach, then tick every K seconds until
+//! SIGINT/SIGTERM.
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use steerer_common::{
+    config::CONFIG_READY, flow::LocalAddrKey, hop::HOP_ENABLED, limits::MAX_HOPS, DataplaneConfig,
+    FlowKey, HopEntry,
+};
+use steerer_user::{
+    config::Config,
+    dataplane::{self, AttachMode, Dataplane},
+    monotonic_ns, netlink,
+    policy::{Engine, FlowSample, HopSpec, Params},
+    report::TickStatus,
+};
+use tracing::{info, warn};
+
+pub struct RunOptions {
+    pub iface: String,
+    pub config: PathBuf,
+    pub attach: AttachMode,
+    pub fresh: bool,
+    pub keep_pins: bool,
+    pub status_file: Option<PathBuf>,
+    pub flow_table_size: Option<u32>,
+}
+
+struct ResolvedHop {
+    ifindex: u32,
+    src_mac: [u8; 6],
+    dst_mac: Option<[u8; 6]>,
+}
+
+pub fn run(opts: RunOptions) -> Result<()> {
+    // Everything that can be wrong with the input is checked before the
+    // kernel is touched.
+    if netlink::ifindex(&opts.iface).is_none() {
+        bail!("--iface: unknown interface {:?}", opts.iface);
+    }
+    let config = Config::load(&opts.config, &netlink::interface_exists)
+        .with_context(|| format!("rejected config {}", opts.config.display()))?;
+    if config.hops.iter().any(|h| h.interface == opts.iface) {
+        bail!(
+            "hop interface equals --iface {:?}: hops must be reached through other interfaces",
+            opts.iface
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(opts, config))
+}
+
+async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
+    let handle = netlink::connect().context("opening rtnetlink")?;
+    let mut resolved = Vec::new();
+    for hop in &config.hops {
+        let ifindex = netlink::ifindex(&hop.interface)
+            .with_context(|| format!("hop {}: interface {} vanished", hop.name, hop.interface))?;
+        let src_mac = netlink::link_mac(&handle, ifindex)
+            .await?
+            .with_context(|| format!("hop {}: interface {} has no MAC address", hop.name, hop.interface))?;
+        let dst_mac =
+            netlink::resolve_next_hop(&handle, ifindex, hop.next_hop, Duration::from_secs(3))
+                .await?;
+        match dst_mac {
+            Some(mac) => info!(hop = %hop.name, next_hop = %hop.next_hop, mac = %fmt_mac(&mac), "next hop resolved"),
+            None => warn!(hop = %hop.name, next_hop = %hop.next_hop, "next hop does not resolve; hop disabled until it does"),
+        }
+        resolved.push(ResolvedHop {
+            ifindex,
+            src_mac,
+            dst_mac,
+        });
+    }
+
+    let pin_dir = dataplane::pin_dir_for(&opts.iface);
+    if opts.fresh {
+        dataplane::remove_pins(&pin_dir)?;
+        info!(dir = %pin_dir.display(), "--fresh: removed pinned maps");
+    }
+    let reused = pin_dir.join(dataplane::map_names::FLOWS).exists();
+    let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
+    let slot_count = config.effective_slot_count();
+    let previous = dp.config()?;
+    let hash_key = if reused && previous.flags & CONFIG_READY != 0 {
+        info!(dir = %pin_dir.display(), "reusing pinned maps: established flows keep their hops");
+        previous.hash_key
+    } else {
+        random_key()?
+    };
+
+    let mut engine: Engine<FlowKey> = Engine::new(
+        config
+            .hops
+            .iter()
+            .map(|h| HopSpec {
+                name: h.name.clone(),
+                initial_estimate: h.initial_estimate_bytes_per_sec(),
+            })
+            .collect(),
+        Params {
+            tick_ns: config.tick_secs * 1_000_000_000,
+            memory_ns: 60_000_000_000,
+            fail_after_ns: config.fail_after_secs * 1_000_000_000,
+            max_share: config.max_share,
+            exploration_floor: 0.01,
+            slot_count,
+        },
+    );
+    for (id, r) in resolved.iter().enumerate() {
+        dp.set_hop(id as u32, &hop_entry(r))?;
+        engine.set_usable(id, r.dst_mac.is_some());
+    }
+    // Hop ids beyond this config (from an older one) are disabled.
+    for id in resolved.len() as u32..MAX_HOPS {
+        if dp.hop(id)?.is_enabled() {
+            dp.set_hop(id, &HopEntry::default())?;
+        }
+    }
+    refresh_local_addrs(&handle, &mut dp).await?;
+    let first = engine.tick(monotonic_ns(), std::iter::empty());
+    dp.write_slots(0, &first.table, None)?;
+    dp.set_config(&DataplaneConfig {
+        hash_key,
+        slot_count,
+        flags: CONFIG_READY,
+    })?;
+    dp.attach(&opts.iface, opts.attach)
+        .with_context(|| format!("attaching to {}", opts.iface))?;
+    info!(
+        iface = %opts.iface,
+        hops = config.hops.len(),
+        slots = slot_count,
+        tick_secs = config.tick_secs,
+        pins = %pin_dir.display(),
+        "steering"
+    );
+
+    let started = monotonic_ns();
+    let mut table = first.table;
+    let mut interval = tokio::time::interval(Duration::from_secs(config.tick_secs));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick_no = 0u64;
+    let mut last_status = None;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); break; }
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+        }
+        tick_no += 1;
+        // Hops whose next hop did not resolve get another chance every tick.
+        for (id, r) in resolved.iter_mut().enumerate() {
+            if r.dst_mac.is_none() {
+                let ip: IpAddr = config.hops[id].next_hop;
+                if let Some(mac) = netlink::resolve_next_hop(&handle, r.ifindex, ip, Duration::ZERO).await? {
+                    info!(hop = %config.hops[id].name, mac = %fmt_mac(&mac), "next hop resolved; hop enabled");
+                    r.dst_mac = Some(mac);
+                    dp.set_hop(id as u32, &hop_entry(r))?;
+                    engine.set_usable(id, true);
+                } else {
+                    netlink::trigger_resolution(ip);
+                }
+            }
+        }
+        let flows = dp.flows()?;
+        let now = monotonic_ns();
+        let samples = flows.iter().map(|(k, v)| FlowSample {
+            key: *k,
+            hop: v.hop,
+            bytes: v.bytes,
+            reply_bytes: v.reply_bytes,
+            packets: v.packets,
+            reply_packets: v.reply_packets,
+            first_seen_ns: v.first_seen_ns,
+            last_seen_ns: v.last_seen_ns,
+        });
+        let report = engine.tick(now, samples);
+        dp.write_slots(0, &report.table, Some(&table))?;
+        table = report.table.clone();
+        let status = TickStatus::new(
+            tick_no,
+            (now - started) as f64 / 1e9,
+            flows.len() as u64,
+            &report,
+        );
+        print!("{}", status.table());
+        if let Some(path) = &opts.status_file {
+            write_status(path, &status)?;
+        }
+        last_status = Some(status);
+    }
+
+    if let Some(s) = last_status {
+        let total: u64 = s.hops.iter().map(|h| h.failed_total).sum();
+        println!(
+            "summary: {} ticks, {} flows in table at exit, {} failed flows seen",
+            s.tick, s.flows, total
+        );
+    }
+    if opts.keep_pins {
+        info!(dir = %pin_dir.display(), "detaching; maps stay pinned (--keep-pins)");
+        drop(dp);
+    } else {
+        let dir = dp.pin_dir().to_owned();
+        drop(dp);
+        dataplane::remove_pins(&dir)?;
+        info!(dir = %dir.display(), "detached and removed pinned maps");
+    }
+    Ok(())
+}
+
+fn hop_entry(r: &ResolvedHop) -> HopEntry {
+    HopEntry {
+        ifindex: r.ifindex,
+        flags: if r.dst_mac.is_some() { HOP_ENABLED } else { 0 },
+        src_mac: r.src_mac,
+        dst_mac: r.dst_mac.unwrap_or_default(),
+        mark: 0,
+    }
+}
+
+async fn refresh_local_addrs(handle: &rtnetlink::Handle, dp: &mut Dataplane) -> Result<()> {
+    let addrs = netlink::local_addresses(handle).await?;
+    let keys: Vec<LocalAddrKey> = addrs
+        .iter()
+        .map(|a| {
+            let mut key = LocalAddrKey::default();
+            match a {
+                IpAddr::V4(v4) => {
+                    key.addr[..4].copy_from_slice(&v4.octets());
+                    key.family = steerer_common::flow::FAMILY_IPV4;
+                }
+                IpAddr::V6(v6) => {
+                    key.addr = v6.octets();
+                    key.family = steerer_common::flow::FAMILY_IPV6;
+                }
+            }
+            key
+        })
+        .collect();
+    dp.set_local_addrs(&keys)?;
+    Ok(())
+}
+
+fn random_key() -> Result<[u64; 2]> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| anyhow::anyhow!("reading random bytes for the hash key: {e}"))?;
+    let lo = u64::from_le_bytes(b[..8].try_into()?);
+    let hi = u64::from_le_bytes(b[8..].try_into()?);
+    Ok([lo, hi])
+}
+
+fn write_status(path: &Path, status: &TickStatus) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(status)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,428 @@
+//! The kernel side as user space sees it: load the eBPF object, attach it,
+//! read and write its (pinned) maps.
+
+use std::{
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    maps::{Array, DevMap, HashMap, Map, MapData, PerCpuArray},
+    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+use steerer_common::{
+    flow::LocalAddrKey,
+    limits::{MAX_HOPS, MAX_SLOT_COUNT},
+    DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
+};
+use thiserror::Error;
+
+/// The compiled eBPF object, built by `build.rs` through aya-build.
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/steerer"));
+
+/// Root of steerer's pins in bpffs.
+pub const PIN_ROOT: &str = "/sys/fs/bpf/steerer";
+
+pub const XDP_PROGRAM: &str = "steerer_xdp";
+pub const TC_PROGRAM: &str = "steerer_tc_reply";
+
+/// Map names as the kernel (and bpftool) shows them.
+pub mod map_names {
+    pub const FLOWS: &str = "FLOWS";
+    pub const SLOTS: &str = "SLOTS";
+    pub const HOPS: &str = "HOPS";
+    pub const HOP_DEVS: &str = "HOP_DEVS";
+    pub const CONFIG: &str = "CONFIG";
+    pub const STATS: &str = "STATS";
+    pub const LOCAL_ADDRS: &str = "LOCAL_ADDRS";
+}
+
+#[derive(Debug, Error)]
+pub enum DataplaneError {
+    #[error("bpffs is not mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf, or run `cargo xtask setup`)")]
+    NoBpffs,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("loading the eBPF object (pins in {pin_dir}): {source}")]
+    Load {
+        pin_dir: String,
+        source: Box<aya::EbpfError>,
+    },
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        source: Box<aya::programs::ProgramError>,
+    },
+    #[error("map {name}: {message}")]
+    Map { name: &'static str, message: String },
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
+    move |e| DataplaneError::Map {
+        name,
+        message: e.to_string(),
+    }
+}
+
+fn prog_err(name: &'static str) -> impl Fn(aya::programs::ProgramError) -> DataplaneError {
+    move |e| DataplaneError::Program {
+        name,
+        source: Box::new(e),
+    }
+}
+
+/// Where the data plane of `iface` is pinned.
+pub fn pin_dir_for(iface: &str) -> PathBuf {
+    Path::new(PIN_ROOT).join(iface)
+}
+
+/// How the XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) XDP.
+    Xdp,
+    /// Generic (skb) XDP, for drivers without native support.
+    XdpSkb,
+}
+
+/// True when /sys/fs/bpf is a bpf filesystem.
+pub fn bpffs_mounted() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/bpf")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
+        .unwrap_or(false)
+}
+
+/// A loaded (and possibly attached) data plane.
+pub struct Dataplane {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+}
+
+impl Dataplane {
+    /// Load the object, creating or reusing the maps pinned in `pin_dir`.
+    /// `flow_table_size` overrides the LRU size (must match reused pins).
+    pub fn load(pin_dir: &Path, flow_table_size: Option<u32>) -> Result<Self, DataplaneError> {
+        if !bpffs_mounted() {
+            return Err(DataplaneError::NoBpffs);
+        }
+        std::fs::create_dir_all(pin_dir).map_err(|source| DataplaneError::Io {
+            context: format!("creating {}", pin_dir.display()),
+            source,
+        })?;
+        let mut loader = EbpfLoader::new();
+        loader.default_map_pin_directory(pin_dir);
+        if let Some(size) = flow_table_size {
+            loader.map_max_entries(map_names::FLOWS, size);
+        }
+        let ebpf = loader.load(EBPF_OBJECT).map_err(|source| DataplaneError::Load {
+            pin_dir: pin_dir.display().to_string(),
+            source: Box::new(source),
+        })?;
+        let mut dp = Dataplane {
+            ebpf,
+            pin_dir: pin_dir.to_owned(),
+        };
+        dp.load_programs()?;
+        Ok(dp)
+    }
+
+    fn load_programs(&mut self) -> Result<(), DataplaneError> {
+        let xdp: &mut Xdp = self
+            .ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(XDP_PROGRAM))?;
+        xdp.load().map_err(prog_err(XDP_PROGRAM))?;
+        let tc: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(TC_PROGRAM)
+            .ok_or_else(|| prog_missing(TC_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(TC_PROGRAM))?;
+        tc.load().map_err(prog_err(TC_PROGRAM))?;
+        Ok(())
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Attach XDP to `iface` ingress and the reply accountant to its TC egress.
+    /// Both detach when this value is dropped (bpf links).
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<(), DataplaneError> {
+        let xdp: &mut Xdp = self
+            .ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(XDP_PROGRAM))?;
+        let xdp_mode = match mode {
+            AttachMode::Xdp => XdpMode::Driver,
+            AttachMode::XdpSkb => XdpMode::Skb,
+        };
+        xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
+        let tc: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(TC_PROGRAM)
+            .ok_or_else(|| prog_missing(TC_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(TC_PROGRAM))?;
+        tc.attach(iface, TcAttachType::Egress)
+            .map_err(prog_err(TC_PROGRAM))?;
+        Ok(())
+    }
+
+    /// The loaded XDP program (for BPF_PROG_TEST_RUN).
+    pub fn xdp_program(&self) -> Result<&Xdp, DataplaneError> {
+        self.ebpf
+            .program(XDP_PROGRAM)
+            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(XDP_PROGRAM))
+    }
+
+    /// The loaded TC program (for BPF_PROG_TEST_RUN).
+    pub fn tc_program(&self) -> Result<&SchedClassifier, DataplaneError> {
+        self.ebpf
+            .program(TC_PROGRAM)
+            .ok_or_else(|| prog_missing(TC_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(TC_PROGRAM))
+    }
+
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, DataplaneError> {
+        self.ebpf.map_mut(name).ok_or(DataplaneError::Map {
+            name,
+            message: "not in the eBPF object".into(),
+        })
+    }
+
+    fn map(&self, name: &'static str) -> Result<&Map, DataplaneError> {
+        self.ebpf.map(name).ok_or(DataplaneError::Map {
+            name,
+            message: "not in the eBPF object".into(),
+        })
+    }
+
+    pub fn config(&self) -> Result<DataplaneConfig, DataplaneError> {
+        let a: Array<_, DataplaneConfig> =
+            Array::try_from(self.map(map_names::CONFIG)?).map_err(map_err(map_names::CONFIG))?;
+        a.get(&0, 0).map_err(map_err(map_names::CONFIG))
+    }
+
+    pub fn set_config(&mut self, cfg: &DataplaneConfig) -> Result<(), DataplaneError> {
+        let mut a: Array<_, DataplaneConfig> = Array::try_from(self.map_mut(map_names::CONFIG)?)
+            .map_err(map_err(map_names::CONFIG))?;
+        a.set(0, cfg, 0).map_err(map_err(map_names::CONFIG))
+    }
+
+    /// Install hop `id`: its action parameters and its redirect target.
+    pub fn set_hop(&mut self, id: u32, entry: &HopEntry) -> Result<(), DataplaneError> {
+        if id >= MAX_HOPS {
+            return Err(DataplaneError::Map {
+                name: map_names::HOPS,
+                message: format!("hop id {id} >= {MAX_HOPS}"),
+            });
+        }
+        if entry.ifindex != 0 {
+            let mut d = DevMap::try_from(self.map_mut(map_names::HOP_DEVS)?)
+                .map_err(map_err(map_names::HOP_DEVS))?;
+            d.set(id, entry.ifindex, None, 0).map_err(|e| DataplaneError::Map {
+                name: map_names::HOP_DEVS,
+                message: e.to_string(),
+            })?;
+        }
+        let mut a: Array<_, HopEntry> =
+            Array::try_from(self.map_mut(map_names::HOPS)?).map_err(map_err(map_names::HOPS))?;
+        a.set(id, entry, 0).map_err(map_err(map_names::HOPS))
+    }
+
+    pub fn hop(&self, id: u32) -> Result<HopEntry, DataplaneError> {
+        let a: Array<_, HopEntry> =
+            Array::try_from(self.map(map_names::HOPS)?).map_err(map_err(map_names::HOPS))?;
+        a.get(&id, 0).map_err(map_err(map_names::HOPS))
+    }
+
+    /// Write class `class`'s slot table. With `previous`, only changed slots
+    /// are written (a tick usually moves few).
+    pub fn write_slots(
+        &mut self,
+        class: u32,
+        table: &[u32],
+        previous: Option<&[u32]>,
+    ) -> Result<usize, DataplaneError> {
+        if table.len() > MAX_SLOT_COUNT as usize {
+            return Err(DataplaneError::Map {
+                name: map_names::SLOTS,
+                message: format!("{} slots > {MAX_SLOT_COUNT}", table.len()),
+            });
+        }
+        let mut a: Array<_, u32> =
+            Array::try_from(self.map_mut(map_names::SLOTS)?).map_err(map_err(map_names::SLOTS))?;
+        let base = class * MAX_SLOT_COUNT;
+        let mut written = 0;
+        for (i, &hop) in table.iter().enumerate() {
+            if previous.is_some_and(|p| p.get(i) == Some(&hop)) {
+                continue;
+            }
+            a.set(base + i as u32, hop, 0)
+                .map_err(map_err(map_names::SLOTS))?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    pub fn read_slots(&self, class: u32, count: u32) -> Result<Vec<u32>, DataplaneError> {
+        read_slots(self.map(map_names::SLOTS)?, class, count)
+    }
+
+    pub fn set_local_addrs(&mut self, addrs: &[LocalAddrKey]) -> Result<(), DataplaneError> {
+        let mut m: HashMap<_, LocalAddrKey, u8> =
+            HashMap::try_from(self.map_mut(map_names::LOCAL_ADDRS)?)
+                .map_err(map_err(map_names::LOCAL_ADDRS))?;
+        let old: Vec<LocalAddrKey> = m.keys().filter_map(Result::ok).collect();
+        for k in old.iter().filter(|k| !addrs.contains(k)) {
+            m.remove(k).map_err(map_err(map_names::LOCAL_ADDRS))?;
+        }
+        for a in addrs {
+            m.insert(a, 1, 0).map_err(map_err(map_names::LOCAL_ADDRS))?;
+        }
+        Ok(())
+    }
+
+    pub fn flows(&self) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
+        read_flows(self.map(map_names::FLOWS)?)
+    }
+
+    pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
+        read_stats(self.map(map_names::STATS)?)
+    }
+
+    /// Remove every pin of this data plane (maps stay alive while loaded).
+    pub fn unpin(&self) -> Result<(), DataplaneError> {
+        remove_pins(&self.pin_dir)
+    }
+}
+
+fn prog_missing(name: &'static str) -> DataplaneError {
+    DataplaneError::Program {
+        name,
+        source: Box::new(aya::programs::ProgramError::UnexpectedProgramType),
+    }
+}
+
+/// Delete a pin directory and everything in it (missing is fine).
+pub fn remove_pins(dir: &Path) -> Result<(), DataplaneError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(DataplaneError::Io {
+                context: format!("removing {}", dir.display()),
+                source,
+            })
+        }
+    }
+    // Drop the parent too when this was its last data plane.
+    if let Some(parent) = dir.parent() {
+        if parent == Path::new(PIN_ROOT) {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    Ok(())
+}
+
+fn read_flows(map: &Map) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
+    let m: HashMap<_, FlowKey, FlowValue> =
+        HashMap::try_from(map).map_err(map_err(map_names::FLOWS))?;
+    let mut out = Vec::new();
+    for item in m.iter() {
+        match item {
+            Ok(kv) => out.push(kv),
+            // An LRU entry evicted between `next_key` and `lookup`: skip it.
+            Err(aya::maps::MapError::KeyNotFound) => continue,
+            Err(e) => return Err(map_err(map_names::FLOWS)(e)),
+        }
+    }
+    Ok(out)
+}
+
+fn read_stats(map: &Map) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
+    let a: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(map).map_err(map_err(map_names::STATS))?;
+    StatReason::ALL
+        .iter()
+        .map(|&r| {
+            let v = a.get(&(r as u32), 0).map_err(map_err(map_names::STATS))?;
+            Ok((r, v.iter().sum()))
+        })
+        .collect()
+}
+
+fn read_slots(map: &Map, class: u32, count: u32) -> Result<Vec<u32>, DataplaneError> {
+    let a: Array<_, u32> = Array::try_from(map).map_err(map_err(map_names::SLOTS))?;
+    (0..count)
+        .map(|i| {
+            a.get(&(class * MAX_SLOT_COUNT + i), 0)
+                .map_err(map_err(map_names::SLOTS))
+        })
+        .collect()
+}
+
+/// Read-only access to the pinned maps of a running (or crashed) steerer,
+/// for `steerer flows`, `steerer stats` and tests.
+pub struct PinnedMaps {
+    dir: PathBuf,
+}
+
+impl PinnedMaps {
+    pub fn open(iface: &str) -> Result<Self, DataplaneError> {
+        Self::open_dir(&pin_dir_for(iface))
+    }
+
+    pub fn open_dir(dir: &Path) -> Result<Self, DataplaneError> {
+        if !dir.join(map_names::FLOWS).exists() {
+            return Err(DataplaneError::Io {
+                context: format!(
+                    "no steerer maps pinned in {} (is `steerer run` attached there?)",
+                    dir.display()
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Ok(PinnedMaps {
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn map(&self, name: &'static str) -> Result<Map, DataplaneError> {
+        let data = MapData::from_pin(self.dir.join(name)).map_err(map_err(name))?;
+        let _ = data.fd().as_fd();
+        Map::from_map_data(data).map_err(map_err(name))
+    }
+
+    pub fn flows(&self) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
+        read_flows(&self.map(map_names::FLOWS)?)
+    }
+
+    pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
+        read_stats(&self.map(map_names::STATS)?)
+    }
+
+    pub fn config(&self) -> Result<DataplaneConfig, DataplaneError> {
+        let m = self.map(map_names::CONFIG)?;
+        let a: Array<_, DataplaneConfig> =
+            Array::try_from(&m).map_err(map_err(map_names::CONFIG))?;
+        a.get(&0, 0).map_err(map_err(map_names::CONFIG))
+    }
+
+    pub fn slots(&self, class: u32) -> Result<Vec<u32>, DataplaneError> {
+        let count = self.config()?.slot_count;
+        read_slots(&self.map(map_names::SLOTS)?, class, count)
+    }
+}

@@ -1,0 +1,165 @@
+//! `steerer`: steer new flows of a Linux gateway across egress hops and
+//! learn which hops serve them best.
+
+mod daemon;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use steerer_user::{
+    dataplane::{AttachMode, PinnedMaps},
+    report::FlowRecord,
+};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "steerer",
+    version,
+    about = "Kernel fast-path flow steering across egress hops",
+    long_about = "steerer attaches an XDP program to a gateway's LAN-facing interface. Every \
+new flow (5-tuple) is assigned an egress hop from a slot table with a keyed hash and stays \
+on it; every K seconds the control plane reads per-flow byte counters and rewrites the \
+slot table in proportion to each hop's measured speed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Attach {
+    /// Native XDP in the driver (veth, most physical NICs).
+    Xdp,
+    /// Generic XDP in the network stack (any driver, slower).
+    XdpSkb,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load, attach and steer until SIGINT/SIGTERM; prints a table every tick.
+    Run {
+        /// LAN-facing interface whose incoming traffic is steered.
+        #[arg(long)]
+        iface: String,
+        /// TOML file listing the hops (see README, "Configuration").
+        #[arg(long)]
+        config: PathBuf,
+        /// How to attach the XDP program.
+        #[arg(long, value_enum, default_value = "xdp")]
+        attach: Attach,
+        /// Discard maps pinned by an earlier run (established flows lose their hop).
+        #[arg(long)]
+        fresh: bool,
+        /// On a clean exit keep the pinned maps (default: remove them).
+        #[arg(long)]
+        keep_pins: bool,
+        /// Write the latest tick as JSON to this file (replaced atomically).
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+        /// Flow-table (LRU) entries; must match pinned maps when reusing them.
+        #[arg(long)]
+        flow_table_size: Option<u32>,
+    },
+    /// Print the flow table of a running (or crashed) steerer from its pins.
+    Flows {
+        #[arg(long)]
+        iface: String,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the data plane's per-reason packet counters.
+    Stats {
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = real_main() {
+        eprintln!("steerer: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run {
+            iface,
+            config,
+            attach,
+            fresh,
+            keep_pins,
+            status_file,
+            flow_table_size,
+        } => daemon::run(daemon::RunOptions {
+            iface,
+            config,
+            attach: match attach {
+                Attach::Xdp => AttachMode::Xdp,
+                Attach::XdpSkb => AttachMode::XdpSkb,
+            },
+            fresh,
+            keep_pins,
+            status_file,
+            flow_table_size,
+        }),
+        Command::Flows { iface, json } => {
+            let maps = PinnedMaps::open(&iface)?;
+            let records: Vec<FlowRecord> = maps
+                .flows()?
+                .iter()
+                .map(|(k, v)| FlowRecord::new(k, v))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                println!(
+                    "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
+                    "source", "destination", "proto", "hop", "packets", "bytes", "replies", "reply bytes"
+                );
+                for r in &records {
+                    println!(
+                        "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
+                        format!("{}:{}", r.src, r.src_port),
+                        format!("{}:{}", r.dst, r.dst_port),
+                        r.proto,
+                        r.hop,
+                        r.packets,
+                        r.bytes,
+                        r.reply_packets,
+                        r.reply_bytes
+                    );
+                }
+                println!("{} flows", records.len());
+            }
+            Ok(())
+        }
+        Command::Stats { iface, json } => {
+            let maps = PinnedMaps::open(&iface)?;
+            let stats = maps.stats().context("reading STATS")?;
+            if json {
+                let obj: serde_json::Map<String, serde_json::Value> = stats
+                    .iter()
+                    .map(|(r, v)| (r.name().to_string(), serde_json::Value::from(*v)))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&obj)?);
+            } else {
+                for (r, v) in stats {
+                    println!("{:<24} {v}", r.name());
+                }
+            }
+            Ok(())
+        }
+    }
+}

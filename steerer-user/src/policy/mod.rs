@@ -1,0 +1,398 @@
+//! The control-plane policy, sans-IO: it never reads a clock, a socket or a
+//! map. The daemon (from BPF maps) and tests feed it flow samples stamped
+//! with time; it answers with weights and a slot table.
+//!
+//! This is the foundation's policy (issue 2): one window holding every hop,
+//! weights proportional to each hop's speed measured over the past tick.
+
+pub mod busy_time;
+pub mod slot_table;
+pub mod weights;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+/// One configured hop as the policy sees it.
+#[derive(Debug, Clone)]
+pub struct HopSpec {
+    pub name: String,
+    /// min(estimated speed, estimated capacity), bytes per second.
+    pub initial_estimate: f64,
+}
+
+/// Tunables (SPEC section 3).
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// K, nanoseconds.
+    pub tick_ns: u64,
+    /// L: how long a measured speed is remembered when a hop gets no traffic.
+    pub memory_ns: u64,
+    /// T: no reply after this long marks a flow failed.
+    pub fail_after_ns: u64,
+    pub max_share: f64,
+    /// Share every usable hop keeps so it can be measured again.
+    pub exploration_floor: f64,
+    /// Slots per table (prime).
+    pub slot_count: u32,
+}
+
+/// What a flow's counters said at one instant. Times share the clock of
+/// `now` passed to [`Engine::tick`] (the daemon uses CLOCK_MONOTONIC).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowSample<K> {
+    pub key: K,
+    pub hop: u32,
+    /// Forward bytes since the flow started.
+    pub bytes: u64,
+    /// Reply bytes since the flow started.
+    pub reply_bytes: u64,
+    pub packets: u64,
+    pub reply_packets: u64,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+}
+
+/// Where a hop's speed figure came from this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeedSource {
+    /// Measured from data in the past K seconds.
+    Measured,
+    /// No data this tick; last measurement (within L) reused.
+    Remembered,
+    /// Never measured (or too long ago): min(estimated speed, capacity).
+    Estimated,
+}
+
+impl SpeedSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            SpeedSource::Measured => "measured",
+            SpeedSource::Remembered => "remembered",
+            SpeedSource::Estimated => "estimate",
+        }
+    }
+}
+
+/// Per-hop line of a tick report.
+#[derive(Debug, Clone)]
+pub struct HopReport {
+    pub name: String,
+    pub usable: bool,
+    /// Share of new flows (0..=1).
+    pub share: f64,
+    /// Slots held in the new table.
+    pub slots: u32,
+    /// Flows with a packet in the past K seconds.
+    pub active_flows: u64,
+    /// Bytes (both directions) moved in the past K seconds.
+    pub bytes: u64,
+    /// Bytes per second over the hop's busy time in the past K seconds.
+    pub speed: f64,
+    pub speed_source: SpeedSource,
+    /// Flows that became failed (no reply after T) during this tick.
+    pub newly_failed: u64,
+    /// Failed flows since start.
+    pub failed_total: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TickReport {
+    pub now_ns: u64,
+    pub hops: Vec<HopReport>,
+    /// The new slot table (hop ids; `slot_table::EMPTY` when no hop usable).
+    pub table: Vec<u32>,
+    /// Slots that changed hop compared with the previous table.
+    pub moved_slots: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct HopState {
+    usable: bool,
+    last_measured: Option<(f64, u64)>,
+    failed_total: u64,
+}
+
+/// The policy engine.
+pub struct Engine<K> {
+    hops: Vec<HopSpec>,
+    seeds: Vec<u64>,
+    state: Vec<HopState>,
+    params: Params,
+    /// Bytes each flow had at the previous tick, for per-tick deltas.
+    previous_bytes: HashMap<K, u64>,
+    failed: HashSet<K>,
+    table: Vec<u32>,
+    last_tick_ns: Option<u64>,
+}
+
+impl<K: Hash + Eq + Copy> Engine<K> {
+    pub fn new(hops: Vec<HopSpec>, params: Params) -> Self {
+        let seeds = hops.iter().map(|h| slot_table::hop_seed(&h.name)).collect();
+        let state = hops
+            .iter()
+            .map(|_| HopState {
+                usable: true,
+                ..HopState::default()
+            })
+            .collect();
+        let mut engine = Engine {
+            hops,
+            seeds,
+            state,
+            params,
+            previous_bytes: HashMap::new(),
+            failed: HashSet::new(),
+            table: Vec::new(),
+            last_tick_ns: None,
+        };
+        let (speeds, _) = engine.speeds(&vec![None; engine.hops.len()], 0);
+        engine.table = engine.build_table(&speeds).1;
+        engine
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn hops(&self) -> &[HopSpec] {
+        &self.hops
+    }
+
+    /// The current slot table.
+    pub fn table(&self) -> &[u32] {
+        &self.table
+    }
+
+    /// Mark a hop usable or not (e.g. its next hop stopped resolving). Takes
+    /// effect at the next tick.
+    pub fn set_usable(&mut self, hop: usize, usable: bool) {
+        if let Some(s) = self.state.get_mut(hop) {
+            s.usable = usable;
+        }
+    }
+
+    pub fn is_usable(&self, hop: usize) -> bool {
+        self.state.get(hop).is_some_and(|s| s.usable)
+    }
+
+    /// One control-plane cycle at time `now_ns` over every flow currently in
+    /// the flow table.
+    pub fn tick(&mut self, now_ns: u64, flows: impl IntoIterator<Item = FlowSample<K>>) -> TickReport {
+        let n = self.hops.len();
+        let window_start = match self.last_tick_ns {
+            Some(t) if t < now_ns => t,
+            _ => now_ns.saturating_sub(self.params.tick_ns),
+        };
+        let mut bytes = vec![0u64; n];
+        let mut active = vec![0u64; n];
+        let mut newly_failed = vec![0u64; n];
+        let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
+        let mut seen: HashMap<K, u64> = HashMap::with_capacity(self.previous_bytes.len());
+
+        for f in flows {
+            let h = f.hop as usize;
+            if h >= n {
+                continue; // left over from another configuration
+            }
+            let total = f.bytes + f.reply_bytes;
+            let before = self.previous_bytes.get(&f.key).copied().unwrap_or(0);
+            let delta = total.saturating_sub(before);
+            seen.insert(f.key, total);
+            if f.last_seen_ns >= window_start {
+                active[h] += 1;
+            }
+            if delta > 0 {
+                bytes[h] += delta;
+                let start = f.first_seen_ns.max(window_start);
+                intervals[h].push((start, f.last_seen_ns.max(start)));
+            }
+            let failed = f.packets > 0
+                && f.reply_packets == 0
+                && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
+            if failed && self.failed.insert(f.key) {
+                newly_failed[h] += 1;
+            }
+        }
+        self.previous_bytes = seen;
+        let previous = &self.previous_bytes;
+        self.failed.retain(|k| previous.contains_key(k));
+
+        let mut measured = vec![None; n];
+        for h in 0..n {
+            let busy = busy_time::union_length(&mut intervals[h]);
+            // Below a millisecond of activity the quotient is noise.
+            if bytes[h] > 0 && busy >= 1_000_000 {
+                measured[h] = Some(bytes[h] as f64 / (busy as f64 / 1e9));
+            }
+            self.state[h].failed_total += newly_failed[h];
+        }
+        let (speeds, sources) = self.speeds(&measured, now_ns);
+        let (shares, table) = self.build_table(&speeds);
+        let moved_slots = slot_table::moved(&self.table, &table);
+        self.table = table;
+        self.last_tick_ns = Some(now_ns);
+
+        let hops = (0..n)
+            .map(|h| HopReport {
+                name: self.hops[h].name.clone(),
+                usable: self.state[h].usable,
+                share: shares[h],
+                slots: self.table.iter().filter(|&&x| x == h as u32).count() as u32,
+                active_flows: active[h],
+                bytes: bytes[h],
+                speed: speeds[h],
+                speed_source: sources[h],
+                newly_failed: newly_failed[h],
+                failed_total: self.state[h].failed_total,
+            })
+            .collect();
+        TickReport {
+            now_ns,
+            hops,
+            table: self.table.clone(),
+            moved_slots,
+        }
+    }
+
+    /// Speed per hop: this tick's measurement, else a remembered one, else the
+    /// operator's estimate. Remembers new measurements.
+    fn speeds(&mut self, measured: &[Option<f64>], now_ns: u64) -> (Vec<f64>, Vec<SpeedSource>) {
+        let mut speeds = Vec::with_capacity(measured.len());
+        let mut sources = Vec::with_capacity(measured.len());
+        for (h, m) in measured.iter().enumerate() {
+            let state = &mut self.state[h];
+            if let Some(speed) = m {
+                state.last_measured = Some((*speed, now_ns));
+                speeds.push(*speed);
+                sources.push(SpeedSource::Measured);
+            } else if let Some((speed, at)) = state
+                .last_measured
+                .filter(|(_, at)| now_ns.saturating_sub(*at) <= self.params.memory_ns)
+            {
+                let _ = at;
+                speeds.push(speed);
+                sources.push(SpeedSource::Remembered);
+            } else {
+                speeds.push(self.hops[h].initial_estimate);
+                sources.push(SpeedSource::Estimated);
+            }
+        }
+        (speeds, sources)
+    }
+
+    fn build_table(&self, speeds: &[f64]) -> (Vec<f64>, Vec<u32>) {
+        let usable: Vec<bool> = self.state.iter().map(|s| s.usable).collect();
+        let shares = weights::shares(
+            speeds,
+            &usable,
+            self.params.max_share,
+            self.params.exploration_floor,
+        );
+        let ids: Vec<u32> = (0..self.hops.len() as u32).collect();
+        let table = slot_table::build(&ids, &self.seeds, &shares, self.params.slot_count);
+        (shares, table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn params() -> Params {
+        Params {
+            tick_ns: SEC,
+            memory_ns: 60 * SEC,
+            fail_after_ns: 3 * SEC,
+            max_share: 0.5,
+            exploration_floor: 0.01,
+            slot_count: 307,
+        }
+    }
+
+    fn hops(estimates: &[f64]) -> Vec<HopSpec> {
+        estimates
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| HopSpec {
+                name: format!("h{i}"),
+                initial_estimate: e,
+            })
+            .collect()
+    }
+
+    fn sample(key: u32, hop: u32, bytes: u64, first: u64, last: u64) -> FlowSample<u32> {
+        FlowSample {
+            key,
+            hop,
+            bytes,
+            reply_bytes: 0,
+            packets: 1,
+            reply_packets: 1,
+            first_seen_ns: first,
+            last_seen_ns: last,
+        }
+    }
+
+    fn slots_of(table: &[u32], hop: u32) -> usize {
+        table.iter().filter(|&&x| x == hop).count()
+    }
+
+    #[test]
+    fn initial_table_follows_min_of_estimates() {
+        let e: Engine<u32> = Engine::new(hops(&[100.0, 100.0, 100.0]), params());
+        for h in 0..3 {
+            let s = slots_of(e.table(), h);
+            assert!((101..=103).contains(&s), "hop {h}: {s}");
+        }
+    }
+
+    #[test]
+    fn slow_hop_loses_share_after_one_tick() {
+        // "rewrites the slot table in proportion to each hop's measured speed
+        // over the past K seconds" (issue 2).
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0, 100.0]), params());
+        let flows = vec![
+            sample(1, 0, 100_000_000, 0, SEC),
+            sample(2, 1, 100_000_000, 0, SEC),
+            sample(3, 2, 10_000_000, 0, SEC),
+        ];
+        let r = e.tick(SEC, flows);
+        assert_eq!(r.hops[2].speed_source, SpeedSource::Measured);
+        assert!((r.hops[2].speed - 10e6).abs() < 1.0, "{}", r.hops[2].speed);
+        let share = slots_of(&r.table, 2) as f64 / 307.0;
+        assert!(share < 0.07, "slow hop keeps {share}");
+        assert!(share > 0.0, "exploration floor keeps it measurable");
+    }
+
+    #[test]
+    fn speed_uses_bytes_of_this_tick_only() {
+        let mut e: Engine<u32> = Engine::new(hops(&[1.0]), params());
+        e.tick(SEC, vec![sample(1, 0, 1_000, 0, SEC)]);
+        let r = e.tick(2 * SEC, vec![sample(1, 0, 3_000, 0, 2 * SEC)]);
+        assert_eq!(r.hops[0].bytes, 2_000);
+        assert!((r.hops[0].speed - 2_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn flow_without_reply_after_t_is_failed_once() {
+        let mut e: Engine<u32> = Engine::new(hops(&[1.0, 1.0]), params());
+        let mut f = sample(7, 1, 60, 0, 0);
+        f.reply_packets = 0;
+        assert_eq!(e.tick(SEC, vec![f]).hops[1].newly_failed, 0);
+        assert_eq!(e.tick(4 * SEC, vec![f]).hops[1].newly_failed, 1);
+        let r = e.tick(5 * SEC, vec![f]);
+        assert_eq!(r.hops[1].newly_failed, 0);
+        assert_eq!(r.hops[1].failed_total, 1);
+    }
+
+    #[test]
+    fn unusable_hop_gets_no_slots() {
+        let mut e: Engine<u32> = Engine::new(hops(&[1.0, 1.0]), params());
+        e.set_usable(0, false);
+        let r = e.tick(SEC, Vec::new());
+        assert_eq!(slots_of(&r.table, 0), 0);
+        assert_eq!(slots_of(&r.table, 1), 307);
+    }
+}

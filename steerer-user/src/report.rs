@@ -1,0 +1,137 @@
+//! Human and machine renderings of a tick.
+
+use serde::Serialize;
+
+use crate::policy::TickReport;
+
+/// One hop's line, as written to the status file (JSON).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct HopStatus {
+    pub name: String,
+    pub usable: bool,
+    pub share: f64,
+    pub slots: u32,
+    pub active_flows: u64,
+    pub bytes: u64,
+    pub speed_mbit: f64,
+    pub speed_source: String,
+    pub failed_new: u64,
+    pub failed_total: u64,
+}
+
+/// The status file: the latest tick.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct TickStatus {
+    pub tick: u64,
+    pub elapsed_secs: f64,
+    pub flows: u64,
+    pub moved_slots: usize,
+    pub slot_count: usize,
+    pub hops: Vec<HopStatus>,
+}
+
+impl TickStatus {
+    pub fn new(tick: u64, elapsed_secs: f64, flows: u64, r: &TickReport) -> Self {
+        TickStatus {
+            tick,
+            elapsed_secs,
+            flows,
+            moved_slots: r.moved_slots,
+            slot_count: r.table.len(),
+            hops: r
+                .hops
+                .iter()
+                .map(|h| HopStatus {
+                    name: h.name.clone(),
+                    usable: h.usable,
+                    share: h.share,
+                    slots: h.slots,
+                    active_flows: h.active_flows,
+                    bytes: h.bytes,
+                    speed_mbit: h.speed * 8.0 / 1e6,
+                    speed_source: h.speed_source.label().into(),
+                    failed_new: h.newly_failed,
+                    failed_total: h.failed_total,
+                })
+                .collect(),
+        }
+    }
+
+    /// The table printed every tick.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "tick {} at {:.1}s: {} flows in table, {} of {} slots moved\n",
+            self.tick, self.elapsed_secs, self.flows, self.moved_slots, self.slot_count
+        );
+        s.push_str(&format!(
+            "  {:<12} {:>7} {:>6} {:>7} {:>12} {:>12} {:<10} {:>7}\n",
+            "hop", "weight", "slots", "active", "bytes", "speed Mb/s", "speed from", "failed"
+        ));
+        for h in &self.hops {
+            let name = if h.usable {
+                h.name.clone()
+            } else {
+                format!("{} (down)", h.name)
+            };
+            s.push_str(&format!(
+                "  {:<12} {:>6.1}% {:>6} {:>7} {:>12} {:>12.1} {:<10} {:>7}\n",
+                name,
+                h.share * 100.0,
+                h.slots,
+                h.active_flows,
+                h.bytes,
+                h.speed_mbit,
+                h.speed_source,
+                format!("{}/{}", h.failed_new, h.failed_total),
+            ));
+        }
+        s
+    }
+}
+
+/// One flow-table entry, as `steerer flows --json` prints it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FlowRecord {
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub proto: u8,
+    pub hop: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub reply_packets: u64,
+    pub reply_bytes: u64,
+    pub failovers: u32,
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+}
+
+impl FlowRecord {
+    pub fn new(k: &steerer_common::FlowKey, v: &steerer_common::FlowValue) -> Self {
+        FlowRecord {
+            src: key_addr(k.family, &k.src_addr),
+            dst: key_addr(k.family, &k.dst_addr),
+            src_port: k.src_port,
+            dst_port: k.dst_port,
+            proto: k.proto,
+            hop: v.hop,
+            packets: v.packets,
+            bytes: v.bytes,
+            reply_packets: v.reply_packets,
+            reply_bytes: v.reply_bytes,
+            failovers: v.failovers,
+            first_seen_ns: v.first_seen_ns,
+            last_seen_ns: v.last_seen_ns,
+        }
+    }
+}
+
+/// An address from a flow key (IPv4 lives in the first four bytes).
+pub fn key_addr(family: u8, a: &[u8; 16]) -> std::net::IpAddr {
+    if family == steerer_common::flow::FAMILY_IPV4 {
+        std::net::IpAddr::from([a[0], a[1], a[2], a[3]])
+    } else {
+        std::net::IpAddr::from(*a)
+    }
+}
