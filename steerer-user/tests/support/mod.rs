@@ -1,0 +1,109 @@
+//! Shared helpers for tests that load the data plane into the kernel.
+#![allow(dead_code)]
+
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use etherparse::PacketBuilder;
+use steerer_common::{config::CONFIG_READY, hop::HOP_ENABLED, DataplaneConfig, HopEntry};
+use steerer_user::dataplane::{self, Dataplane};
+
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+pub const GW_LAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const HOP_SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x01];
+pub const HOP_DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x02];
+pub const HASH_KEY: [u64; 2] = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+pub const SLOTS: u32 = 101;
+
+/// Fail loudly (never skip) when the test cannot reach the kernel.
+pub fn require_root() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("this test loads eBPF programs and needs root (run `cargo xtask test` as root)");
+    }
+    if !dataplane::bpffs_mounted() {
+        panic!("bpffs is not mounted at /sys/fs/bpf; run `cargo xtask setup`");
+    }
+}
+
+/// A data plane loaded (not attached) with its own pin directory, removed on
+/// drop, also when the test panics.
+pub struct TestDataplane {
+    pub dp: Dataplane,
+    pub pin_dir: PathBuf,
+}
+
+impl Drop for TestDataplane {
+    fn drop(&mut self) {
+        let _ = dataplane::remove_pins(&self.pin_dir);
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDataplane {
+    /// Loaded with one enabled hop (id 0, redirecting to loopback) filling
+    /// every slot, unless `ready` is false.
+    pub fn new(ready: bool) -> Self {
+        require_root();
+        let pin_dir = PathBuf::from(format!(
+            "/sys/fs/bpf/steerer-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = dataplane::remove_pins(&pin_dir);
+        let dp = Dataplane::load(&pin_dir, Some(4096)).expect("load data plane");
+        let mut t = TestDataplane { dp, pin_dir };
+        if ready {
+            t.dp
+                .set_hop(
+                    0,
+                    &HopEntry {
+                        ifindex: 1,
+                        flags: HOP_ENABLED,
+                        src_mac: HOP_SRC_MAC,
+                        dst_mac: HOP_DST_MAC,
+                        mark: 0,
+                    },
+                )
+                .expect("set hop");
+            t.dp
+                .write_slots(0, &vec![0; SLOTS as usize], None)
+                .expect("slots");
+            t.dp
+                .set_config(&DataplaneConfig {
+                    hash_key: HASH_KEY,
+                    slot_count: SLOTS,
+                    flags: CONFIG_READY,
+                })
+                .expect("config");
+        }
+        t
+    }
+}
+
+pub fn tcp_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
+        .ipv4(src, dst, ttl)
+        .tcp(sport, dport, 1000, 65535);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build packet");
+    out
+}
+
+pub fn udp_v6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
+        .ipv6(src, dst, hop_limit)
+        .udp(sport, dport);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("build packet");
+    out
+}
+
+pub fn v6(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = last;
+    a
+}
