@@ -1,0 +1,31 @@
+//! Checks that the machine is left as it was: no lab namespaces, no pins,
+//! no steerer programs.
+
+use anyhow::Result;
+
+use crate::netns;
+
+/// Programs named like steerer's currently loaded in the kernel.
+pub fn steerer_programs() -> Result<usize> {
+    let out = netns::run("bpftool", &["-j", "prog", "show"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|p| {
+                    p["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("steerer_"))
+                })
+                .count()
+        })
+        .unwrap_or(0))
+}
+
+/// Namespaces whose name starts with `prefix`.
+pub fn namespaces_with_prefix(prefix: &str) -> Result<Vec<String>> {
+    Ok(netns::list()?
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect())
+}

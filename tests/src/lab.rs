@@ -1,0 +1,329 @@
+//! The lab topology.
+//!
+//! ```text
+//!  client --- gateway ---+--- hop0 ---+
+//!   (cl)    (gw, steerer) +--- hop1 ---+--- internet --- server
+//!                        +--- hopN ---+      (in)          (sv)
+//! ```
+//!
+//! | link              | IPv4                         | IPv6                      |
+//! |-------------------|------------------------------|---------------------------|
+//! | client - gateway  | 198.18.0.2 / .1 /24          | 2001:db8::2 / ::1 /64     |
+//! | gateway - hop i   | 198.18.(1+i).1 / .2 /24      | 2001:db8:0:(1+i)::1 / ::2 |
+//! | hop i - internet  | 198.18.(100+i).2 / .1 /24    | 2001:db8:0:(100+i)::2/::1 |
+//! | internet - server | 198.19.0.1 / .2 /24          | 2001:db8:ffff::1 / ::2    |
+//!
+//! Each hop forwards and masquerades (nftables) towards the internet
+//! namespace, so a flow's replies come back through the hop it left by.
+//! The gateway routes unsteered traffic via hop 0.
+
+use std::{
+    io::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    process::Stdio,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::netns::{command_in, run, run_in};
+
+/// How one hop behaves.
+#[derive(Debug, Clone, Default)]
+pub struct HopOptions {
+    /// Rate limit (tbf) in both directions, Mbit/s.
+    pub rate_mbit: Option<u32>,
+    /// TCP destination port the hop silently drops (nftables).
+    pub blackhole_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LabSpec {
+    pub hops: Vec<HopOptions>,
+}
+
+impl LabSpec {
+    pub fn equal_hops(n: usize) -> Self {
+        LabSpec {
+            hops: vec![HopOptions::default(); n],
+        }
+    }
+}
+
+/// A built lab; dropping it deletes every namespace (and with them every
+/// link and attached program), also during a panic.
+pub struct Lab {
+    pub prefix: String,
+    namespaces: Vec<String>,
+    pub spec: LabSpec,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mix = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503))
+        ^ nanos;
+    format!("sl{:05x}", mix & 0xfffff)
+}
+
+pub const SERVER_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+pub const SERVER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
+pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+
+impl Lab {
+    pub fn client_ns(&self) -> String {
+        format!("{}cl", self.prefix)
+    }
+    pub fn gw_ns(&self) -> String {
+        format!("{}gw", self.prefix)
+    }
+    pub fn hop_ns(&self, i: usize) -> String {
+        format!("{}h{i}", self.prefix)
+    }
+    pub fn inet_ns(&self) -> String {
+        format!("{}in", self.prefix)
+    }
+    pub fn server_ns(&self) -> String {
+        format!("{}sv", self.prefix)
+    }
+    /// The gateway's LAN-facing interface (where steerer attaches). Unique
+    /// across labs, so pins under /sys/fs/bpf/steerer/<iface> never collide.
+    pub fn lan_iface(&self) -> String {
+        format!("{}lan", self.prefix)
+    }
+    /// The gateway's interface towards hop `i`.
+    pub fn hop_iface(&self, i: usize) -> String {
+        format!("{}h{i}", self.prefix)
+    }
+    /// Hop `i`'s address on the gateway link (the steerer next hop).
+    pub fn hop_next_hop(&self, i: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 18, 1 + i as u8, 2))
+    }
+    pub fn hop_count(&self) -> usize {
+        self.spec.hops.len()
+    }
+    /// Where steerer pins this lab's maps.
+    pub fn pin_dir(&self) -> std::path::PathBuf {
+        std::path::Path::new("/sys/fs/bpf/steerer").join(self.lan_iface())
+    }
+
+    /// Build the lab. On error everything created so far is removed.
+    pub fn build(spec: LabSpec) -> Result<Lab> {
+        if spec.hops.is_empty() || spec.hops.len() > 90 {
+            bail!("a lab needs 1 to 90 hops, got {}", spec.hops.len());
+        }
+        if !nix::unistd::geteuid().is_root() {
+            bail!("the lab creates network namespaces and needs root");
+        }
+        let mut lab = Lab {
+            prefix: unique_prefix(),
+            namespaces: Vec::new(),
+            spec,
+        };
+        lab.create().with_context(|| format!("building lab {}", lab.prefix))?;
+        Ok(lab)
+    }
+
+    fn add_ns(&mut self, name: String) -> Result<()> {
+        run("ip", &["netns", "add", &name])?;
+        self.namespaces.push(name.clone());
+        run_in(&name, "ip", &["link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    fn create(&mut self) -> Result<()> {
+        let (cl, gw, inet, sv) = (self.client_ns(), self.gw_ns(), self.inet_ns(), self.server_ns());
+        for ns in [cl.clone(), gw.clone(), inet.clone(), sv.clone()] {
+            self.add_ns(ns)?;
+        }
+        for i in 0..self.hop_count() {
+            self.add_ns(self.hop_ns(i))?;
+        }
+
+        // client <-> gateway
+        let lan = self.lan_iface();
+        veth(&cl, "eth0", &gw, &lan)?;
+        addr(&cl, "eth0", "198.18.0.2/24", "2001:db8::2/64")?;
+        addr(&gw, &lan, "198.18.0.1/24", "2001:db8::1/64")?;
+        run_in(&cl, "ip", &["route", "add", "default", "via", "198.18.0.1"])?;
+        run_in(&cl, "ip", &["-6", "route", "add", "default", "via", "2001:db8::1"])?;
+        forwarding(&gw)?;
+
+        // internet <-> server
+        veth(&inet, "srv", &sv, "eth0")?;
+        addr(&inet, "srv", "198.19.0.1/24", "2001:db8:ffff::1/64")?;
+        addr(&sv, "eth0", "198.19.0.2/24", "2001:db8:ffff::2/64")?;
+        run_in(&sv, "ip", &["route", "add", "default", "via", "198.19.0.1"])?;
+        run_in(&sv, "ip", &["-6", "route", "add", "default", "via", "2001:db8:ffff::1"])?;
+        forwarding(&inet)?;
+
+        for i in 0..self.hop_count() {
+            self.create_hop(i)?;
+        }
+        // Unsteered traffic (and the kernel's own) leaves through hop 0.
+        run_in(&gw, "ip", &["route", "add", "default", "via", "198.18.1.2"])?;
+        run_in(&gw, "ip", &["-6", "route", "add", "default", "via", "2001:db8:0:1::2"])?;
+        Ok(())
+    }
+
+    fn create_hop(&mut self, i: usize) -> Result<()> {
+        let (gw, inet, h) = (self.gw_ns(), self.inet_ns(), self.hop_ns(i));
+        let gw_if = self.hop_iface(i);
+        let a = 1 + i;
+        let b = 100 + i;
+        veth(&gw, &gw_if, &h, "gw")?;
+        addr(&gw, &gw_if, &format!("198.18.{a}.1/24"), &format!("2001:db8:0:{a:x}::1/64"))?;
+        addr(&h, "gw", &format!("198.18.{a}.2/24"), &format!("2001:db8:0:{a:x}::2/64"))?;
+        let up = format!("h{i}");
+        veth(&h, "uplink", &inet, &up)?;
+        addr(&h, "uplink", &format!("198.18.{b}.2/24"), &format!("2001:db8:0:{b:x}::2/64"))?;
+        addr(&inet, &up, &format!("198.18.{b}.1/24"), &format!("2001:db8:0:{b:x}::1/64"))?;
+        run_in(&h, "ip", &["route", "add", "default", "via", &format!("198.18.{b}.1")])?;
+        run_in(&h, "ip", &["-6", "route", "add", "default", "via", &format!("2001:db8:0:{b:x}::1")])?;
+        run_in(&h, "ip", &["route", "add", "198.18.0.0/24", "via", &format!("198.18.{a}.1")])?;
+        run_in(&h, "ip", &["-6", "route", "add", "2001:db8::/64", "via", &format!("2001:db8:0:{a:x}::1")])?;
+        forwarding(&h)?;
+        // XDP_REDIRECT into a veth only delivers when the peer runs NAPI:
+        // GRO on the hop's end turns it on.
+        run_in(&h, "ethtool", &["-K", "gw", "gro", "on"])?;
+        let opts = self.spec.hops[i].clone();
+        self.write_nft(i, opts.blackhole_port)?;
+        if let Some(rate) = opts.rate_mbit {
+            // Both directions: uploads leave via "uplink", downloads via "gw".
+            tbf(&h, "uplink", rate)?;
+            tbf(&h, "gw", rate)?;
+        }
+        Ok(())
+    }
+
+    fn write_nft(&self, i: usize, blackhole_port: Option<u16>) -> Result<()> {
+        let drop_rule = match blackhole_port {
+            Some(p) => format!("iifname \"gw\" tcp dport {p} drop"),
+            None => String::new(),
+        };
+        let ruleset = format!(
+            "table inet steerer_lab\n\
+             delete table inet steerer_lab\n\
+             table inet steerer_lab {{\n\
+               chain postrouting {{ type nat hook postrouting priority srcnat; oifname \"uplink\" masquerade; }}\n\
+               chain forward {{ type filter hook forward priority filter; policy accept; {drop_rule} }}\n\
+             }}\n"
+        );
+        let ns = self.hop_ns(i);
+        let mut child = command_in(&ns, "nft")?
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting nft (install nftables: `cargo xtask setup`)")?;
+        child
+            .stdin
+            .take()
+            .context("nft stdin")?
+            .write_all(ruleset.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("nft in {ns}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+
+    /// Make hop `i` drop (or stop dropping) a TCP destination port.
+    pub fn set_blackhole(&mut self, i: usize, port: Option<u16>) -> Result<()> {
+        self.write_nft(i, port)?;
+        self.spec.hops[i].blackhole_port = port;
+        Ok(())
+    }
+
+    /// A steerer configuration for this lab's gateway.
+    pub fn steerer_config(&self, tick_secs: u64, estimates_mbit: &[f64]) -> String {
+        let mut s = format!("tick_secs = {tick_secs}\n");
+        for i in 0..self.hop_count() {
+            let est = estimates_mbit.get(i).copied().unwrap_or(100.0);
+            s.push_str(&format!(
+                "\n[[hop]]\nname = \"hop{i}\"\ninterface = \"{}\"\nnext_hop = \"{}\"\n\
+                 estimated_speed_mbit = {est:.1}\nestimated_capacity_mbit = {est:.1}\n",
+                self.hop_iface(i),
+                self.hop_next_hop(i)
+            ));
+        }
+        s
+    }
+
+    /// Names of the namespaces this lab created (and still owns).
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
+    }
+
+    /// Delete every namespace now; safe to call twice.
+    pub fn teardown(&mut self) -> Result<()> {
+        let mut errors = Vec::new();
+        for ns in self.namespaces.drain(..).rev() {
+            if let Err(e) = run("ip", &["netns", "del", &ns]) {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!("teardown: {}", errors.join("; "))
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("lab {}: {e:#}", self.prefix);
+        }
+    }
+}
+
+fn veth(ns_a: &str, name_a: &str, ns_b: &str, name_b: &str) -> Result<()> {
+    // Both ends are born inside their namespaces: nothing ever appears in
+    // the root namespace.
+    run_in(
+        ns_a,
+        "ip",
+        &["link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b],
+    )?;
+    run_in(ns_a, "ip", &["link", "set", "dev", name_a, "up"])?;
+    run_in(ns_b, "ip", &["link", "set", "dev", name_b, "up"])?;
+    Ok(())
+}
+
+fn addr(ns: &str, dev: &str, v4: &str, v6: &str) -> Result<()> {
+    run_in(ns, "ip", &["addr", "add", v4, "dev", dev])?;
+    run_in(ns, "ip", &["-6", "addr", "add", v6, "dev", dev, "nodad"])?;
+    Ok(())
+}
+
+fn forwarding(ns: &str) -> Result<()> {
+    run_in(ns, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+    run_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"])?;
+    // Replies of steered flows come back on whichever hop link the flow
+    // used, not the one the routing table would pick: no reverse-path filter.
+    run_in(ns, "sysctl", &["-qw", "net.ipv4.conf.all.rp_filter=0"])?;
+    run_in(ns, "sysctl", &["-qw", "net.ipv4.conf.default.rp_filter=0"])?;
+    Ok(())
+}
+
+fn tbf(ns: &str, dev: &str, rate_mbit: u32) -> Result<()> {
+    let burst = ((rate_mbit as u64 * 1_000_000 / 8) / 100).max(32 * 1024);
+    run_in(
+        ns,
+        "tc",
+        &[
+            "qdisc", "add", "dev", dev, "root", "tbf", "rate", &format!("{rate_mbit}mbit"),
+            "burst", &burst.to_string(), "latency", "100ms",
+        ],
+    )?;
+    Ok(())
+}

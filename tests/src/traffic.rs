@@ -1,0 +1,277 @@
+//! Test traffic: a server that counts what it receives and a client that
+//! uploads a given number of bytes per connection.
+//!
+//! Protocol: the client sends an 8-byte big-endian length N, then N bytes;
+//! the server answers with the 8-byte count it received. A connection
+//! succeeds when the count matches.
+
+use std::{
+    io::{Read, Write},
+    net::{Shutdown, SocketAddr, TcpListener, TcpStream},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::{netns, sizes::SizeCdf};
+
+/// A server listening on some ports in a namespace; stops when dropped.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listen on `ports` (IPv4 and IPv6) inside namespace `ns`.
+    pub fn start(ns: &str, ports: &[u16]) -> Result<Server> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for &port in ports {
+            for addr in [format!("0.0.0.0:{port}"), format!("[::]:{port}")] {
+                let listener = netns::in_netns(ns, {
+                    let addr = addr.clone();
+                    move || bind_v6only(&addr)
+                })??;
+                listener.set_nonblocking(true)?;
+                let stop = stop.clone();
+                threads.push(std::thread::spawn(move || accept_loop(listener, stop)));
+            }
+        }
+        Ok(Server { stop, threads })
+    }
+}
+
+fn bind_v6only(addr: &str) -> Result<TcpListener> {
+    let sa: SocketAddr = addr.parse()?;
+    // std binds [::] dual-stack; the v4 listener already has the port, so
+    // the v6 one must be v6-only (via the raw socket option).
+    let listener = if sa.is_ipv6() {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let sock = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        let one: libc::c_int = 1;
+        for opt in [libc::IPV6_V6ONLY] {
+            unsafe {
+                libc::setsockopt(fd, libc::IPPROTO_IPV6, opt, &one as *const _ as *const libc::c_void, 4);
+            }
+        }
+        unsafe {
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one as *const _ as *const libc::c_void, 4);
+        }
+        let std::net::SocketAddr::V6(v6) = sa else { unreachable!() };
+        let raw = libc::sockaddr_in6 {
+            sin6_family: libc::AF_INET6 as u16,
+            sin6_port: v6.port().to_be(),
+            sin6_flowinfo: 0,
+            sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
+            sin6_scope_id: 0,
+        };
+        let rc = unsafe {
+            libc::bind(fd, &raw as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in6>() as u32)
+        };
+        if rc != 0 || unsafe { libc::listen(fd, 1024) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("bind/listen {addr}"));
+        }
+        let _ = sock.as_raw_fd();
+        sock
+    } else {
+        TcpListener::bind(sa).with_context(|| format!("bind {addr}"))?
+    };
+    Ok(listener)
+}
+
+fn accept_loop(listener: TcpListener, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                std::thread::spawn(move || {
+                    let _ = serve(stream);
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn serve(mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut len = [0u8; 8];
+    stream.read_exact(&mut len)?;
+    let want = u64::from_be_bytes(len);
+    let mut got = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < want {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+    }
+    stream.write_all(&got.to_be_bytes())?;
+    stream.shutdown(Shutdown::Write)?;
+    Ok(())
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Outcome of one client connection.
+#[derive(Debug, Clone)]
+pub struct ConnResult {
+    pub local: Option<SocketAddr>,
+    pub remote: SocketAddr,
+    /// Payload bytes the client asked to send.
+    pub size: u64,
+    /// The server confirmed the full count.
+    pub ok: bool,
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// One upload of `size` bytes; must run on a thread inside the client
+/// namespace (see [`netns::spawn_in`]).
+pub fn upload(remote: SocketAddr, size: u64, connect_timeout: Duration, io_timeout: Duration) -> ConnResult {
+    let started = Instant::now();
+    let mut local = None;
+    let result = (|| -> std::io::Result<()> {
+        let mut s = TcpStream::connect_timeout(&remote, connect_timeout)?;
+        local = s.local_addr().ok();
+        s.set_read_timeout(Some(io_timeout))?;
+        s.set_write_timeout(Some(io_timeout))?;
+        s.write_all(&size.to_be_bytes())?;
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            s.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        let mut count = [0u8; 8];
+        s.read_exact(&mut count)?;
+        if u64::from_be_bytes(count) != size {
+            return Err(std::io::Error::other(format!(
+                "server counted {} of {size} bytes",
+                u64::from_be_bytes(count)
+            )));
+        }
+        Ok(())
+    })();
+    ConnResult {
+        local,
+        remote,
+        size,
+        ok: result.is_ok(),
+        error: result.err().map(|e| e.to_string()),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// How sizes are chosen.
+#[derive(Debug, Clone)]
+pub enum Sizes {
+    Fixed(u64),
+    Cdf { cdf: SizeCdf, scale: f64, max: u64 },
+}
+
+/// A client workload: `workers` parallel loops, each opening connections
+/// one after another until `connections` are done or `until` passes.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub targets: Vec<SocketAddr>,
+    pub workers: usize,
+    pub connections: Option<usize>,
+    pub duration: Option<Duration>,
+    pub sizes: Sizes,
+    pub seed: u64,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+}
+
+impl Workload {
+    pub fn fixed(targets: Vec<SocketAddr>, connections: usize, workers: usize, size: u64) -> Self {
+        Workload {
+            targets,
+            workers,
+            connections: Some(connections),
+            duration: None,
+            sizes: Sizes::Fixed(size),
+            seed: 1,
+            connect_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shared live view of a running workload.
+#[derive(Default)]
+pub struct Progress {
+    pub results: Mutex<Vec<ConnResult>>,
+    pub stop: AtomicBool,
+}
+
+/// Run `w` from namespace `ns`; blocks until done. `progress` lets another
+/// thread watch results or stop early.
+pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<Vec<ConnResult>> {
+    let started = Instant::now();
+    let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for worker in 0..w.workers {
+        let w = w.clone();
+        let progress = progress.clone();
+        let issued = issued.clone();
+        handles.push(netns::spawn_in(ns, move || {
+            let mut rng = StdRng::seed_from_u64(w.seed.wrapping_mul(1000).wrapping_add(worker as u64));
+            loop {
+                if progress.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Some(d) = w.duration {
+                    if started.elapsed() >= d {
+                        break;
+                    }
+                }
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if w.connections.is_some_and(|c| n >= c) {
+                    break;
+                }
+                let size = match &w.sizes {
+                    Sizes::Fixed(s) => *s,
+                    Sizes::Cdf { cdf, scale, max } => ((cdf.sample(&mut rng) as f64 * scale) as u64).clamp(1, *max),
+                };
+                let target = w.targets[rng.gen_range(0..w.targets.len())];
+                let r = upload(target, size, w.connect_timeout, w.io_timeout);
+                if let Ok(mut all) = progress.results.lock() {
+                    all.push(r);
+                }
+            }
+        })?);
+    }
+    for h in handles {
+        h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
+    }
+    let out = progress
+        .results
+        .lock()
+        .map_err(|_| anyhow::anyhow!("results poisoned"))?
+        .clone();
+    Ok(out)
+}

@@ -1,0 +1,122 @@
+//! Issue 2's lab tests: real TCP through the gateway with steerer attached.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use steerer_lab::{
+    check,
+    lab::SERVER_V4,
+    steerer::SteererProcess,
+    traffic::{run_workload, Progress, Server, Workload},
+    HopOptions, Lab, LabSpec,
+};
+use steerer_user::dataplane::PinnedMaps;
+
+const PORT: u16 = 5001;
+
+#[test]
+fn three_equal_hops_carry_300_connections_with_exact_counters() {
+    let programs_before = check::steerer_programs().expect("bpftool works");
+    let lab = Lab::build(LabSpec::equal_hops(3)).expect("lab (needs root, iproute2, nftables)");
+    let prefix = lab.prefix.clone();
+    let pin_dir = lab.pin_dir();
+    let _server = Server::start(&lab.server_ns(), &[PORT]).expect("server");
+    let mut steerer = SteererProcess::start(&lab, &lab.steerer_config(5, &[100.0; 3]), &[], false)
+        .expect("steerer starts");
+
+    let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
+    let mut w = Workload::fixed(vec![target], 300, 10, 0);
+    // Different sizes per connection so a mixed-up counter cannot match.
+    w.sizes = steerer_lab::traffic::Sizes::Cdf {
+        cdf: steerer_lab::sizes::SizeCdf::parse(steerer_lab::sizes::WEBSEARCH).unwrap(),
+        scale: 0.05,
+        max: 400_000,
+    };
+    let results = run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
+    assert_eq!(results.len(), 300);
+    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
+    assert!(failed.is_empty(), "{} connections failed, e.g. {:?}", failed.len(), failed.first());
+
+    let flows = PinnedMaps::open_dir(&pin_dir).unwrap().flows().unwrap();
+    let by_port: HashMap<u16, _> = flows
+        .iter()
+        .filter(|(k, _)| k.dst_port == PORT && k.proto == 6)
+        .map(|(k, v)| (k.src_port, *v))
+        .collect();
+    let mut per_hop = [0usize; 3];
+    for r in &results {
+        let local = r.local.expect("local address");
+        let v = by_port
+            .get(&local.port())
+            .unwrap_or_else(|| panic!("no flow entry for client port {}", local.port()));
+        per_hop[v.hop as usize] += 1;
+        // Frame bytes = payload (8-byte length + size) + per-packet headers
+        // (Ethernet 14 + IPv4 20 + TCP 20..60).
+        let payload = r.size + 8;
+        let min = payload + v.packets * (14 + 20 + 20);
+        let max = payload + payload / 50 + v.packets * (14 + 20 + 60);
+        assert!(
+            (min..=max).contains(&v.bytes),
+            "flow {local}: {} bytes in map for {} payload bytes in {} packets",
+            v.bytes, payload, v.packets
+        );
+        assert!(v.reply_bytes > 0 && v.reply_packets > 0, "flow {local} has no reply bytes");
+    }
+    for (hop, &n) in per_hop.iter().enumerate() {
+        let share = n as f64 / 300.0;
+        assert!((0.20..=0.47).contains(&share), "hop {hop} carried {n} of 300: {per_hop:?}");
+    }
+
+    assert!(steerer.stop().expect("stop"), "steerer exits cleanly on SIGTERM:\n{}", steerer.log());
+    assert!(steerer.log().contains("detached"), "{}", steerer.log());
+    assert!(!pin_dir.exists(), "pins removed on clean exit");
+    drop(steerer);
+    drop(lab);
+    assert!(check::namespaces_with_prefix(&prefix).unwrap().is_empty(), "namespaces left");
+    assert_eq!(check::steerer_programs().unwrap(), programs_before, "programs left loaded");
+}
+
+#[test]
+fn slow_hop_loses_its_share_within_two_ticks() {
+    let mut spec = LabSpec::equal_hops(3);
+    for h in &mut spec.hops {
+        h.rate_mbit = Some(100);
+    }
+    spec.hops[2] = HopOptions {
+        rate_mbit: Some(10),
+        blackhole_port: None,
+    };
+    let lab = Lab::build(spec).expect("lab");
+    let _server = Server::start(&lab.server_ns(), &[PORT]).expect("server");
+    let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 3]), &[], false)
+        .expect("steerer starts");
+    let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
+    let share = |slots: &[u32], hop: u32| slots.iter().filter(|&&h| h == hop).count() as f64 / slots.len() as f64;
+    let initial = maps.slots(0).unwrap();
+    assert!(share(&initial, 2) > 0.3, "starts equal: {}", share(&initial, 2));
+
+    let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
+    let mut w = Workload::fixed(vec![target], usize::MAX, 8, 1_000_000);
+    w.connections = None;
+    w.duration = Some(Duration::from_secs(30));
+    let progress = Arc::new(Progress::default());
+    let ns = lab.client_ns();
+    let bg = {
+        let progress = progress.clone();
+        std::thread::spawn(move || run_workload(&ns, &w, progress))
+    };
+    let status = steerer.wait_tick(2, Duration::from_secs(20));
+    let slots = maps.slots(0);
+    progress.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = bg.join().expect("workload thread").expect("workload");
+    let status = status.expect("two ticks");
+    let slots = slots.unwrap();
+    let slow = share(&slots, 2);
+    assert!(slow < 0.20, "slow hop still holds {slow:.2} of the slots; status {status:#}");
+    assert!(slow > 0.0, "but stays measurable");
+    assert!(results.iter().filter(|r| r.ok).count() > 10, "traffic flowed");
+}
