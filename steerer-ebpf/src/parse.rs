@@ -56,8 +56,7 @@ pub fn parse(data: usize, data_end: usize, pkt_len: usize) -> Result<Parsed, Sta
     // Up to two VLAN tags (802.1ad outer, 802.1Q inner).
     let mut tags = 0;
     while tags < 2 && (ether_type == ETH_P_8021Q || ether_type == ETH_P_8021AD) {
-        let inner: *const [u8; 4] =
-            ptr_at(data, data_end, off).ok_or(StatReason::PassTruncated)?;
+        let inner: *const [u8; 4] = ptr_at(data, data_end, off).ok_or(StatReason::PassTruncated)?;
         let b = unsafe { *inner };
         ether_type = u16::from_be_bytes([b[2], b[3]]);
         off += VLAN_HDR_LEN;
@@ -72,7 +71,12 @@ pub fn parse(data: usize, data_end: usize, pkt_len: usize) -> Result<Parsed, Sta
 }
 
 #[inline(always)]
-fn parse_ipv4(data: usize, data_end: usize, pkt_len: usize, l3_off: usize) -> Result<Parsed, StatReason> {
+fn parse_ipv4(
+    data: usize,
+    data_end: usize,
+    pkt_len: usize,
+    l3_off: usize,
+) -> Result<Parsed, StatReason> {
     let ip: *const Ipv4Hdr = ptr_at(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
     let ip = unsafe { &*ip };
     if ip.vihl >> 4 != 4 {
@@ -109,7 +113,12 @@ fn parse_ipv4(data: usize, data_end: usize, pkt_len: usize, l3_off: usize) -> Re
 }
 
 #[inline(always)]
-fn parse_ipv6(data: usize, data_end: usize, pkt_len: usize, l3_off: usize) -> Result<Parsed, StatReason> {
+fn parse_ipv6(
+    data: usize,
+    data_end: usize,
+    pkt_len: usize,
+    l3_off: usize,
+) -> Result<Parsed, StatReason> {
     let ip: *const Ipv6Hdr = ptr_at(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
     let ip = unsafe { &*ip };
     if ip.vcf[0] >> 4 != 6 {

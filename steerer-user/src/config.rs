@@ -135,7 +135,10 @@ impl Config {
         if self.hops.len() > MAX_HOPS as usize {
             return Err(invalid(
                 "hop",
-                format!("{} hops configured, at most {MAX_HOPS} supported", self.hops.len()),
+                format!(
+                    "{} hops configured, at most {MAX_HOPS} supported",
+                    self.hops.len()
+                ),
             ));
         }
         if let Some(slots) = self.slot_count {

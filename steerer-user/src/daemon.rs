@@ -66,13 +66,22 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             .with_context(|| format!("hop {}: interface {} vanished", hop.name, hop.interface))?;
         let src_mac = netlink::link_mac(&handle, ifindex)
             .await?
-            .with_context(|| format!("hop {}: interface {} has no MAC address", hop.name, hop.interface))?;
+            .with_context(|| {
+                format!(
+                    "hop {}: interface {} has no MAC address",
+                    hop.name, hop.interface
+                )
+            })?;
         let dst_mac =
             netlink::resolve_next_hop(&handle, ifindex, hop.next_hop, Duration::from_secs(3))
                 .await?;
         match dst_mac {
-            Some(mac) => info!(hop = %hop.name, next_hop = %hop.next_hop, mac = %fmt_mac(&mac), "next hop resolved"),
-            None => warn!(hop = %hop.name, next_hop = %hop.next_hop, "next hop does not resolve; hop disabled until it does"),
+            Some(mac) => {
+                info!(hop = %hop.name, next_hop = %hop.next_hop, mac = %fmt_mac(&mac), "next hop resolved")
+            }
+            None => {
+                warn!(hop = %hop.name, next_hop = %hop.next_hop, "next hop does not resolve; hop disabled until it does")
+            }
         }
         resolved.push(ResolvedHop {
             ifindex,
@@ -163,7 +172,9 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         for (id, r) in resolved.iter_mut().enumerate() {
             if r.dst_mac.is_none() {
                 let ip: IpAddr = config.hops[id].next_hop;
-                if let Some(mac) = netlink::resolve_next_hop(&handle, r.ifindex, ip, Duration::ZERO).await? {
+                if let Some(mac) =
+                    netlink::resolve_next_hop(&handle, r.ifindex, ip, Duration::ZERO).await?
+                {
                     info!(hop = %config.hops[id].name, mac = %fmt_mac(&mac), "next hop resolved; hop enabled");
                     r.dst_mac = Some(mac);
                     dp.set_hop(id as u32, &hop_entry(r))?;

@@ -118,10 +118,12 @@ impl Dataplane {
         if let Some(size) = flow_table_size {
             loader.map_max_entries(map_names::FLOWS, size);
         }
-        let ebpf = loader.load(EBPF_OBJECT).map_err(|source| DataplaneError::Load {
-            pin_dir: pin_dir.display().to_string(),
-            source: Box::new(source),
-        })?;
+        let ebpf = loader
+            .load(EBPF_OBJECT)
+            .map_err(|source| DataplaneError::Load {
+                pin_dir: pin_dir.display().to_string(),
+                source: Box::new(source),
+            })?;
         let mut dp = Dataplane {
             ebpf,
             pin_dir: pin_dir.to_owned(),
@@ -232,10 +234,11 @@ impl Dataplane {
         if entry.ifindex != 0 {
             let mut d = DevMap::try_from(self.map_mut(map_names::HOP_DEVS)?)
                 .map_err(map_err(map_names::HOP_DEVS))?;
-            d.set(id, entry.ifindex, None, 0).map_err(|e| DataplaneError::Map {
-                name: map_names::HOP_DEVS,
-                message: e.to_string(),
-            })?;
+            d.set(id, entry.ifindex, None, 0)
+                .map_err(|e| DataplaneError::Map {
+                    name: map_names::HOP_DEVS,
+                    message: e.to_string(),
+                })?;
         }
         let mut a: Array<_, HopEntry> =
             Array::try_from(self.map_mut(map_names::HOPS)?).map_err(map_err(map_names::HOPS))?;
@@ -353,8 +356,7 @@ fn read_flows(map: &Map) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
 }
 
 fn read_stats(map: &Map) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
-    let a: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(map).map_err(map_err(map_names::STATS))?;
+    let a: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(map_err(map_names::STATS))?;
     StatReason::ALL
         .iter()
         .map(|&r| {

@@ -82,7 +82,8 @@ enum Command {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,netlink_packet_route=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -126,7 +127,14 @@ fn real_main() -> Result<()> {
             } else {
                 println!(
                     "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
-                    "source", "destination", "proto", "hop", "packets", "bytes", "replies", "reply bytes"
+                    "source",
+                    "destination",
+                    "proto",
+                    "hop",
+                    "packets",
+                    "bytes",
+                    "replies",
+                    "reply bytes"
                 );
                 for r in &records {
                     println!(

@@ -4,7 +4,7 @@
 mod support;
 
 use aya::programs::{TestRun, TestRunOptions};
-use etherparse::{Ipv4Header, SlicedPacket, TransportSlice, NetSlice};
+use etherparse::{Ipv4Header, NetSlice, SlicedPacket, TransportSlice};
 use steerer_common::{flow::FAMILY_IPV4, FlowKey, HopEntry, StatReason};
 use support::*;
 
@@ -21,7 +21,11 @@ fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
     let mut opts = TestRunOptions::default();
     opts.data_in = Some(pkt);
     opts.data_out = Some(&mut out);
-    let r = t.dp.xdp_program().unwrap().test_run(opts).expect("test run");
+    let r =
+        t.dp.xdp_program()
+            .unwrap()
+            .test_run(opts)
+            .expect("test run");
     out.truncate(r.data_size_out as usize);
     Outcome {
         verdict: r.return_value,
@@ -44,7 +48,12 @@ fn assert_passed_unchanged(t: &TestDataplane, pkt: &[u8], reason: StatReason) {
     assert_eq!(o.verdict, XDP_PASS, "verdict");
     assert_eq!(o.out, pkt, "bytes must be unchanged");
     assert!(t.dp.flows().unwrap().is_empty(), "no flow may be created");
-    assert_eq!(stat(t, reason), before + 1, "counted under {}", reason.name());
+    assert_eq!(
+        stat(t, reason),
+        before + 1,
+        "counted under {}",
+        reason.name()
+    );
 }
 
 #[test]
@@ -75,7 +84,14 @@ fn truncated_ipv4_header_passes_unchanged() {
 #[test]
 fn ipv4_with_options_passes_unchanged() {
     let t = TestDataplane::new(true);
-    let mut ip = Ipv4Header::new(20, 64, etherparse::IpNumber::TCP, [198, 18, 0, 2], [198, 19, 0, 2]).unwrap();
+    let mut ip = Ipv4Header::new(
+        20,
+        64,
+        etherparse::IpNumber::TCP,
+        [198, 18, 0, 2],
+        [198, 19, 0, 2],
+    )
+    .unwrap();
     // Four bytes of options: a NOP-padded router alert (RFC 2113).
     ip.options = [0x94, 0x04, 0x00, 0x00].as_slice().try_into().unwrap();
     ip.total_len = (ip.header_len() + 20) as u16;
@@ -101,10 +117,16 @@ fn tcp_v4_new_flow_is_redirected_with_rewritten_headers() {
     assert_eq!(&o.out[0..6], &HOP_DST_MAC, "destination MAC = next hop");
     assert_eq!(&o.out[6..12], &HOP_SRC_MAC, "source MAC = egress interface");
     let sliced = SlicedPacket::from_ethernet(&o.out).unwrap();
-    let Some(NetSlice::Ipv4(ip)) = sliced.net else { panic!("not ipv4") };
+    let Some(NetSlice::Ipv4(ip)) = sliced.net else {
+        panic!("not ipv4")
+    };
     let h = ip.header().to_header();
     assert_eq!(h.time_to_live, 63);
-    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum recomputed");
+    assert_eq!(
+        h.header_checksum,
+        h.calc_header_checksum(),
+        "IPv4 checksum recomputed"
+    );
     // Everything after the IP header is untouched.
     assert_eq!(&o.out[34..], &pkt[34..]);
 
@@ -136,12 +158,23 @@ fn checksum_carry_case_is_correct() {
     let t = TestDataplane::new(true);
     for i in 0..300u32 {
         let ttl = 2 + (i % 250) as u8;
-        let pkt = tcp_v4([198, 18, (i >> 8) as u8, i as u8], [198, 19, 0, 2], 1000 + i as u16, 443, ttl, b"");
+        let pkt = tcp_v4(
+            [198, 18, (i >> 8) as u8, i as u8],
+            [198, 19, 0, 2],
+            1000 + i as u16,
+            443,
+            ttl,
+            b"",
+        );
         let o = run_xdp(&t, &pkt);
         assert_eq!(o.verdict, XDP_REDIRECT);
         let ip = Ipv4Header::from_slice(&o.out[14..]).unwrap().0;
         assert_eq!(ip.time_to_live, ttl - 1);
-        assert_eq!(ip.header_checksum, ip.calc_header_checksum(), "ttl {ttl} i {i}");
+        assert_eq!(
+            ip.header_checksum,
+            ip.calc_header_checksum(),
+            "ttl {ttl} i {i}"
+        );
     }
 }
 
@@ -179,7 +212,14 @@ fn nothing_is_steered_before_the_control_plane_is_ready() {
 #[test]
 fn disabled_hop_is_never_used() {
     let mut t = TestDataplane::new(true);
-    t.dp.set_hop(0, &HopEntry { ifindex: 1, ..HopEntry::default() }).unwrap();
+    t.dp.set_hop(
+        0,
+        &HopEntry {
+            ifindex: 1,
+            ..HopEntry::default()
+        },
+    )
+    .unwrap();
     let pkt = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40000, 80, 64, b"");
     assert_passed_unchanged(&t, &pkt, StatReason::PassNoHop);
 }
@@ -202,7 +242,17 @@ fn slot_choice_is_the_keyed_hash_of_the_tuple() {
     // Two hops, alternating slots: the hop the kernel picks must be the one
     // user space predicts with the same key.
     let mut t = TestDataplane::new(true);
-    t.dp.set_hop(1, &HopEntry { ifindex: 1, flags: 1, src_mac: HOP_SRC_MAC, dst_mac: [2, 0, 0, 0, 2, 2], mark: 0 }).unwrap();
+    t.dp.set_hop(
+        1,
+        &HopEntry {
+            ifindex: 1,
+            flags: 1,
+            src_mac: HOP_SRC_MAC,
+            dst_mac: [2, 0, 0, 0, 2, 2],
+            mark: 0,
+        },
+    )
+    .unwrap();
     let table: Vec<u32> = (0..SLOTS).map(|i| i % 2).collect();
     t.dp.write_slots(0, &table, None).unwrap();
     let mut seen = [0; 2];
@@ -211,7 +261,8 @@ fn slot_choice_is_the_keyed_hash_of_the_tuple() {
         assert_eq!(run_xdp(&t, &pkt).verdict, XDP_REDIRECT);
     }
     for (k, v) in t.dp.flows().unwrap() {
-        let expect = table[(steerer_common::siphash::flow_hash(&HASH_KEY, &k) % SLOTS as u64) as usize];
+        let expect =
+            table[(steerer_common::siphash::flow_hash(&HASH_KEY, &k) % SLOTS as u64) as usize];
         assert_eq!(v.hop, expect, "flow {k:?}");
         seen[v.hop as usize] += 1;
     }
@@ -223,12 +274,23 @@ fn tc_program_accounts_replies_to_the_reversed_flow() {
     let t = TestDataplane::new(true);
     let fwd = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40000, 80, 64, b"request");
     assert_eq!(run_xdp(&t, &fwd).verdict, XDP_REDIRECT);
-    let reply = tcp_v4([198, 19, 0, 2], [198, 18, 0, 2], 80, 40000, 60, b"response!");
+    let reply = tcp_v4(
+        [198, 19, 0, 2],
+        [198, 18, 0, 2],
+        80,
+        40000,
+        60,
+        b"response!",
+    );
     let mut out = vec![0u8; reply.len() + 256];
     let mut opts = TestRunOptions::default();
     opts.data_in = Some(&reply);
     opts.data_out = Some(&mut out);
-    let r = t.dp.tc_program().unwrap().test_run(opts).expect("tc test run");
+    let r =
+        t.dp.tc_program()
+            .unwrap()
+            .test_run(opts)
+            .expect("tc test run");
     assert_eq!(r.return_value, 0, "TC_ACT_OK");
     out.truncate(r.data_size_out as usize);
     assert_eq!(out, reply, "reply bytes unchanged");

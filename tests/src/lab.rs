@@ -127,7 +127,8 @@ impl Lab {
             namespaces: Vec::new(),
             spec,
         };
-        lab.create().with_context(|| format!("building lab {}", lab.prefix))?;
+        lab.create()
+            .with_context(|| format!("building lab {}", lab.prefix))?;
         Ok(lab)
     }
 
@@ -139,7 +140,12 @@ impl Lab {
     }
 
     fn create(&mut self) -> Result<()> {
-        let (cl, gw, inet, sv) = (self.client_ns(), self.gw_ns(), self.inet_ns(), self.server_ns());
+        let (cl, gw, inet, sv) = (
+            self.client_ns(),
+            self.gw_ns(),
+            self.inet_ns(),
+            self.server_ns(),
+        );
         for ns in [cl.clone(), gw.clone(), inet.clone(), sv.clone()] {
             self.add_ns(ns)?;
         }
@@ -153,7 +159,16 @@ impl Lab {
         addr(&cl, "eth0", "198.18.0.2/24", "2001:db8::2/64")?;
         addr(&gw, &lan, "198.18.0.1/24", "2001:db8::1/64")?;
         run_in(&cl, "ip", &["route", "add", "default", "via", "198.18.0.1"])?;
-        run_in(&cl, "ip", &["-6", "route", "add", "default", "via", "2001:db8::1"])?;
+        run_in(
+            &cl,
+            "ip",
+            &["-6", "route", "add", "default", "via", "2001:db8::1"],
+        )?;
+        // A veth hands the gateway packets whose TCP/UDP checksum is only
+        // "partial" (offloaded); XDP_REDIRECT loses that mark and the hop
+        // would drop them. A real NIC delivers full checksums, so make the
+        // client compute them in software like a real host's NIC would.
+        run_in(&cl, "ethtool", &["-K", "eth0", "tx", "off"])?;
         forwarding(&gw)?;
 
         // internet <-> server
@@ -161,7 +176,11 @@ impl Lab {
         addr(&inet, "srv", "198.19.0.1/24", "2001:db8:ffff::1/64")?;
         addr(&sv, "eth0", "198.19.0.2/24", "2001:db8:ffff::2/64")?;
         run_in(&sv, "ip", &["route", "add", "default", "via", "198.19.0.1"])?;
-        run_in(&sv, "ip", &["-6", "route", "add", "default", "via", "2001:db8:ffff::1"])?;
+        run_in(
+            &sv,
+            "ip",
+            &["-6", "route", "add", "default", "via", "2001:db8:ffff::1"],
+        )?;
         forwarding(&inet)?;
 
         for i in 0..self.hop_count() {
@@ -169,7 +188,11 @@ impl Lab {
         }
         // Unsteered traffic (and the kernel's own) leaves through hop 0.
         run_in(&gw, "ip", &["route", "add", "default", "via", "198.18.1.2"])?;
-        run_in(&gw, "ip", &["-6", "route", "add", "default", "via", "2001:db8:0:1::2"])?;
+        run_in(
+            &gw,
+            "ip",
+            &["-6", "route", "add", "default", "via", "2001:db8:0:1::2"],
+        )?;
         Ok(())
     }
 
@@ -179,16 +202,72 @@ impl Lab {
         let a = 1 + i;
         let b = 100 + i;
         veth(&gw, &gw_if, &h, "gw")?;
-        addr(&gw, &gw_if, &format!("198.18.{a}.1/24"), &format!("2001:db8:0:{a:x}::1/64"))?;
-        addr(&h, "gw", &format!("198.18.{a}.2/24"), &format!("2001:db8:0:{a:x}::2/64"))?;
+        addr(
+            &gw,
+            &gw_if,
+            &format!("198.18.{a}.1/24"),
+            &format!("2001:db8:0:{a:x}::1/64"),
+        )?;
+        addr(
+            &h,
+            "gw",
+            &format!("198.18.{a}.2/24"),
+            &format!("2001:db8:0:{a:x}::2/64"),
+        )?;
         let up = format!("h{i}");
         veth(&h, "uplink", &inet, &up)?;
-        addr(&h, "uplink", &format!("198.18.{b}.2/24"), &format!("2001:db8:0:{b:x}::2/64"))?;
-        addr(&inet, &up, &format!("198.18.{b}.1/24"), &format!("2001:db8:0:{b:x}::1/64"))?;
-        run_in(&h, "ip", &["route", "add", "default", "via", &format!("198.18.{b}.1")])?;
-        run_in(&h, "ip", &["-6", "route", "add", "default", "via", &format!("2001:db8:0:{b:x}::1")])?;
-        run_in(&h, "ip", &["route", "add", "198.18.0.0/24", "via", &format!("198.18.{a}.1")])?;
-        run_in(&h, "ip", &["-6", "route", "add", "2001:db8::/64", "via", &format!("2001:db8:0:{a:x}::1")])?;
+        addr(
+            &h,
+            "uplink",
+            &format!("198.18.{b}.2/24"),
+            &format!("2001:db8:0:{b:x}::2/64"),
+        )?;
+        addr(
+            &inet,
+            &up,
+            &format!("198.18.{b}.1/24"),
+            &format!("2001:db8:0:{b:x}::1/64"),
+        )?;
+        run_in(
+            &h,
+            "ip",
+            &["route", "add", "default", "via", &format!("198.18.{b}.1")],
+        )?;
+        run_in(
+            &h,
+            "ip",
+            &[
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("2001:db8:0:{b:x}::1"),
+            ],
+        )?;
+        run_in(
+            &h,
+            "ip",
+            &[
+                "route",
+                "add",
+                "198.18.0.0/24",
+                "via",
+                &format!("198.18.{a}.1"),
+            ],
+        )?;
+        run_in(
+            &h,
+            "ip",
+            &[
+                "-6",
+                "route",
+                "add",
+                "2001:db8::/64",
+                "via",
+                &format!("2001:db8:0:{a:x}::1"),
+            ],
+        )?;
         forwarding(&h)?;
         // XDP_REDIRECT into a veth only delivers when the peer runs NAPI:
         // GRO on the hop's end turns it on.
@@ -230,7 +309,10 @@ impl Lab {
             .write_all(ruleset.as_bytes())?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!("nft in {ns}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "nft in {ns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(())
     }
@@ -292,7 +374,9 @@ fn veth(ns_a: &str, name_a: &str, ns_b: &str, name_b: &str) -> Result<()> {
     run_in(
         ns_a,
         "ip",
-        &["link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b],
+        &[
+            "link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", ns_b,
+        ],
     )?;
     run_in(ns_a, "ip", &["link", "set", "dev", name_a, "up"])?;
     run_in(ns_b, "ip", &["link", "set", "dev", name_b, "up"])?;
@@ -321,8 +405,18 @@ fn tbf(ns: &str, dev: &str, rate_mbit: u32) -> Result<()> {
         ns,
         "tc",
         &[
-            "qdisc", "add", "dev", dev, "root", "tbf", "rate", &format!("{rate_mbit}mbit"),
-            "burst", &burst.to_string(), "latency", "100ms",
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate_mbit}mbit"),
+            "burst",
+            &burst.to_string(),
+            "latency",
+            "100ms",
         ],
     )?;
     Ok(())

@@ -11,10 +11,9 @@ use nix::sched::{setns, CloneFlags};
 
 /// Run a command to completion; an error carries its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<Output> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot start {program} (is it installed? `cargo xtask setup`)"))?;
+    let out = Command::new(program).args(args).output().with_context(|| {
+        format!("cannot start {program} (is it installed? `cargo xtask setup`)")
+    })?;
     if !out.status.success() {
         bail!(
             "`{program} {}` failed ({}): {}",
@@ -45,7 +44,8 @@ pub fn run_in(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
 }
 
 fn netns_file(ns: &str) -> Result<File> {
-    File::open(format!("/run/netns/{ns}")).with_context(|| format!("network namespace {ns} not found"))
+    File::open(format!("/run/netns/{ns}"))
+        .with_context(|| format!("network namespace {ns} not found"))
 }
 
 /// A `Command` whose child enters network namespace `ns` before exec.
@@ -54,9 +54,7 @@ pub fn command_in(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Result<Comm
     let mut cmd = Command::new(program);
     // SAFETY: setns is async-signal-safe; the closure only calls it.
     unsafe {
-        cmd.pre_exec(move || {
-            setns(&file, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(move || setns(&file, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from));
     }
     Ok(cmd)
 }

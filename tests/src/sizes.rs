@@ -29,7 +29,9 @@ impl SizeCdf {
                 bail!("line {}: expected `size percentile`, got {line:?}", n + 1);
             };
             let size: f64 = a.parse().with_context(|| format!("line {}: size", n + 1))?;
-            let pct: f64 = b.parse().with_context(|| format!("line {}: percentile", n + 1))?;
+            let pct: f64 = b
+                .parse()
+                .with_context(|| format!("line {}: percentile", n + 1))?;
             if let Some(&(ps, pp)) = points.last() {
                 if size < ps || pct / 100.0 < pp {
                     bail!("line {}: CDF must not decrease", n + 1);
@@ -81,7 +83,11 @@ mod tests {
         assert_eq!(c.quantile(0.15), 10_000);
         assert_eq!(c.quantile(0.60), 200_000);
         assert_eq!(c.quantile(1.0), 30_000_000);
-        assert!(c.mean() > 1e6, "web search mean is about 1.6 MB: {}", c.mean());
+        assert!(
+            c.mean() > 1e6,
+            "web search mean is about 1.6 MB: {}",
+            c.mean()
+        );
         SizeCdf::parse(HADOOP).unwrap();
     }
 

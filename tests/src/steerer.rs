@@ -53,7 +53,12 @@ pub struct SteererProcess {
 impl SteererProcess {
     /// Write `config`, start `steerer run` in the gateway namespace and wait
     /// until it reports that it is steering (programs attached).
-    pub fn start(lab: &Lab, config: &str, extra_args: &[&str], inherit_stdout: bool) -> Result<Self> {
+    pub fn start(
+        lab: &Lab,
+        config: &str,
+        extra_args: &[&str],
+        inherit_stdout: bool,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("steerer-{}", lab.prefix));
         std::fs::create_dir_all(&dir)?;
         let config_path = dir.join("steerer.toml");

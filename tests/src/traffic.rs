@@ -61,25 +61,46 @@ fn bind_v6only(addr: &str) -> Result<TcpListener> {
         let one: libc::c_int = 1;
         for opt in [libc::IPV6_V6ONLY] {
             unsafe {
-                libc::setsockopt(fd, libc::IPPROTO_IPV6, opt, &one as *const _ as *const libc::c_void, 4);
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    opt,
+                    &one as *const _ as *const libc::c_void,
+                    4,
+                );
             }
         }
         unsafe {
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &one as *const _ as *const libc::c_void, 4);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                &one as *const _ as *const libc::c_void,
+                4,
+            );
         }
-        let std::net::SocketAddr::V6(v6) = sa else { unreachable!() };
+        let std::net::SocketAddr::V6(v6) = sa else {
+            unreachable!()
+        };
         let raw = libc::sockaddr_in6 {
             sin6_family: libc::AF_INET6 as u16,
             sin6_port: v6.port().to_be(),
             sin6_flowinfo: 0,
-            sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
+            sin6_addr: libc::in6_addr {
+                s6_addr: v6.ip().octets(),
+            },
             sin6_scope_id: 0,
         };
         let rc = unsafe {
-            libc::bind(fd, &raw as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in6>() as u32)
+            libc::bind(
+                fd,
+                &raw as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in6>() as u32,
+            )
         };
         if rc != 0 || unsafe { libc::listen(fd, 1024) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("bind/listen {addr}"));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("bind/listen {addr}"));
         }
         let _ = sock.as_raw_fd();
         sock
@@ -149,7 +170,12 @@ pub struct ConnResult {
 
 /// One upload of `size` bytes; must run on a thread inside the client
 /// namespace (see [`netns::spawn_in`]).
-pub fn upload(remote: SocketAddr, size: u64, connect_timeout: Duration, io_timeout: Duration) -> ConnResult {
+pub fn upload(
+    remote: SocketAddr,
+    size: u64,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+) -> ConnResult {
     let started = Instant::now();
     let mut local = None;
     let result = (|| -> std::io::Result<()> {
@@ -239,7 +265,8 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
         let progress = progress.clone();
         let issued = issued.clone();
         handles.push(netns::spawn_in(ns, move || {
-            let mut rng = StdRng::seed_from_u64(w.seed.wrapping_mul(1000).wrapping_add(worker as u64));
+            let mut rng =
+                StdRng::seed_from_u64(w.seed.wrapping_mul(1000).wrapping_add(worker as u64));
             loop {
                 if progress.stop.load(Ordering::Relaxed) {
                     break;
@@ -255,7 +282,9 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
                 }
                 let size = match &w.sizes {
                     Sizes::Fixed(s) => *s,
-                    Sizes::Cdf { cdf, scale, max } => ((cdf.sample(&mut rng) as f64 * scale) as u64).clamp(1, *max),
+                    Sizes::Cdf { cdf, scale, max } => {
+                        ((cdf.sample(&mut rng) as f64 * scale) as u64).clamp(1, *max)
+                    }
                 };
                 let target = w.targets[rng.gen_range(0..w.targets.len())];
                 let r = upload(target, size, w.connect_timeout, w.io_timeout);

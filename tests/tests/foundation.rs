@@ -36,10 +36,16 @@ fn three_equal_hops_carry_300_connections_with_exact_counters() {
         scale: 0.05,
         max: 400_000,
     };
-    let results = run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
+    let results =
+        run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
     assert_eq!(results.len(), 300);
     let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
-    assert!(failed.is_empty(), "{} connections failed, e.g. {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} connections failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
 
     let flows = PinnedMaps::open_dir(&pin_dir).unwrap().flows().unwrap();
     let by_port: HashMap<u16, _> = flows
@@ -62,22 +68,41 @@ fn three_equal_hops_carry_300_connections_with_exact_counters() {
         assert!(
             (min..=max).contains(&v.bytes),
             "flow {local}: {} bytes in map for {} payload bytes in {} packets",
-            v.bytes, payload, v.packets
+            v.bytes,
+            payload,
+            v.packets
         );
-        assert!(v.reply_bytes > 0 && v.reply_packets > 0, "flow {local} has no reply bytes");
+        assert!(
+            v.reply_bytes > 0 && v.reply_packets > 0,
+            "flow {local} has no reply bytes"
+        );
     }
     for (hop, &n) in per_hop.iter().enumerate() {
         let share = n as f64 / 300.0;
-        assert!((0.20..=0.47).contains(&share), "hop {hop} carried {n} of 300: {per_hop:?}");
+        assert!(
+            (0.20..=0.47).contains(&share),
+            "hop {hop} carried {n} of 300: {per_hop:?}"
+        );
     }
 
-    assert!(steerer.stop().expect("stop"), "steerer exits cleanly on SIGTERM:\n{}", steerer.log());
+    assert!(
+        steerer.stop().expect("stop"),
+        "steerer exits cleanly on SIGTERM:\n{}",
+        steerer.log()
+    );
     assert!(steerer.log().contains("detached"), "{}", steerer.log());
     assert!(!pin_dir.exists(), "pins removed on clean exit");
     drop(steerer);
     drop(lab);
-    assert!(check::namespaces_with_prefix(&prefix).unwrap().is_empty(), "namespaces left");
-    assert_eq!(check::steerer_programs().unwrap(), programs_before, "programs left loaded");
+    assert!(
+        check::namespaces_with_prefix(&prefix).unwrap().is_empty(),
+        "namespaces left"
+    );
+    assert_eq!(
+        check::steerer_programs().unwrap(),
+        programs_before,
+        "programs left loaded"
+    );
 }
 
 #[test]
@@ -95,9 +120,15 @@ fn slow_hop_loses_its_share_within_two_ticks() {
     let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 3]), &[], false)
         .expect("steerer starts");
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
-    let share = |slots: &[u32], hop: u32| slots.iter().filter(|&&h| h == hop).count() as f64 / slots.len() as f64;
+    let share = |slots: &[u32], hop: u32| {
+        slots.iter().filter(|&&h| h == hop).count() as f64 / slots.len() as f64
+    };
     let initial = maps.slots(0).unwrap();
-    assert!(share(&initial, 2) > 0.3, "starts equal: {}", share(&initial, 2));
+    assert!(
+        share(&initial, 2) > 0.3,
+        "starts equal: {}",
+        share(&initial, 2)
+    );
 
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
     let mut w = Workload::fixed(vec![target], usize::MAX, 8, 1_000_000);
@@ -111,12 +142,20 @@ fn slow_hop_loses_its_share_within_two_ticks() {
     };
     let status = steerer.wait_tick(2, Duration::from_secs(20));
     let slots = maps.slots(0);
-    progress.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    progress
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let results = bg.join().expect("workload thread").expect("workload");
     let status = status.expect("two ticks");
     let slots = slots.unwrap();
     let slow = share(&slots, 2);
-    assert!(slow < 0.20, "slow hop still holds {slow:.2} of the slots; status {status:#}");
+    assert!(
+        slow < 0.20,
+        "slow hop still holds {slow:.2} of the slots; status {status:#}"
+    );
     assert!(slow > 0.0, "but stays measurable");
-    assert!(results.iter().filter(|r| r.ok).count() > 10, "traffic flowed");
+    assert!(
+        results.iter().filter(|r| r.ok).count() > 10,
+        "traffic flowed"
+    );
 }

@@ -177,7 +177,11 @@ impl<K: Hash + Eq + Copy> Engine<K> {
 
     /// One control-plane cycle at time `now_ns` over every flow currently in
     /// the flow table.
-    pub fn tick(&mut self, now_ns: u64, flows: impl IntoIterator<Item = FlowSample<K>>) -> TickReport {
+    pub fn tick(
+        &mut self,
+        now_ns: u64,
+        flows: impl IntoIterator<Item = FlowSample<K>>,
+    ) -> TickReport {
         let n = self.hops.len();
         let window_start = match self.last_tick_ns {
             Some(t) if t < now_ns => t,

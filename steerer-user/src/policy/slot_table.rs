@@ -32,7 +32,11 @@ pub fn quotas(weights: &[f64], slots: u32) -> Vec<u32> {
         let fb = exact[b] - exact[b].floor();
         fb.total_cmp(&fa).then(a.cmp(&b))
     });
-    for &i in order.iter().cycle().take(slots.saturating_sub(assigned) as usize) {
+    for &i in order
+        .iter()
+        .cycle()
+        .take(slots.saturating_sub(assigned) as usize)
+    {
         counts[i] += 1;
     }
     counts
@@ -67,7 +71,10 @@ pub fn build(ids: &[u32], seeds: &[u64], weights: &[f64], slots: u32) -> Vec<u32
     let mut table = vec![EMPTY; slots as usize];
     let quota = quotas(weights, slots);
     let m = slots as u64;
-    let params: Vec<(u64, u64)> = seeds.iter().map(|&s| permutation_params(s, slots)).collect();
+    let params: Vec<(u64, u64)> = seeds
+        .iter()
+        .map(|&s| permutation_params(s, slots))
+        .collect();
     let mut next = vec![0u64; ids.len()];
     let mut left = quota.clone();
     let mut remaining: u32 = left.iter().sum();
@@ -119,16 +126,23 @@ mod tests {
         let t = build(&ids, &seeds, &[200.0, 100.0, 50.0], 307);
         let count = |id| t.iter().filter(|&&x| x == id).count();
         assert_eq!(count(10) + count(11) + count(12), 307);
-        assert_eq!(quotas(&[200.0, 100.0, 50.0], 307), vec![count(10) as u32, count(11) as u32, count(12) as u32]);
+        assert_eq!(
+            quotas(&[200.0, 100.0, 50.0], 307),
+            vec![count(10) as u32, count(11) as u32, count(12) as u32]
+        );
     }
 
     #[test]
     fn small_weight_change_moves_few_slots() {
         let ids = [0, 1, 2, 3];
-        let seeds: Vec<u64> = ["h0", "h1", "h2", "h3"].iter().map(|n| hop_seed(n)).collect();
+        let seeds: Vec<u64> = ["h0", "h1", "h2", "h3"]
+            .iter()
+            .map(|n| hop_seed(n))
+            .collect();
         let before = build(&ids, &seeds, &[1.0, 1.0, 1.0, 1.0], 1009);
         let after = build(&ids, &seeds, &[1.0, 1.0, 1.0, 0.8], 1009);
-        let minimum = quotas(&[1.0, 1.0, 1.0, 1.0], 1009)[3] - quotas(&[1.0, 1.0, 1.0, 0.8], 1009)[3];
+        let minimum =
+            quotas(&[1.0, 1.0, 1.0, 1.0], 1009)[3] - quotas(&[1.0, 1.0, 1.0, 0.8], 1009)[3];
         let m = moved(&before, &after);
         assert!(m as u32 >= minimum);
         // Maglev is not perfectly minimal; allow a few times the minimum.

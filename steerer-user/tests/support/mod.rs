@@ -56,34 +56,38 @@ impl TestDataplane {
         let dp = Dataplane::load(&pin_dir, Some(4096)).expect("load data plane");
         let mut t = TestDataplane { dp, pin_dir };
         if ready {
-            t.dp
-                .set_hop(
-                    0,
-                    &HopEntry {
-                        ifindex: 1,
-                        flags: HOP_ENABLED,
-                        src_mac: HOP_SRC_MAC,
-                        dst_mac: HOP_DST_MAC,
-                        mark: 0,
-                    },
-                )
-                .expect("set hop");
-            t.dp
-                .write_slots(0, &vec![0; SLOTS as usize], None)
+            t.dp.set_hop(
+                0,
+                &HopEntry {
+                    ifindex: 1,
+                    flags: HOP_ENABLED,
+                    src_mac: HOP_SRC_MAC,
+                    dst_mac: HOP_DST_MAC,
+                    mark: 0,
+                },
+            )
+            .expect("set hop");
+            t.dp.write_slots(0, &vec![0; SLOTS as usize], None)
                 .expect("slots");
-            t.dp
-                .set_config(&DataplaneConfig {
-                    hash_key: HASH_KEY,
-                    slot_count: SLOTS,
-                    flags: CONFIG_READY,
-                })
-                .expect("config");
+            t.dp.set_config(&DataplaneConfig {
+                hash_key: HASH_KEY,
+                slot_count: SLOTS,
+                flags: CONFIG_READY,
+            })
+            .expect("config");
         }
         t
     }
 }
 
-pub fn tcp_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
+pub fn tcp_v4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
         .ipv4(src, dst, ttl)
         .tcp(sport, dport, 1000, 65535);
@@ -92,7 +96,14 @@ pub fn tcp_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, ttl: u8, paylo
     out
 }
 
-pub fn udp_v6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+pub fn udp_v6(
+    src: [u8; 16],
+    dst: [u8; 16],
+    sport: u16,
+    dport: u16,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
         .ipv6(src, dst, hop_limit)
         .udp(sport, dport);
