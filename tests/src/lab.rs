@@ -136,6 +136,15 @@ impl Lab {
         run("ip", &["netns", "add", &name])?;
         self.namespaces.push(name.clone());
         run_in(&name, "ip", &["link", "set", "lo", "up"])?;
+        // No duplicate-address detection on links created later: addresses
+        // (link-local ones too) are usable at once, so IPv6 works as soon
+        // as the lab is built.
+        run_in(
+            &name,
+            "sysctl",
+            &["-qw", "net.ipv6.conf.default.accept_dad=0"],
+        )?;
+        run_in(&name, "sysctl", &["-qw", "net.ipv6.conf.all.accept_dad=0"])?;
         Ok(())
     }
 
@@ -284,7 +293,7 @@ impl Lab {
 
     fn write_nft(&self, i: usize, blackhole_port: Option<u16>) -> Result<()> {
         let drop_rule = match blackhole_port {
-            Some(p) => format!("iifname \"gw\" tcp dport {p} drop"),
+            Some(p) => format!("iifname \"gw\" tcp dport {p} drop;"),
             None => String::new(),
         };
         let ruleset = format!(

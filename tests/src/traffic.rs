@@ -166,6 +166,30 @@ pub struct ConnResult {
     pub ok: bool,
     pub error: Option<String>,
     pub elapsed: Duration,
+    /// 0 for the first try of a request, 1.. for retries after a failure.
+    pub attempt: u32,
+    /// TCP payload bytes the client's kernel sent, retransmissions
+    /// included (`tcpi_bytes_sent`), read once the server confirmed.
+    pub bytes_sent: Option<u64>,
+}
+
+/// `tcpi_bytes_sent` of a connected socket.
+fn tcp_bytes_sent(s: &TcpStream) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data; the kernel fills at most `len` bytes.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize >= std::mem::size_of::<libc::tcp_info>())
+        .then_some(info.tcpi_bytes_sent)
 }
 
 /// One upload of `size` bytes; must run on a thread inside the client
@@ -178,6 +202,7 @@ pub fn upload(
 ) -> ConnResult {
     let started = Instant::now();
     let mut local = None;
+    let mut bytes_sent = None;
     let result = (|| -> std::io::Result<()> {
         let mut s = TcpStream::connect_timeout(&remote, connect_timeout)?;
         local = s.local_addr().ok();
@@ -199,6 +224,7 @@ pub fn upload(
                 u64::from_be_bytes(count)
             )));
         }
+        bytes_sent = tcp_bytes_sent(&s);
         Ok(())
     })();
     ConnResult {
@@ -208,6 +234,8 @@ pub fn upload(
         ok: result.is_ok(),
         error: result.err().map(|e| e.to_string()),
         elapsed: started.elapsed(),
+        attempt: 0,
+        bytes_sent,
     }
 }
 
@@ -230,6 +258,9 @@ pub struct Workload {
     pub seed: u64,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
+    /// A failed request is retried on a new connection (new source port,
+    /// hence a new flow) up to this many times, as applications do.
+    pub retries: u32,
 }
 
 impl Workload {
@@ -243,6 +274,7 @@ impl Workload {
             seed: 1,
             connect_timeout: Duration::from_secs(5),
             io_timeout: Duration::from_secs(30),
+            retries: 0,
         }
     }
 }
@@ -287,9 +319,19 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
                     }
                 };
                 let target = w.targets[rng.gen_range(0..w.targets.len())];
-                let r = upload(target, size, w.connect_timeout, w.io_timeout);
-                if let Ok(mut all) = progress.results.lock() {
-                    all.push(r);
+                for attempt in 0..=w.retries {
+                    if attempt > 0 && progress.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut r = upload(target, size, w.connect_timeout, w.io_timeout);
+                    r.attempt = attempt;
+                    let ok = r.ok;
+                    if let Ok(mut all) = progress.results.lock() {
+                        all.push(r);
+                    }
+                    if ok {
+                        break;
+                    }
                 }
             }
         })?);
