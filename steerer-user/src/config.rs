@@ -197,7 +197,7 @@ pub fn next_prime(n: u32) -> u32 {
         }
         let mut d = 2u32;
         while d.saturating_mul(d) <= x {
-            if x % d == 0 {
+            if x.is_multiple_of(d) {
                 return false;
             }
             d += 1;

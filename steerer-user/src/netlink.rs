@@ -50,13 +50,10 @@ pub async fn local_addresses(handle: &Handle) -> Result<Vec<IpAddr>, rtnetlink::
     let mut addrs = handle.address().get().execute();
     while let Some(msg) = addrs.try_next().await? {
         for attr in msg.attributes {
-            match attr {
-                AddressAttribute::Address(a) | AddressAttribute::Local(a) => {
-                    if !out.contains(&a) {
-                        out.push(a)
-                    }
+            if let AddressAttribute::Address(a) | AddressAttribute::Local(a) = attr {
+                if !out.contains(&a) {
+                    out.push(a)
                 }
-                _ => {}
             }
         }
     }

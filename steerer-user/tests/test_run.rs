@@ -18,9 +18,11 @@ struct Outcome {
 
 fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
     let mut out = vec![0u8; pkt.len() + 256];
-    let mut opts = TestRunOptions::default();
-    opts.data_in = Some(pkt);
-    opts.data_out = Some(&mut out);
+    let opts = TestRunOptions {
+        data_in: Some(pkt),
+        data_out: Some(&mut out),
+        ..Default::default()
+    };
     let r =
         t.dp.xdp_program()
             .unwrap()
@@ -283,9 +285,11 @@ fn tc_program_accounts_replies_to_the_reversed_flow() {
         b"response!",
     );
     let mut out = vec![0u8; reply.len() + 256];
-    let mut opts = TestRunOptions::default();
-    opts.data_in = Some(&reply);
-    opts.data_out = Some(&mut out);
+    let opts = TestRunOptions {
+        data_in: Some(&reply),
+        data_out: Some(&mut out),
+        ..Default::default()
+    };
     let r =
         t.dp.tc_program()
             .unwrap()
