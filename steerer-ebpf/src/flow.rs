@@ -2,7 +2,7 @@
 
 use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use steerer_common::{FlowKey, FlowValue};
 
 use crate::maps::FLOWS;
@@ -62,7 +62,10 @@ pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> 
     }
 }
 
+/// Monotonic time, coarse (one jiffy, 1-4 ms): the control plane judges
+/// flows over seconds, and the coarse clock is several times cheaper per
+/// packet than the precise one (see BENCHMARKS.md).
 #[inline(always)]
 pub fn now_ns() -> u64 {
-    unsafe { bpf_ktime_get_ns() }
+    unsafe { bpf_ktime_get_coarse_ns() }
 }

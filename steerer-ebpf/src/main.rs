@@ -10,6 +10,7 @@
 #![allow(internal_features)]
 
 mod act;
+mod baseline;
 mod flow;
 mod maps;
 mod parse;

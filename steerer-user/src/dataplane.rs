@@ -188,6 +188,23 @@ impl Dataplane {
             .map_err(prog_err(XDP_PROGRAM))
     }
 
+    /// An XDP program of the object by name, loaded on first use: the
+    /// steerer program or a reference program of the benchmark
+    /// (`bench_xdp_pass`, `bench_parse_lookup`), which share this data
+    /// plane's maps and are never attached by steerer itself.
+    pub fn xdp_program_named(&mut self, name: &'static str) -> Result<&mut Xdp, DataplaneError> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| prog_missing(name))?
+            .try_into()
+            .map_err(prog_err(name))?;
+        if prog.fd().is_err() {
+            prog.load().map_err(prog_err(name))?;
+        }
+        Ok(prog)
+    }
+
     /// The loaded TC program (for BPF_PROG_TEST_RUN).
     pub fn tc_program(&self) -> Result<&SchedClassifier, DataplaneError> {
         self.ebpf

@@ -2,6 +2,7 @@
 //! machine has what it needs (see `setup`), so a fresh clone needs nothing
 //! installed by hand.
 
+mod bench;
 mod cmd;
 mod demo;
 mod setup;
@@ -28,6 +29,8 @@ enum Command {
     Run(demo::RunArgs),
     /// Unit tests, BPF_PROG_TEST_RUN tests and the lab integration tests.
     Test(test::TestArgs),
+    /// Benchmarks, printed as ratios to baselines measured in the same run.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
         Command::Setup => setup::ensure_all(),
         Command::Run(args) => demo::run(args),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

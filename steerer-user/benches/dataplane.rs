@@ -1,0 +1,250 @@
+//! `cargo xtask bench dataplane`: the XDP program's cost per packet under
+//! BPF_PROG_TEST_RUN, as ratios to two reference programs measured in the
+//! same run and the same way: a bare XDP_PASS (`bench_xdp_pass`), and parse
+//! plus one flow-table lookup (`bench_parse_lookup`).
+//!
+//! The kernel reports the mean ns per run of one BPF_PROG_TEST_RUN call; it
+//! does not restore the packet between the `repeat` runs of a call. That
+//! shapes three modes, each with at least 1,000,000 packets per sample and
+//! the median of 5 samples:
+//! * `repeat`: one call, repeat 1,000,000 (packets the program leaves as is).
+//! * `ttl-batch`: 254 runs per call from TTL 255, so every run rewrites a
+//!   live packet (run 255 would meet TTL 1 and take the pass path).
+//! * `fresh`: one run per call, each with a packet of a new flow, so every
+//!   run takes the miss-select-insert path.
+//!
+//! Every program is attached (generic XDP) to a veth in a namespace the
+//! bench creates and deletes: a program already in the kernel's XDP
+//! dispatcher is test-run without an RCU grace period per call, which would
+//! otherwise cost milliseconds per call (the kernel timing excludes it
+//! either way).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use aya::programs::{TestRun as _, TestRunOptions, Xdp, XdpMode};
+use support::{tcp_v4, TestDataplane};
+
+const PROGRAMS: [&str; 3] = ["steerer_xdp", "bench_xdp_pass", "bench_parse_lookup"];
+
+/// A namespace of this bench, entered by the (single-threaded) process and
+/// deleted on drop, also on panic.
+struct BenchNetns(String);
+
+impl BenchNetns {
+    fn enter() -> Self {
+        let name = format!("sb{:05x}", std::process::id() & 0xfffff);
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success());
+        assert!(matches!(ok, Ok(true)), "ip netns add {name} failed");
+        let ns = BenchNetns(name);
+        let file = std::fs::File::open(format!("/run/netns/{}", ns.0)).expect("open netns");
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        for i in 0..PROGRAMS.len() {
+            let ok = Command::new("ip")
+                .args([
+                    "link",
+                    "add",
+                    &format!("a{i}"),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("b{i}"),
+                ])
+                .status()
+                .map(|s| s.success());
+            assert!(matches!(ok, Ok(true)), "creating veth a{i}");
+        }
+        ns
+    }
+}
+
+impl Drop for BenchNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+const SAMPLES: usize = 5;
+const TTL_BATCH: u32 = 254;
+
+/// Mean ns per packet over `calls` test runs of `repeat` each, cycling
+/// through `packets`; the kernel's own per-call timing, weighted by runs.
+fn sample(
+    prog: &Xdp,
+    packets: &[Vec<u8>],
+    calls: u32,
+    repeat: u32,
+    expect: u32,
+    what: &str,
+) -> f64 {
+    let mut total_ns = 0f64;
+    for i in 0..calls {
+        let pkt = &packets[i as usize % packets.len()];
+        let r = prog
+            .test_run(TestRunOptions {
+                data_in: Some(pkt),
+                repeat,
+                ..Default::default()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        assert_eq!(r.return_value, expect, "{what}: unexpected verdict");
+        total_ns += r.duration.as_nanos() as f64 * repeat as f64;
+    }
+    total_ns / (calls as f64 * repeat as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+
+struct Row {
+    case: &'static str,
+    mode: &'static str,
+    ns: f64,
+    pass_ns: f64,
+    lookup_ns: f64,
+}
+
+fn main() {
+    // BENCH_PACKETS lowers the sample size for a quick look; the recorded
+    // figures use the default.
+    let packets_per_sample: u32 = std::env::var("BENCH_PACKETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    #[allow(non_snake_case)]
+    let PACKETS_PER_SAMPLE = packets_per_sample;
+    let mut t = TestDataplane::new(true);
+    let _netns = BenchNetns::enter();
+    for (i, name) in PROGRAMS.iter().enumerate() {
+        let prog = t.dp.xdp_program_named(name).expect("load");
+        prog.attach(&format!("a{i}"), XdpMode::Skb)
+            .expect("attach in bench namespace");
+    }
+    let established = tcp_v4(
+        [198, 18, 0, 2],
+        [198, 19, 0, 2],
+        40000,
+        443,
+        255,
+        &[0u8; 64],
+    );
+    // ICMP: parsed, not steerable, passed unmodified.
+    let mut icmp = established.clone();
+    icmp[14 + 9] = 1;
+    // Create the established flow once.
+    {
+        let prog = t.dp.xdp_program().expect("xdp");
+        sample(
+            prog,
+            &[established.clone()],
+            1,
+            1,
+            XDP_REDIRECT,
+            "first packet",
+        );
+    }
+    // 1,000,000 distinct flows for the fresh mode (the flow table holds
+    // 4096, so this also exercises LRU eviction, as a busy gateway would).
+    let fresh: Vec<Vec<u8>> = (0..PACKETS_PER_SAMPLE)
+        .map(|i| {
+            let src = [198, 18, (i >> 16) as u8, (i >> 8) as u8];
+            tcp_v4(
+                src,
+                [198, 19, 0, 2],
+                1024 + (i & 0xff) as u16,
+                443,
+                64,
+                &[0u8; 64],
+            )
+        })
+        .collect();
+    let batch_calls = PACKETS_PER_SAMPLE.div_ceil(TTL_BATCH);
+
+    let mut measure =
+        |name: &'static str, pkts: &[Vec<u8>], calls: u32, repeat: u32, expect: u32| {
+            let prog: &Xdp = t.dp.xdp_program_named(name).expect("program");
+            median(
+                (0..SAMPLES)
+                    .map(|_| sample(prog, pkts, calls, repeat, expect, name))
+                    .collect(),
+            )
+        };
+
+    let mut rows = Vec::new();
+    // Mode `repeat`: the baselines and the pass-through path.
+    let est = [established.clone()];
+    let pass_r = measure("bench_xdp_pass", &est, 1, PACKETS_PER_SAMPLE, XDP_PASS);
+    let lookup_r = measure("bench_parse_lookup", &est, 1, PACKETS_PER_SAMPLE, XDP_PASS);
+    let passthrough = measure("steerer_xdp", &[icmp], 1, PACKETS_PER_SAMPLE, XDP_PASS);
+    rows.push(Row {
+        case: "pass-through (ICMP)",
+        mode: "repeat",
+        ns: passthrough,
+        pass_ns: pass_r,
+        lookup_ns: lookup_r,
+    });
+    // Mode `ttl-batch`: the established-flow hit.
+    let pass_b = measure("bench_xdp_pass", &est, batch_calls, TTL_BATCH, XDP_PASS);
+    let lookup_b = measure("bench_parse_lookup", &est, batch_calls, TTL_BATCH, XDP_PASS);
+    let hit = measure("steerer_xdp", &est, batch_calls, TTL_BATCH, XDP_REDIRECT);
+    rows.push(Row {
+        case: "established-flow hit",
+        mode: "ttl-batch",
+        ns: hit,
+        pass_ns: pass_b,
+        lookup_ns: lookup_b,
+    });
+    // Mode `fresh`: new flows (the lookup baseline misses, like steerer).
+    let pass_f = measure("bench_xdp_pass", &fresh, PACKETS_PER_SAMPLE, 1, XDP_PASS);
+    let lookup_f = measure(
+        "bench_parse_lookup",
+        &fresh,
+        PACKETS_PER_SAMPLE,
+        1,
+        XDP_DROP,
+    );
+    let new_flow = measure("steerer_xdp", &fresh, PACKETS_PER_SAMPLE, 1, XDP_REDIRECT);
+    rows.push(Row {
+        case: "new flow",
+        mode: "fresh",
+        ns: new_flow,
+        pass_ns: pass_f,
+        lookup_ns: lookup_f,
+    });
+
+    println!("dataplane: ns per packet, BPF_PROG_TEST_RUN, median of {SAMPLES} samples of >= {PACKETS_PER_SAMPLE} packets");
+    println!(
+        "{:<22} {:<10} {:>9} {:>12} {:>14} {:>16}",
+        "case", "mode", "ns/pkt", "XDP_PASS ns", "x XDP_PASS", "x parse+lookup"
+    );
+    for r in &rows {
+        println!(
+            "{:<22} {:<10} {:>9.1} {:>12.1} {:>14.2} {:>16.2}",
+            r.case,
+            r.mode,
+            r.ns,
+            r.pass_ns,
+            r.ns / r.pass_ns,
+            r.ns / r.lookup_ns
+        );
+    }
+    println!("parse+lookup baseline ns/pkt: repeat {lookup_r:.1}, ttl-batch {lookup_b:.1}, fresh {lookup_f:.1}");
+    let target = hit / lookup_b;
+    println!(
+        "target: established-flow hit within 1.5x of parse+lookup: {:.2}x -> {}",
+        target,
+        if target <= 1.5 { "met" } else { "NOT met" }
+    );
+}

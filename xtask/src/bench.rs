@@ -1,0 +1,142 @@
+//! `cargo xtask bench`: performance as ratios to baselines measured in the
+//! same run (never absolute thresholds in tests).
+
+use std::{
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, ValueEnum};
+use steerer_lab::{
+    lab::SERVER_V4,
+    netns::command_in,
+    steerer::{steerer_bin, SteererProcess},
+    Lab, LabSpec,
+};
+
+use crate::{
+    cmd::{cargo, status},
+    setup,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    /// Cost per packet (BPF_PROG_TEST_RUN) and lab throughput.
+    Dataplane,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Which benchmark (default: all).
+    suite: Option<Suite>,
+    /// Seconds per iperf3 run in the throughput comparison.
+    #[arg(long, default_value_t = 5)]
+    seconds: u32,
+    /// iperf3 runs per side (plain forwarding / steerer), interleaved.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    setup::ensure_all()?;
+    if !nix::unistd::geteuid().is_root() {
+        bail!("benchmarks load eBPF programs and build a lab: run as root");
+    }
+    let all = args.suite.is_none();
+    if all || args.suite == Some(Suite::Dataplane) {
+        println!("bench: dataplane cost per packet (BPF_PROG_TEST_RUN)");
+        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "dataplane"]))?;
+        status(cargo().args(["build", "-p", "steerer-user", "--bins"]))?;
+        throughput(args.seconds, args.rounds)?;
+    }
+    Ok(())
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn iperf3(lab: &Lab, seconds: u32) -> Result<f64> {
+    let out = command_in(&lab.client_ns(), "iperf3")?
+        .args([
+            "-c",
+            &SERVER_V4.to_string(),
+            "-p",
+            "5201",
+            "-J",
+            "-t",
+            &seconds.to_string(),
+        ])
+        .output()
+        .context("running iperf3")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("iperf3 output: {}", String::from_utf8_lossy(&out.stderr)))?;
+    if let Some(e) = v["error"].as_str() {
+        bail!("iperf3: {e}");
+    }
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .context("iperf3 JSON has no end.sum_received.bits_per_second")
+}
+
+/// iperf3 client -> server through the lab gateway (one hop, no rate
+/// limit): plain kernel forwarding against steerer's XDP redirect (native
+/// on veth), rounds interleaved so drift hits both alike.
+fn throughput(seconds: u32, rounds: usize) -> Result<()> {
+    let lab = Lab::build(LabSpec::equal_hops(1))?;
+    let _server = KillOnDrop(
+        command_in(&lab.server_ns(), "iperf3")?
+            .args(["-s", "-p", "5201"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting iperf3 server")?,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let config = lab.steerer_config(5, &[1000.0]);
+    let (mut plain, mut steered) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let p = iperf3(&lab, seconds)?;
+        let steerer = SteererProcess::start(&lab, &config, &[], false)?;
+        let s = iperf3(&lab, seconds)?;
+        // Every packet of the run must have been steered, or the
+        // comparison measures the kernel twice.
+        let stats = command_in(&lab.gw_ns(), steerer_bin()?)?
+            .args(["stats", "--iface", &lab.lan_iface(), "--json"])
+            .output()?;
+        let stats: serde_json::Value = serde_json::from_slice(&stats.stdout)?;
+        let steered_packets = stats["established"].as_u64().unwrap_or(0);
+        drop(steerer);
+        if steered_packets < 1000 {
+            bail!("steerer redirected only {steered_packets} packets of the iperf3 run: {stats}");
+        }
+        println!(
+            "bench: round {}: plain {:.0} Mbit/s, steerer {:.0} Mbit/s ({steered_packets} packets redirected)",
+            round + 1,
+            p / 1e6,
+            s / 1e6,
+        );
+        plain.push(p);
+        steered.push(s);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (p, s) = (med(&mut plain), med(&mut steered));
+    println!("throughput: iperf3 TCP client -> server through the gateway, {seconds} s runs, median of {rounds}");
+    println!("  plain kernel forwarding  {:>8.0} Mbit/s", p / 1e6);
+    println!("  steerer (XDP native)     {:>8.0} Mbit/s", s / 1e6);
+    println!(
+        "  ratio steerer / plain    {:>8.2}  (target >= 1.0: {})",
+        s / p,
+        if s >= p { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
