@@ -148,7 +148,7 @@ fn main() {
         let prog = t.dp.xdp_program().expect("xdp");
         sample(
             prog,
-            &[established.clone()],
+            std::slice::from_ref(&established),
             1,
             1,
             XDP_REDIRECT,
