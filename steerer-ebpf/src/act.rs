@@ -2,7 +2,7 @@
 //! next hop, decrement TTL / hop limit, and send the frame out of the hop's
 //! interface through the devmap.
 
-use aya_ebpf::bindings::xdp_action;
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -23,16 +23,16 @@ pub fn usable_hop(hop: u32) -> Result<&'static HopEntry, StatReason> {
     }
 }
 
-/// Rewrite the frame for `entry` and redirect it (XDP).
+/// Rewrite the frame for `entry` and redirect it (XDP). VLAN tags of the
+/// LAN link are removed: the hop's link is a different one.
 #[inline(always)]
 pub fn redirect_xdp(
-    data: usize,
-    data_end: usize,
+    ctx: &XdpContext,
     parsed: &Parsed,
     hop: u32,
     entry: &HopEntry,
 ) -> Result<u32, StatReason> {
-    let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
+    let (data, data_end) = (ctx.data(), ctx.data_end());
     if parsed.key.family == FAMILY_IPV4 {
         let ip: *mut Ipv4Hdr =
             ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
@@ -42,6 +42,18 @@ pub fn redirect_xdp(
             ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
         unsafe { (*ip).hop_limit -= 1 };
     }
+    let (data, data_end) = if parsed.vlan_tags > 0 {
+        // The inner EtherType lands at offset 12 of the shortened frame; the
+        // addresses before it are written below.
+        let pop = parsed.vlan_tags as i32 * 4;
+        if unsafe { bpf_xdp_adjust_head(ctx.ctx, pop) } != 0 {
+            return Err(StatReason::RedirectFailed);
+        }
+        (ctx.data(), ctx.data_end())
+    } else {
+        (data, data_end)
+    };
+    let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
     unsafe {
         (*eth).dst_addr = entry.dst_mac;
         (*eth).src_addr = entry.src_mac;

@@ -29,7 +29,7 @@ use crate::maps::{count, FLOWS, LOCAL_ADDRS};
 pub fn steerer_xdp(ctx: XdpContext) -> u32 {
     let data = ctx.data();
     let data_end = ctx.data_end();
-    match steer(data, data_end) {
+    match steer(&ctx, data, data_end) {
         Ok(verdict) => verdict,
         Err(reason) => {
             count(reason);
@@ -39,7 +39,7 @@ pub fn steerer_xdp(ctx: XdpContext) -> u32 {
 }
 
 #[inline(always)]
-fn steer(data: usize, data_end: usize) -> Result<u32, StatReason> {
+fn steer(ctx: &XdpContext, data: usize, data_end: usize) -> Result<u32, StatReason> {
     let len = data_end - data;
     let parsed = parse::parse(data, data_end, len)?;
     if parsed.ttl <= 1 {
@@ -66,7 +66,7 @@ fn steer(data: usize, data_end: usize) -> Result<u32, StatReason> {
         }
     };
     let entry = act::usable_hop(hop)?;
-    act::redirect_xdp(data, data_end, &parsed, hop, entry)
+    act::redirect_xdp(ctx, &parsed, hop, entry)
 }
 
 #[inline(always)]
@@ -85,7 +85,7 @@ fn is_local(parsed: &parse::Parsed) -> bool {
 #[classifier]
 pub fn steerer_tc_reply(ctx: TcContext) -> i32 {
     // Headers must be in the linear area for direct access.
-    let _ = ctx.pull_data(128.min(ctx.len()));
+    let _ = ctx.pull_data(256.min(ctx.len()));
     let data = ctx.data();
     let data_end = ctx.data_end();
     match parse::parse(data, data_end, ctx.len() as usize) {

@@ -19,8 +19,16 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const VLAN_HDR_LEN: usize = 4;
-/// IPv6 extension headers we recognise (and, for now, do not walk).
-const IPV6_EXT: [u8; 6] = [0, 43, 44, 50, 51, 60];
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_AUTH: u8 = 51;
+const IPV6_DEST_OPTS: u8 = 60;
+/// Extension headers walked before giving up (SPEC 4.1: a bounded number).
+pub const MAX_IPV6_EXT_HEADERS: usize = 8;
+/// Transport headers must start within this many bytes of the frame: it
+/// bounds every offset for the verifier and is far beyond real headers.
+const MAX_L4_OFFSET: usize = 512;
 
 /// What the steering code needs to know about a classified packet.
 pub struct Parsed {
@@ -28,6 +36,9 @@ pub struct Parsed {
     /// Offset of the IP header from the start of the frame.
     pub l3_off: usize,
     pub ttl: u8,
+    /// VLAN tags in front of the IP header (0-2); a redirect removes them,
+    /// as they belong to the LAN link.
+    pub vlan_tags: u8,
 }
 
 #[inline(always)]
@@ -63,11 +74,13 @@ pub fn parse(data: usize, data_end: usize, pkt_len: usize) -> Result<Parsed, Sta
         tags += 1;
     }
 
-    match ether_type {
+    let mut parsed = match ether_type {
         ETH_P_IP => parse_ipv4(data, data_end, pkt_len, off),
         ETH_P_IPV6 => parse_ipv6(data, data_end, pkt_len, off),
         _ => Err(StatReason::PassNotIp),
-    }
+    }?;
+    parsed.vlan_tags = tags;
+    Ok(parsed)
 }
 
 #[inline(always)]
@@ -108,8 +121,15 @@ fn parse_ipv4(
     key.dst_addr[..4].copy_from_slice(&ip.dst_addr);
     let ttl = ip.ttl;
     let l4_off = l3_off + Ipv4Hdr::LEN;
+    // A first fragment (offset 0, more-fragments set) carries the ports
+    // and is steered like any packet.
     parse_ports(data, data_end, l4_off, &mut key)?;
-    Ok(Parsed { key, l3_off, ttl })
+    Ok(Parsed {
+        key,
+        l3_off,
+        ttl,
+        vlan_tags: 0,
+    })
 }
 
 #[inline(always)]
@@ -128,27 +148,59 @@ fn parse_ipv6(
     if l3_off + Ipv6Hdr::LEN + payload_len > pkt_len {
         return Err(StatReason::PassTruncated);
     }
-    let next = ip.next_hdr;
-    if next != PROTO_TCP && next != PROTO_UDP {
-        let mut i = 0;
-        while i < IPV6_EXT.len() {
-            if IPV6_EXT[i] == next {
-                return Err(StatReason::PassIpOptions);
-            }
-            i += 1;
+    let mut next = ip.next_hdr;
+    let ttl = ip.hop_limit;
+    let (src_addr, dst_addr) = (ip.src_addr, ip.dst_addr);
+    let mut off = l3_off + Ipv6Hdr::LEN;
+    // Walk extension headers up to the transport header. Each step bounds
+    // `off` so the verifier sees every packet access stay in range.
+    let mut walked = 0;
+    while next != PROTO_TCP && next != PROTO_UDP {
+        if walked == MAX_IPV6_EXT_HEADERS {
+            return Err(StatReason::PassIpOptions);
         }
-        return Err(StatReason::PassOtherProto);
+        if off > MAX_L4_OFFSET {
+            return Err(StatReason::PassIpOptions);
+        }
+        let hdr: *const [u8; 8] = ptr_at(data, data_end, off).ok_or(StatReason::PassTruncated)?;
+        let hdr = unsafe { *hdr };
+        match next {
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTS => {
+                off += (hdr[1] as usize + 1) * 8;
+            }
+            IPV6_AUTH => {
+                off += (hdr[1] as usize + 2) * 4;
+            }
+            IPV6_FRAGMENT => {
+                let frag_offset = u16::from_be_bytes([hdr[2], hdr[3]]) >> 3;
+                if frag_offset != 0 {
+                    return Err(StatReason::PassFragment);
+                }
+                off += 8;
+            }
+            // ESP (encrypted), no-next-header, ICMPv6, anything else.
+            _ => return Err(StatReason::PassOtherProto),
+        }
+        next = hdr[0];
+        walked += 1;
+    }
+    if off > MAX_L4_OFFSET {
+        return Err(StatReason::PassIpOptions);
     }
     let mut key = FlowKey {
         family: FAMILY_IPV6,
         proto: next,
-        src_addr: ip.src_addr,
-        dst_addr: ip.dst_addr,
+        src_addr,
+        dst_addr,
         ..FlowKey::default()
     };
-    let ttl = ip.hop_limit;
-    parse_ports(data, data_end, l3_off + Ipv6Hdr::LEN, &mut key)?;
-    Ok(Parsed { key, l3_off, ttl })
+    parse_ports(data, data_end, off, &mut key)?;
+    Ok(Parsed {
+        key,
+        l3_off,
+        ttl,
+        vlan_tags: 0,
+    })
 }
 
 /// Fill the ports of `key`.

@@ -8,56 +8,6 @@ use etherparse::{Ipv4Header, NetSlice, SlicedPacket, TransportSlice};
 use steerer_common::{flow::FAMILY_IPV4, FlowKey, HopEntry, StatReason};
 use support::*;
 
-const XDP_PASS: u32 = 2;
-const XDP_REDIRECT: u32 = 4;
-
-struct Outcome {
-    verdict: u32,
-    out: Vec<u8>,
-}
-
-fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
-    let mut out = vec![0u8; pkt.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(pkt),
-        data_out: Some(&mut out),
-        ..Default::default()
-    };
-    let r =
-        t.dp.xdp_program()
-            .unwrap()
-            .test_run(opts)
-            .expect("test run");
-    out.truncate(r.data_size_out as usize);
-    Outcome {
-        verdict: r.return_value,
-        out,
-    }
-}
-
-fn stat(t: &TestDataplane, reason: StatReason) -> u64 {
-    t.dp.stats()
-        .unwrap()
-        .into_iter()
-        .find(|(r, _)| *r == reason)
-        .map(|(_, v)| v)
-        .unwrap()
-}
-
-fn assert_passed_unchanged(t: &TestDataplane, pkt: &[u8], reason: StatReason) {
-    let before = stat(t, reason);
-    let o = run_xdp(t, pkt);
-    assert_eq!(o.verdict, XDP_PASS, "verdict");
-    assert_eq!(o.out, pkt, "bytes must be unchanged");
-    assert!(t.dp.flows().unwrap().is_empty(), "no flow may be created");
-    assert_eq!(
-        stat(t, reason),
-        before + 1,
-        "counted under {}",
-        reason.name()
-    );
-}
-
 #[test]
 fn arp_frame_passes_unchanged() {
     let t = TestDataplane::new(true);

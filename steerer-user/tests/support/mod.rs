@@ -6,7 +6,9 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
+use aya::programs::{TestRun as _, TestRunOptions};
 use etherparse::PacketBuilder;
+use steerer_common::StatReason;
 use steerer_common::{config::CONFIG_READY, hop::HOP_ENABLED, DataplaneConfig, HopEntry};
 use steerer_user::dataplane::{self, Dataplane};
 
@@ -117,4 +119,54 @@ pub fn v6(last: u8) -> [u8; 16] {
     a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
     a[15] = last;
     a
+}
+
+pub const XDP_PASS: u32 = 2;
+pub const XDP_REDIRECT: u32 = 4;
+
+pub struct Outcome {
+    pub verdict: u32,
+    pub out: Vec<u8>,
+}
+
+pub fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
+    let mut out = vec![0u8; pkt.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(pkt),
+        data_out: Some(&mut out),
+        ..Default::default()
+    };
+    let r =
+        t.dp.xdp_program()
+            .unwrap()
+            .test_run(opts)
+            .expect("test run");
+    out.truncate(r.data_size_out as usize);
+    Outcome {
+        verdict: r.return_value,
+        out,
+    }
+}
+
+pub fn stat(t: &TestDataplane, reason: StatReason) -> u64 {
+    t.dp.stats()
+        .unwrap()
+        .into_iter()
+        .find(|(r, _)| *r == reason)
+        .map(|(_, v)| v)
+        .unwrap()
+}
+
+pub fn assert_passed_unchanged(t: &TestDataplane, pkt: &[u8], reason: StatReason) {
+    let before = stat(t, reason);
+    let o = run_xdp(t, pkt);
+    assert_eq!(o.verdict, XDP_PASS, "verdict");
+    assert_eq!(o.out, pkt, "bytes must be unchanged");
+    assert!(t.dp.flows().unwrap().is_empty(), "no flow may be created");
+    assert_eq!(
+        stat(t, reason),
+        before + 1,
+        "counted under {}",
+        reason.name()
+    );
 }
