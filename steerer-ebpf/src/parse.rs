@@ -239,7 +239,8 @@ fn parse_ports(
     }
 }
 
-/// Addresses the gateway must never steer: multicast, broadcast, link-local.
+/// Addresses the gateway must never steer: multicast, broadcast, link-local,
+/// loopback, unspecified.
 #[inline(always)]
 pub fn is_special_destination(key: &FlowKey) -> bool {
     if key.family == FAMILY_IPV4 {
@@ -248,6 +249,16 @@ pub fn is_special_destination(key: &FlowKey) -> bool {
     } else {
         let a = key.dst_addr[0];
         let b = key.dst_addr[1];
-        a == 0xff || (a == 0xfe && (b & 0xc0) == 0x80)
+        if a == 0xff || (a == 0xfe && (b & 0xc0) == 0x80) {
+            return true;
+        }
+        // :: and ::1 (unspecified, loopback): never valid on a wire.
+        let mut high = 0u8;
+        let mut i = 0;
+        while i < 15 {
+            high |= key.dst_addr[i];
+            i += 1;
+        }
+        high == 0 && key.dst_addr[15] <= 1
     }
 }

@@ -187,6 +187,14 @@ fn local_and_multicast_destinations_are_not_steered() {
     assert_passed_unchanged(&t, &to_gw, StatReason::PassLocal);
     let mcast = tcp_v4([198, 18, 0, 2], [239, 1, 1, 1], 40000, 22, 64, b"");
     assert_passed_unchanged(&t, &mcast, StatReason::PassLocal);
+    let mut loopback6 = [0u8; 16];
+    loopback6[15] = 1;
+    let lo6 = udp_v6(v6(2), loopback6, 5000, 53, 64, b"");
+    assert_passed_unchanged(&t, &lo6, StatReason::PassLocal);
+    let unspecified6 = udp_v6(v6(2), [0u8; 16], 5000, 53, 64, b"");
+    assert_passed_unchanged(&t, &unspecified6, StatReason::PassLocal);
+    let link_local6 = udp_v6(v6(2), [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5], 5000, 53, 64, b"");
+    assert_passed_unchanged(&t, &link_local6, StatReason::PassLocal);
 }
 
 #[test]
