@@ -123,7 +123,9 @@ fn parse_ipv4(
     let l4_off = l3_off + Ipv4Hdr::LEN;
     // A first fragment (offset 0, more-fragments set) carries the ports
     // and is steered like any packet.
-    parse_ports(data, data_end, l4_off, &mut key)?;
+    let l3_end = l3_off + tot_len;
+    let fragment = frags & 0x2000 != 0;
+    parse_ports(data, data_end, l4_off, l3_end, fragment, &mut key)?;
     Ok(Parsed {
         key,
         l3_off,
@@ -155,6 +157,7 @@ fn parse_ipv6(
     // Walk extension headers up to the transport header. Each step bounds
     // `off` so the verifier sees every packet access stay in range.
     let mut walked = 0;
+    let mut fragment = false;
     while next != PROTO_TCP && next != PROTO_UDP {
         if walked == MAX_IPV6_EXT_HEADERS {
             return Err(StatReason::PassIpOptions);
@@ -176,6 +179,7 @@ fn parse_ipv6(
                 if frag_offset != 0 {
                     return Err(StatReason::PassFragment);
                 }
+                fragment = true;
                 off += 8;
             }
             // ESP (encrypted), no-next-header, ICMPv6, anything else.
@@ -194,7 +198,8 @@ fn parse_ipv6(
         dst_addr,
         ..FlowKey::default()
     };
-    parse_ports(data, data_end, off, &mut key)?;
+    let l3_end = l3_off + Ipv6Hdr::LEN + payload_len;
+    parse_ports(data, data_end, off, l3_end, fragment, &mut key)?;
     Ok(Parsed {
         key,
         l3_off,
@@ -203,12 +208,16 @@ fn parse_ipv6(
     })
 }
 
-/// Fill the ports of `key`.
+/// Fill the ports of `key`. The transport header must lie inside the IP
+/// packet (`l3_end`), not merely inside the frame: a length field that
+/// disagrees with the headers makes the packet malformed.
 #[inline(always)]
 fn parse_ports(
     data: usize,
     data_end: usize,
     l4_off: usize,
+    l3_end: usize,
+    fragment: bool,
     key: &mut FlowKey,
 ) -> Result<(), StatReason> {
     match key.proto {
@@ -219,9 +228,12 @@ fn parse_ports(
                 ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
             let tcp = unsafe { &*tcp };
             // Data offset below 5 words is not a TCP header.
-            let doff = unsafe { (*raw)[12] } >> 4;
+            let doff = (unsafe { (*raw)[12] } >> 4) as usize;
             if doff < 5 {
                 return Err(StatReason::PassMalformed);
+            }
+            if l4_off + doff * 4 > l3_end {
+                return Err(StatReason::PassTruncated);
             }
             key.src_port = u16::from_be_bytes(tcp.source);
             key.dst_port = u16::from_be_bytes(tcp.dest);
@@ -231,6 +243,15 @@ fn parse_ports(
             let udp: *const UdpHdr =
                 ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
             let udp = unsafe { &*udp };
+            if l4_off + UdpHdr::LEN > l3_end {
+                return Err(StatReason::PassTruncated);
+            }
+            // A whole datagram's length must match its IP packet; a first
+            // fragment's describes the reassembled datagram instead.
+            let udp_len = u16::from_be_bytes(udp.len) as usize;
+            if !fragment && (udp_len < UdpHdr::LEN || l4_off + udp_len > l3_end) {
+                return Err(StatReason::PassMalformed);
+            }
             key.src_port = u16::from_be_bytes(udp.src);
             key.dst_port = u16::from_be_bytes(udp.dst);
             Ok(())

@@ -4,23 +4,12 @@
 
 mod support;
 
-use etherparse::{Ipv4Header, PacketBuilder};
+use etherparse::Ipv4Header;
 use steerer_common::StatReason;
 use support::*;
 
 const TPID_8021Q: u16 = 0x8100;
 const TPID_8021AD: u16 = 0x88a8;
-
-/// Insert VLAN tags (outermost first) between the MACs and the EtherType.
-fn with_vlan(pkt: &[u8], tpids: &[u16]) -> Vec<u8> {
-    let mut out = pkt[..12].to_vec();
-    for (i, tpid) in tpids.iter().enumerate() {
-        out.extend_from_slice(&tpid.to_be_bytes());
-        out.extend_from_slice(&(100 + i as u16).to_be_bytes());
-    }
-    out.extend_from_slice(&pkt[12..]);
-    out
-}
 
 /// What a redirect must make of an untagged IPv4 frame: hop MACs, TTL - 1,
 /// header checksum valid, everything else as it was.
@@ -42,49 +31,6 @@ fn expected_v6_redirect(untagged: &[u8]) -> Vec<u8> {
     out[6..12].copy_from_slice(&HOP_SRC_MAC);
     out[14 + 7] -= 1;
     out
-}
-
-fn tcp_v6(sport: u16, dport: u16) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
-        .ipv6(v6(2), v6(0x99), 64)
-        .tcp(sport, dport, 1, 65535);
-    let mut out = Vec::new();
-    b.write(&mut out, b"payload").unwrap();
-    out
-}
-
-/// Splice IPv6 extension headers (kind, full header bytes without the
-/// next-header byte filled in) after the fixed header, fixing the chain and
-/// the payload length.
-fn with_v6_ext(pkt: &[u8], exts: &[(u8, Vec<u8>)]) -> Vec<u8> {
-    let ip = 14;
-    let upper = pkt[ip + 6];
-    let mut out = pkt[..ip + 40].to_vec();
-    let mut chain: Vec<u8> = Vec::new();
-    for (i, (_, body)) in exts.iter().enumerate() {
-        let mut h = body.clone();
-        h[0] = exts.get(i + 1).map(|e| e.0).unwrap_or(upper);
-        chain.extend_from_slice(&h);
-    }
-    if let Some((first, _)) = exts.first() {
-        out[ip + 6] = *first;
-    }
-    out.extend_from_slice(&chain);
-    out.extend_from_slice(&pkt[ip + 40..]);
-    let payload_len = (out.len() - ip - 40) as u16;
-    out[ip + 4..ip + 6].copy_from_slice(&payload_len.to_be_bytes());
-    out
-}
-
-/// An 8-byte options header (hop-by-hop or destination options) with PadN.
-fn opts_header(kind: u8) -> (u8, Vec<u8>) {
-    (kind, vec![0, 0, 1, 4, 0, 0, 0, 0])
-}
-
-fn fragment_header(offset_units: u16, more: bool) -> (u8, Vec<u8>) {
-    let v = (offset_units << 3) | more as u16;
-    let b = v.to_be_bytes();
-    (44, vec![0, 0, b[0], b[1], 0xde, 0xad, 0xbe, 0xef])
 }
 
 fn assert_redirected(t: &TestDataplane, pkt: &[u8], expected: &[u8], ports: (u16, u16)) {

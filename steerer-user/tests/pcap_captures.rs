@@ -19,10 +19,10 @@ mod support;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use etherparse::{Ipv4HeaderSlice, Ipv6ExtensionSlice, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{Ipv4HeaderSlice, SlicedPacket};
 use pcap_file::{pcap::PcapReader, DataLink};
 use steerer_common::StatReason;
-use support::*;
+use support::{oracle::oracle, *};
 
 fn pcap_dir() -> PathBuf {
     let candidates = [
@@ -65,9 +65,10 @@ fn to_ethernet(link: DataLink, data: &[u8]) -> Option<Vec<u8>> {
     match link {
         DataLink::ETHERNET => Some(data.to_vec()),
         DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => Some(ethernet(ip_type(data), data)),
-        DataLink::LINUX_SLL2 if data.len() >= 20 => {
-            Some(ethernet(u16::from_be_bytes([data[0], data[1]]), &data[20..]))
-        }
+        DataLink::LINUX_SLL2 if data.len() >= 20 => Some(ethernet(
+            u16::from_be_bytes([data[0], data[1]]),
+            &data[20..],
+        )),
         DataLink::PPP if data.len() >= 4 => Some(ethernet(
             ppp_proto(u16::from_be_bytes([data[2], data[3]])),
             &data[4..],
@@ -77,83 +78,6 @@ fn to_ethernet(link: DataLink, data: &[u8]) -> Option<Vec<u8>> {
         }
         _ => None,
     }
-}
-
-/// What the oracle knows of a steerable packet.
-struct Steerable {
-    ports: (u16, u16),
-    vlan_tags: usize,
-    v4_checksum_ok: Option<bool>,
-}
-
-fn oracle(frame: &[u8]) -> Option<Steerable> {
-    let p = SlicedPacket::from_ethernet(frame).ok()?;
-    let vlan_tags = match &p.vlan {
-        None => 0,
-        Some(etherparse::VlanSlice::SingleVlan(_)) => 1,
-        Some(etherparse::VlanSlice::DoubleVlan(_)) => 2,
-    };
-    let (fragmented, first_fragment, payload, proto, v4_checksum_ok) = match p.net.as_ref()? {
-        NetSlice::Ipv4(ip) => {
-            let h = ip.header();
-            let ok = Ipv4HeaderSlice::from_slice(h.slice())
-                .ok()
-                .map(|s| s.to_header().calc_header_checksum() == s.header_checksum());
-            (
-                ip.is_payload_fragmented(),
-                h.fragments_offset().value() == 0,
-                ip.payload().payload,
-                ip.payload().ip_number.0,
-                ok,
-            )
-        }
-        NetSlice::Ipv6(ip) => {
-            let mut first = true;
-            for ext in ip.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    // RFC 8200: offset is the upper 13 bits of bytes 2-3.
-                    let b = f.slice();
-                    first &= u16::from_be_bytes([b[2], b[3]]) >> 3 == 0;
-                }
-            }
-            (
-                ip.is_payload_fragmented(),
-                first,
-                ip.payload().payload,
-                ip.payload().ip_number.0,
-                None,
-            )
-        }
-    };
-    let ports = if !fragmented {
-        match p.transport.as_ref()? {
-            TransportSlice::Tcp(t) => (t.source_port(), t.destination_port()),
-            TransportSlice::Udp(u) => (u.source_port(), u.destination_port()),
-            _ => return None,
-        }
-    } else {
-        // A first fragment carries the transport header in full.
-        let need = match proto {
-            6 => 20,
-            17 => 8,
-            _ => return None,
-        };
-        if !first_fragment || payload.len() < need {
-            return None;
-        }
-        if proto == 6 && payload[12] >> 4 < 5 {
-            return None;
-        }
-        (
-            u16::from_be_bytes([payload[0], payload[1]]),
-            u16::from_be_bytes([payload[2], payload[3]]),
-        )
-    };
-    Some(Steerable {
-        ports,
-        vlan_tags,
-        v4_checksum_ok,
-    })
 }
 
 fn all_stats(t: &TestDataplane) -> BTreeMap<&'static str, u64> {
@@ -173,7 +97,11 @@ fn every_captured_packet_is_steered_correctly_or_passed_unchanged() {
         .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
         .collect();
     files.sort();
-    assert!(files.len() >= 50, "expected the shared captures in {}", dir.display());
+    assert!(
+        files.len() >= 50,
+        "expected the shared captures in {}",
+        dir.display()
+    );
 
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
     let (mut packets, mut redirected, mut bad_checksum_steered) = (0u64, 0u64, 0u64);
@@ -242,12 +170,11 @@ fn every_captured_packet_is_steered_correctly_or_passed_unchanged() {
                         assert_eq!(&o.out[12..21], &want[12..21], "{at}");
                         assert_eq!(&o.out[22..], &want[22..], "{at}");
                     }
-                    let flow = t
-                        .dp
-                        .flows()
-                        .unwrap()
-                        .into_iter()
-                        .find(|(k, _)| (k.src_port, k.dst_port) == s.ports);
+                    let flow =
+                        t.dp.flows()
+                            .unwrap()
+                            .into_iter()
+                            .find(|(k, _)| (k.src_port, k.dst_port) == s.ports);
                     assert!(flow.is_some(), "{at}: no flow with ports {:?}", s.ports);
                 }
                 other => panic!("{at}: verdict {other}"),
@@ -261,12 +188,17 @@ fn every_captured_packet_is_steered_correctly_or_passed_unchanged() {
             }
         }
     }
-    println!("{} captures, {packets} packets, {redirected} redirected", files.len());
+    println!(
+        "{} captures, {packets} packets, {redirected} redirected",
+        files.len()
+    );
     println!("packets per reason:");
     for (reason, n) in &totals {
         println!("  {reason:<22} {n}");
     }
-    println!("redirected IPv4 packets whose header checksum was already wrong: {bad_checksum_steered}");
+    println!(
+        "redirected IPv4 packets whose header checksum was already wrong: {bad_checksum_steered}"
+    );
     let passed: u64 = totals
         .iter()
         .filter(|(r, _)| r.starts_with("pass_"))
@@ -277,5 +209,8 @@ fn every_captured_packet_is_steered_correctly_or_passed_unchanged() {
         packets,
         "every packet is counted under exactly one reason"
     );
-    assert!(redirected > 0 && passed > 0, "the captures exercise both paths");
+    assert!(
+        redirected > 0 && passed > 0,
+        "the captures exercise both paths"
+    );
 }

@@ -193,7 +193,14 @@ fn local_and_multicast_destinations_are_not_steered() {
     assert_passed_unchanged(&t, &lo6, StatReason::PassLocal);
     let unspecified6 = udp_v6(v6(2), [0u8; 16], 5000, 53, 64, b"");
     assert_passed_unchanged(&t, &unspecified6, StatReason::PassLocal);
-    let link_local6 = udp_v6(v6(2), [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5], 5000, 53, 64, b"");
+    let link_local6 = udp_v6(
+        v6(2),
+        [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+        5000,
+        53,
+        64,
+        b"",
+    );
     assert_passed_unchanged(&t, &link_local6, StatReason::PassLocal);
 }
 

@@ -1,6 +1,8 @@
 //! Shared helpers for tests that load the data plane into the kernel.
 #![allow(dead_code)]
 
+pub mod oracle;
+
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
@@ -169,4 +171,58 @@ pub fn assert_passed_unchanged(t: &TestDataplane, pkt: &[u8], reason: StatReason
         "counted under {}",
         reason.name()
     );
+}
+
+/// Insert VLAN tags (outermost first) between the MACs and the EtherType.
+pub fn with_vlan(pkt: &[u8], tpids: &[u16]) -> Vec<u8> {
+    let mut out = pkt[..12].to_vec();
+    for (i, tpid) in tpids.iter().enumerate() {
+        out.extend_from_slice(&tpid.to_be_bytes());
+        out.extend_from_slice(&(100 + i as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&pkt[12..]);
+    out
+}
+
+pub fn tcp_v6(sport: u16, dport: u16) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
+        .ipv6(v6(2), v6(0x99), 64)
+        .tcp(sport, dport, 1, 65535);
+    let mut out = Vec::new();
+    b.write(&mut out, b"payload").unwrap();
+    out
+}
+
+/// Splice IPv6 extension headers (kind, full header bytes without the
+/// next-header byte filled in) after the fixed header, fixing the chain and
+/// the payload length.
+pub fn with_v6_ext(pkt: &[u8], exts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let ip = 14;
+    let upper = pkt[ip + 6];
+    let mut out = pkt[..ip + 40].to_vec();
+    let mut chain: Vec<u8> = Vec::new();
+    for (i, (_, body)) in exts.iter().enumerate() {
+        let mut h = body.clone();
+        h[0] = exts.get(i + 1).map(|e| e.0).unwrap_or(upper);
+        chain.extend_from_slice(&h);
+    }
+    if let Some((first, _)) = exts.first() {
+        out[ip + 6] = *first;
+    }
+    out.extend_from_slice(&chain);
+    out.extend_from_slice(&pkt[ip + 40..]);
+    let payload_len = (out.len() - ip - 40) as u16;
+    out[ip + 4..ip + 6].copy_from_slice(&payload_len.to_be_bytes());
+    out
+}
+
+/// An 8-byte options header (hop-by-hop or destination options) with PadN.
+pub fn opts_header(kind: u8) -> (u8, Vec<u8>) {
+    (kind, vec![0, 0, 1, 4, 0, 0, 0, 0])
+}
+
+pub fn fragment_header(offset_units: u16, more: bool) -> (u8, Vec<u8>) {
+    let v = (offset_units << 3) | more as u16;
+    let b = v.to_be_bytes();
+    (44, vec![0, 0, b[0], b[1], 0xde, 0xad, 0xbe, 0xef])
 }
