@@ -142,8 +142,12 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         slot_count,
         flags: CONFIG_READY,
     })?;
-    dp.attach(&opts.iface, opts.attach)
+    let attachment = dp
+        .attach(&opts.iface, opts.attach)
         .with_context(|| format!("attaching to {}", opts.iface))?;
+    if attachment == dataplane::Attachment::Replaced {
+        info!(iface = %opts.iface, "took over the pinned links of an earlier run: programs replaced in place");
+    }
     info!(
         iface = %opts.iface,
         hops = config.hops.len(),
@@ -220,13 +224,17 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         );
     }
     if opts.keep_pins {
-        info!(dir = %pin_dir.display(), "detaching; maps stay pinned (--keep-pins)");
+        info!(
+            dir = %pin_dir.display(),
+            "exiting; programs stay attached and maps pinned (--keep-pins): flows keep \
+             being steered with the last slot tables until the next `steerer run`"
+        );
         drop(dp);
     } else {
         let dir = dp.pin_dir().to_owned();
         drop(dp);
         dataplane::remove_pins(&dir)?;
-        info!(dir = %dir.display(), "detached and removed pinned maps");
+        info!(dir = %dir.display(), "detached and removed pinned maps and links");
     }
     Ok(())
 }

@@ -8,7 +8,12 @@ use std::{
 
 use aya::{
     maps::{Array, DevMap, HashMap, Map, MapData, PerCpuArray},
-    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
+    programs::{
+        links::{FdLink, PinnedLink},
+        tc::{SchedClassifierLink, TcAttachType},
+        xdp::XdpLink,
+        SchedClassifier, Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader,
 };
 use steerer_common::{
@@ -26,6 +31,22 @@ pub const PIN_ROOT: &str = "/sys/fs/bpf/steerer";
 
 pub const XDP_PROGRAM: &str = "steerer_xdp";
 pub const TC_PROGRAM: &str = "steerer_tc_reply";
+
+/// Pinned bpf links: they keep both programs attached when the daemon dies
+/// (SIGKILL, crash), so established flows stay on their hops; a restart
+/// swaps its freshly loaded programs into the same links atomically.
+pub const XDP_LINK_PIN: &str = "link_xdp";
+pub const TC_LINK_PIN: &str = "link_tc_egress";
+
+/// How `attach` found the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// No pinned links: attached anew.
+    New,
+    /// Pinned links of an earlier run: programs replaced in place, with no
+    /// moment in which the interface ran without steerer.
+    Replaced,
+}
 
 /// Map names as the kernel (and bpftool) shows them.
 pub mod map_names {
@@ -59,6 +80,15 @@ pub enum DataplaneError {
     },
     #[error("map {name}: {message}")]
     Map { name: &'static str, message: String },
+    #[error("bpf link {path}: {message}")]
+    Link { path: String, message: String },
+}
+
+fn link_err(path: &Path) -> impl Fn(String) -> DataplaneError + '_ {
+    move |message| DataplaneError::Link {
+        path: path.display().to_string(),
+        message,
+    }
 }
 
 fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
@@ -154,29 +184,88 @@ impl Dataplane {
         &self.pin_dir
     }
 
-    /// Attach XDP to `iface` ingress and the reply accountant to its TC egress.
-    /// Both detach when this value is dropped (bpf links).
-    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<(), DataplaneError> {
+    /// Attach XDP to `iface` ingress and the reply accountant to its TC
+    /// egress (TCX), through bpf links pinned next to the maps. Links pinned
+    /// by an earlier run are reused: the new programs replace the old ones
+    /// atomically. A stale pin (its interface gone) is replaced by a new
+    /// attachment.
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<Attachment, DataplaneError> {
+        let xdp_pin = self.pin_dir.join(XDP_LINK_PIN);
+        let tc_pin = self.pin_dir.join(TC_LINK_PIN);
         let xdp: &mut Xdp = self
             .ebpf
             .program_mut(XDP_PROGRAM)
             .ok_or_else(|| prog_missing(XDP_PROGRAM))?
             .try_into()
             .map_err(prog_err(XDP_PROGRAM))?;
-        let xdp_mode = match mode {
-            AttachMode::Xdp => XdpMode::Driver,
-            AttachMode::XdpSkb => XdpMode::Skb,
-        };
-        xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
+        let mut replaced = false;
+        if xdp_pin.exists() {
+            let reuse = PinnedLink::from_pin(&xdp_pin)
+                .map_err(|e| e.to_string())
+                .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
+                .and_then(|link| xdp.attach_to_link(link).map_err(|e| e.to_string()));
+            match reuse {
+                Ok(_) => replaced = true,
+                Err(e) => {
+                    tracing::warn!(pin = %xdp_pin.display(), error = %e, "stale XDP link pin; attaching anew");
+                    let _ = std::fs::remove_file(&xdp_pin);
+                }
+            }
+        }
+        if !replaced {
+            let xdp_mode = match mode {
+                AttachMode::Xdp => XdpMode::Driver,
+                AttachMode::XdpSkb => XdpMode::Skb,
+            };
+            let id = xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
+            let link = xdp.take_link(id).map_err(prog_err(XDP_PROGRAM))?;
+            let fd = FdLink::try_from(link)
+                .map_err(|e| format!("not a bpf link (kernel too old?): {e}"))
+                .map_err(link_err(&xdp_pin))?;
+            fd.pin(&xdp_pin)
+                .map_err(|e| e.to_string())
+                .map_err(link_err(&xdp_pin))?;
+        }
+
         let tc: &mut SchedClassifier = self
             .ebpf
             .program_mut(TC_PROGRAM)
             .ok_or_else(|| prog_missing(TC_PROGRAM))?
             .try_into()
             .map_err(prog_err(TC_PROGRAM))?;
-        tc.attach(iface, TcAttachType::Egress)
-            .map_err(prog_err(TC_PROGRAM))?;
-        Ok(())
+        let mut tc_replaced = false;
+        if tc_pin.exists() {
+            let reuse = PinnedLink::from_pin(&tc_pin)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    SchedClassifierLink::try_from(FdLink::from(p)).map_err(|e| e.to_string())
+                })
+                .and_then(|link| tc.attach_to_link(link).map_err(|e| e.to_string()));
+            match reuse {
+                Ok(_) => tc_replaced = true,
+                Err(e) => {
+                    tracing::warn!(pin = %tc_pin.display(), error = %e, "stale TC link pin; attaching anew");
+                    let _ = std::fs::remove_file(&tc_pin);
+                }
+            }
+        }
+        if !tc_replaced {
+            let id = tc
+                .attach(iface, TcAttachType::Egress)
+                .map_err(prog_err(TC_PROGRAM))?;
+            let link = tc.take_link(id).map_err(prog_err(TC_PROGRAM))?;
+            let fd = FdLink::try_from(link)
+                .map_err(|e| format!("not a TCX link (kernel older than 6.6?): {e}"))
+                .map_err(link_err(&tc_pin))?;
+            fd.pin(&tc_pin)
+                .map_err(|e| e.to_string())
+                .map_err(link_err(&tc_pin))?;
+        }
+        Ok(if replaced && tc_replaced {
+            Attachment::Replaced
+        } else {
+            Attachment::New
+        })
     }
 
     /// The loaded XDP program (for BPF_PROG_TEST_RUN).

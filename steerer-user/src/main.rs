@@ -49,10 +49,14 @@ enum Command {
         /// How to attach the XDP program.
         #[arg(long, value_enum, default_value = "xdp")]
         attach: Attach,
-        /// Discard maps pinned by an earlier run (established flows lose their hop).
+        /// Discard maps and links pinned by an earlier run (established flows
+        /// lose their hop).
         #[arg(long)]
         fresh: bool,
-        /// On a clean exit keep the pinned maps (default: remove them).
+        /// On a clean exit leave the data plane running: programs stay attached
+        /// (pinned links) and maps pinned, so a later `steerer run` takes over
+        /// without moving a flow. Default: detach and remove the pins. A crash
+        /// or SIGKILL always leaves everything in place.
         #[arg(long)]
         keep_pins: bool,
         /// Write the latest tick as JSON to this file (replaced atomically).

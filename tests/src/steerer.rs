@@ -48,6 +48,9 @@ pub struct SteererProcess {
     pub status_path: PathBuf,
     pub pin_dir: PathBuf,
     pub log_path: PathBuf,
+    /// Remove the pins on drop (off after `kill_leaving_pins`, when a
+    /// successor process owns them).
+    remove_pins_on_drop: bool,
 }
 
 impl SteererProcess {
@@ -85,6 +88,7 @@ impl SteererProcess {
             status_path,
             pin_dir: lab.pin_dir(),
             log_path,
+            remove_pins_on_drop: true,
         };
         p.wait_attached(Duration::from_secs(20))?;
         Ok(p)
@@ -136,6 +140,18 @@ impl SteererProcess {
         }
     }
 
+    /// SIGKILL, as a crash would: nothing of steerer's own clean-up runs.
+    /// The pins (and with them the attached programs) stay for a successor;
+    /// dropping this value no longer removes them.
+    pub fn kill_leaving_pins(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().context("SIGKILL steerer")?;
+            child.wait()?;
+        }
+        self.remove_pins_on_drop = false;
+        Ok(())
+    }
+
     /// SIGTERM and wait; returns the exit status success.
     pub fn stop(&mut self) -> Result<bool> {
         let Some(mut child) = self.child.take() else {
@@ -160,6 +176,10 @@ impl SteererProcess {
 impl Drop for SteererProcess {
     fn drop(&mut self) {
         let _ = self.stop();
+        if !self.remove_pins_on_drop {
+            return;
+        }
+        // Removing the link pins detaches the programs.
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         // The shared parent goes too once no data plane is left in it.
         if let Some(parent) = self.pin_dir.parent() {
