@@ -111,3 +111,14 @@ pub struct LocalAddrKey {
     pub family: u8,
     pub _pad: [u8; 3],
 }
+
+/// Key of the failover counters: a repeated SYN moved a flow off `hop`
+/// while it was trying to reach `dst_port`. The control plane reads these
+/// as evidence that `hop` blocks that port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FailoverKey {
+    pub hop: u32,
+    pub dst_port: u16,
+    pub _pad: u16,
+}

@@ -24,4 +24,5 @@ mod pod {
     unsafe impl aya::Pod for crate::HopEntry {}
     unsafe impl aya::Pod for crate::DataplaneConfig {}
     unsafe impl aya::Pod for crate::flow::LocalAddrKey {}
+    unsafe impl aya::Pod for crate::flow::FailoverKey {}
 }

@@ -17,5 +17,8 @@ pub const FLOW_TABLE_SIZE: u32 = 1 << 20;
 /// Local addresses of the gateway that must never be steered.
 pub const MAX_LOCAL_ADDRS: u32 = 256;
 
+/// (hop, destination port) failover counters kept (LRU).
+pub const MAX_FAILOVER_KEYS: u32 = 16384;
+
 /// Hop id stored in a slot that has no hop (an empty table).
 pub const NO_HOP: u32 = u32::MAX;

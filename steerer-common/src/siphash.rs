@@ -61,6 +61,16 @@ pub fn flow_hash(key: &[u64; 2], flow: &crate::FlowKey) -> u64 {
     siphash_words(key, &flow.words())
 }
 
+/// The hash of `flow` for its `salt`-th choice: salt 0 is [`flow_hash`];
+/// a failover asks again with salt 1, 2, ... (the key's top 16 bits are
+/// padding, so the salt cannot collide with a real tuple).
+#[inline(always)]
+pub fn flow_hash_salted(key: &[u64; 2], flow: &crate::FlowKey, salt: u16) -> u64 {
+    let mut w = flow.words();
+    w[4] ^= (salt as u64) << 48;
+    siphash_words(key, &w)
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

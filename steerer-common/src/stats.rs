@@ -36,10 +36,12 @@ pub enum StatReason {
     ReplyAccounted,
     /// TC: a packet leaving the LAN side that belongs to no known flow.
     ReplyNoFlow,
+    /// A repeated SYN of a flow without replies moved it to another hop.
+    Failover,
 }
 
 impl StatReason {
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 17;
 
     pub const ALL: [StatReason; Self::COUNT as usize] = [
         StatReason::NewFlow,
@@ -58,6 +60,7 @@ impl StatReason {
         StatReason::RedirectFailed,
         StatReason::ReplyAccounted,
         StatReason::ReplyNoFlow,
+        StatReason::Failover,
     ];
 
     /// Stable name for `steerer stats` output.
@@ -79,6 +82,7 @@ impl StatReason {
             StatReason::RedirectFailed => "redirect_failed",
             StatReason::ReplyAccounted => "reply_accounted",
             StatReason::ReplyNoFlow => "reply_no_flow",
+            StatReason::Failover => "failover",
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod act;
 mod baseline;
+mod failover;
 mod flow;
 mod maps;
 mod parse;
@@ -49,6 +50,9 @@ fn steer(ctx: &XdpContext, data: usize, data_end: usize) -> Result<u32, StatReas
     let bytes = len as u64;
     let hop = match FLOWS.get_ptr_mut(&parsed.key) {
         Some(value) => {
+            if failover::wanted(value, parsed.tcp_flags) {
+                failover::resteer(&parsed.key, value);
+            }
             count(StatReason::Established);
             flow::hit(value, bytes, now)
         }

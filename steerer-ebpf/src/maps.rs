@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{Array, DevMap, HashMap, LruHashMap, PerCpuArray},
 };
 use steerer_common::{
-    flow::LocalAddrKey,
-    limits::{MAX_CLASSES, MAX_HOPS, MAX_LOCAL_ADDRS, MAX_SLOT_COUNT},
+    flow::{FailoverKey, LocalAddrKey},
+    limits::{MAX_CLASSES, MAX_FAILOVER_KEYS, MAX_HOPS, MAX_LOCAL_ADDRS, MAX_SLOT_COUNT},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
 
@@ -36,6 +36,10 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(StatReason::COUNT, 0);
 
 #[map(name = "LOCAL_ADDRS")]
 pub static LOCAL_ADDRS: HashMap<LocalAddrKey, u8> = HashMap::pinned(MAX_LOCAL_ADDRS, 0);
+
+/// (old hop, destination port) -> flows moved off that hop by fast failover.
+#[map(name = "FAILOVERS")]
+pub static FAILOVERS: LruHashMap<FailoverKey, u64> = LruHashMap::pinned(MAX_FAILOVER_KEYS, 0);
 
 #[inline(always)]
 pub fn count(reason: StatReason) {

@@ -39,7 +39,12 @@ pub struct Parsed {
     /// VLAN tags in front of the IP header (0-2); a redirect removes them,
     /// as they belong to the LAN link.
     pub vlan_tags: u8,
+    /// TCP flags byte (0 for UDP).
+    pub tcp_flags: u8,
 }
+
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
 
 #[inline(always)]
 pub fn ptr_at<T>(data: usize, data_end: usize, off: usize) -> Option<*const T> {
@@ -125,12 +130,13 @@ fn parse_ipv4(
     // and is steered like any packet.
     let l3_end = l3_off + tot_len;
     let fragment = frags & 0x2000 != 0;
-    parse_ports(data, data_end, l4_off, l3_end, fragment, &mut key)?;
+    let tcp_flags = parse_ports(data, data_end, l4_off, l3_end, fragment, &mut key)?;
     Ok(Parsed {
         key,
         l3_off,
         ttl,
         vlan_tags: 0,
+        tcp_flags,
     })
 }
 
@@ -199,16 +205,17 @@ fn parse_ipv6(
         ..FlowKey::default()
     };
     let l3_end = l3_off + Ipv6Hdr::LEN + payload_len;
-    parse_ports(data, data_end, off, l3_end, fragment, &mut key)?;
+    let tcp_flags = parse_ports(data, data_end, off, l3_end, fragment, &mut key)?;
     Ok(Parsed {
         key,
         l3_off,
         ttl,
         vlan_tags: 0,
+        tcp_flags,
     })
 }
 
-/// Fill the ports of `key`. The transport header must lie inside the IP
+/// Fill the ports of `key`; returns the TCP flags (0 for UDP). The transport header must lie inside the IP
 /// packet (`l3_end`), not merely inside the frame: a length field that
 /// disagrees with the headers makes the packet malformed.
 #[inline(always)]
@@ -219,12 +226,12 @@ fn parse_ports(
     l3_end: usize,
     fragment: bool,
     key: &mut FlowKey,
-) -> Result<(), StatReason> {
+) -> Result<u8, StatReason> {
     match key.proto {
         PROTO_TCP => {
             let tcp: *const TcpHdr =
                 ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
-            let raw: *const [u8; 13] =
+            let raw: *const [u8; 14] =
                 ptr_at(data, data_end, l4_off).ok_or(StatReason::PassTruncated)?;
             let tcp = unsafe { &*tcp };
             // Data offset below 5 words is not a TCP header.
@@ -237,7 +244,7 @@ fn parse_ports(
             }
             key.src_port = u16::from_be_bytes(tcp.source);
             key.dst_port = u16::from_be_bytes(tcp.dest);
-            Ok(())
+            Ok(unsafe { (*raw)[13] })
         }
         PROTO_UDP => {
             let udp: *const UdpHdr =
@@ -254,7 +261,7 @@ fn parse_ports(
             }
             key.src_port = u16::from_be_bytes(udp.src);
             key.dst_port = u16::from_be_bytes(udp.dst);
-            Ok(())
+            Ok(0)
         }
         _ => Err(StatReason::PassOtherProto),
     }

@@ -2,7 +2,7 @@
 //! slot table.
 
 use steerer_common::{
-    config::CONFIG_READY, limits::MAX_SLOT_COUNT, siphash::flow_hash, FlowKey, StatReason,
+    config::CONFIG_READY, limits::MAX_SLOT_COUNT, siphash::flow_hash_salted, FlowKey, StatReason,
 };
 
 use crate::maps::{CONFIG, SLOTS};
@@ -16,11 +16,19 @@ pub fn class_of(_key: &FlowKey) -> u32 {
 /// Pick the hop for a new flow.
 #[inline(always)]
 pub fn pick_hop(key: &FlowKey) -> Result<u32, StatReason> {
+    pick_hop_salted(key, 0)
+}
+
+/// The `salt`-th choice for `key` from the same slot table (salt 0 is the
+/// first choice): fast failover's way to another hop of the window, chosen
+/// in proportion to the weights like any first choice.
+#[inline(always)]
+pub fn pick_hop_salted(key: &FlowKey, salt: u16) -> Result<u32, StatReason> {
     let cfg = CONFIG.get(0).ok_or(StatReason::PassNotReady)?;
     if cfg.flags & CONFIG_READY == 0 || cfg.slot_count == 0 || cfg.slot_count > MAX_SLOT_COUNT {
         return Err(StatReason::PassNotReady);
     }
-    let hash = flow_hash(&cfg.hash_key, key);
+    let hash = flow_hash_salted(&cfg.hash_key, key, salt);
     let slot = (hash % cfg.slot_count as u64) as u32;
     let index = class_of(key) * MAX_SLOT_COUNT + slot;
     let hop = *SLOTS.get(index).ok_or(StatReason::PassNotReady)?;

@@ -17,7 +17,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use steerer_common::{
-    flow::LocalAddrKey,
+    flow::{FailoverKey, LocalAddrKey},
     limits::{MAX_HOPS, MAX_SLOT_COUNT},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
@@ -57,6 +57,7 @@ pub mod map_names {
     pub const CONFIG: &str = "CONFIG";
     pub const STATS: &str = "STATS";
     pub const LOCAL_ADDRS: &str = "LOCAL_ADDRS";
+    pub const FAILOVERS: &str = "FAILOVERS";
 }
 
 #[derive(Debug, Error)]
@@ -412,6 +413,11 @@ impl Dataplane {
         read_stats(self.map(map_names::STATS)?)
     }
 
+    /// Fast-failover counters: (hop moved off, destination port) -> flows.
+    pub fn failovers(&self) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {
+        read_failovers(self.map(map_names::FAILOVERS)?)
+    }
+
     /// Remove every pin of this data plane (maps stay alive while loaded).
     pub fn unpin(&self) -> Result<(), DataplaneError> {
         remove_pins(&self.pin_dir)
@@ -456,6 +462,20 @@ fn read_flows(map: &Map) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
             // An LRU entry evicted between `next_key` and `lookup`: skip it.
             Err(aya::maps::MapError::KeyNotFound) => continue,
             Err(e) => return Err(map_err(map_names::FLOWS)(e)),
+        }
+    }
+    Ok(out)
+}
+
+fn read_failovers(map: &Map) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {
+    let m: HashMap<_, FailoverKey, u64> =
+        HashMap::try_from(map).map_err(map_err(map_names::FAILOVERS))?;
+    let mut out = Vec::new();
+    for item in m.iter() {
+        match item {
+            Ok(kv) => out.push(kv),
+            Err(aya::maps::MapError::KeyNotFound) => continue,
+            Err(e) => return Err(map_err(map_names::FAILOVERS)(e)),
         }
     }
     Ok(out)
@@ -520,6 +540,10 @@ impl PinnedMaps {
 
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
         read_stats(&self.map(map_names::STATS)?)
+    }
+
+    pub fn failovers(&self) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {
+        read_failovers(&self.map(map_names::FAILOVERS)?)
     }
 
     pub fn config(&self) -> Result<DataplaneConfig, DataplaneError> {

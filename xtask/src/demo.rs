@@ -293,8 +293,8 @@ fn summary(
         );
     }
     println!(
-        "  (uniform random choice would give every hop 25%; flows to port {BLOCKED_PORT} that \
-         land on hop{BLACKHOLE_HOP} get no reply until port-aware policy lands)"
+        "  (uniform random choice would give every hop 25%; a connection to port {BLOCKED_PORT} \
+         that lands on hop{BLACKHOLE_HOP} is moved to another hop when its SYN is retransmitted)"
     );
 }
 

@@ -1,0 +1,118 @@
+//! Fast failover under BPF_PROG_TEST_RUN (SPEC 4.1.5): a repeated SYN of a
+//! flow that never had a reply moves to another hop of its window.
+
+mod support;
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use etherparse::PacketBuilder;
+use steerer_common::{hop::HOP_ENABLED, HopEntry, StatReason};
+use support::*;
+
+fn syn(sport: u16, ack: bool) -> Vec<u8> {
+    let mut tcp = PacketBuilder::ethernet2(CLIENT_MAC, GW_LAN_MAC)
+        .ipv4([198, 18, 0, 2], [198, 19, 0, 2], 64)
+        .tcp(sport, 8443, 1, 65535);
+    tcp = if ack { tcp.syn().ack(1) } else { tcp.syn() };
+    let mut out = Vec::new();
+    tcp.write(&mut out, &[]).unwrap();
+    out
+}
+
+/// Hops 0 and 1 enabled, slots alternating between them.
+fn two_hops() -> TestDataplane {
+    let mut t = TestDataplane::new(true);
+    t.dp.set_hop(
+        1,
+        &HopEntry {
+            ifindex: 1,
+            flags: HOP_ENABLED,
+            src_mac: HOP_SRC_MAC,
+            dst_mac: [2, 0, 0, 0, 2, 2],
+            mark: 0,
+        },
+    )
+    .unwrap();
+    let table: Vec<u32> = (0..SLOTS).map(|i| i % 2).collect();
+    t.dp.write_slots(0, &table, None).unwrap();
+    t
+}
+
+#[test]
+fn repeated_syn_without_reply_moves_the_flow_and_counts_it() {
+    let t = two_hops();
+    let first = syn(40100, false);
+    assert_eq!(run_xdp(&t, &first).verdict, XDP_REDIRECT);
+    let (_, v) = t.dp.flows().unwrap()[0];
+    let old = v.hop;
+
+    let again = run_xdp(&t, &first);
+    assert_eq!(again.verdict, XDP_REDIRECT);
+    let (_, v) = t.dp.flows().unwrap()[0];
+    assert_ne!(v.hop, old, "the retransmitted SYN left the silent hop");
+    assert_eq!(v.failovers, 1);
+    assert_eq!(v.packets, 2);
+    let want_mac: [u8; 6] = if v.hop == 1 {
+        [2, 0, 0, 0, 2, 2]
+    } else {
+        HOP_DST_MAC
+    };
+    assert_eq!(&again.out[0..6], &want_mac, "rewritten for the new hop");
+    assert_eq!(stat(&t, StatReason::Failover), 1);
+    let counters = t.dp.failovers().unwrap();
+    assert_eq!(counters.len(), 1);
+    assert_eq!(
+        (counters[0].0.hop, counters[0].0.dst_port, counters[0].1),
+        (old, 8443, 1)
+    );
+}
+
+#[test]
+fn a_flow_with_replies_or_a_non_syn_packet_does_not_move() {
+    let t = two_hops();
+    let first = syn(40200, false);
+    run_xdp(&t, &first);
+    let hop = t.dp.flows().unwrap()[0].1.hop;
+
+    // An ACK-bearing packet is not a connection attempt.
+    let synack_like = syn(40200, true);
+    run_xdp(&t, &synack_like);
+    assert_eq!(t.dp.flows().unwrap()[0].1.hop, hop);
+
+    // A reply arrives (TC accounts it); a later repeated SYN stays put.
+    let reply = {
+        let b = PacketBuilder::ethernet2(GW_LAN_MAC, CLIENT_MAC)
+            .ipv4([198, 19, 0, 2], [198, 18, 0, 2], 60)
+            .tcp(8443, 40200, 7, 65535)
+            .syn()
+            .ack(2);
+        let mut out = Vec::new();
+        b.write(&mut out, &[]).unwrap();
+        out
+    };
+    let mut out = vec![0u8; reply.len() + 64];
+    t.dp.tc_program()
+        .unwrap()
+        .test_run(TestRunOptions {
+            data_in: Some(&reply),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(t.dp.flows().unwrap()[0].1.reply_packets > 0);
+    run_xdp(&t, &first);
+    let v = t.dp.flows().unwrap()[0].1;
+    assert_eq!(v.hop, hop, "a flow that got an answer is not moved");
+    assert_eq!(v.failovers, 0);
+    assert_eq!(stat(&t, StatReason::Failover), 0);
+}
+
+#[test]
+fn a_window_of_one_hop_keeps_the_flow() {
+    let t = TestDataplane::new(true); // every slot is hop 0
+    let first = syn(40300, false);
+    run_xdp(&t, &first);
+    run_xdp(&t, &first);
+    let v = t.dp.flows().unwrap()[0].1;
+    assert_eq!((v.hop, v.failovers), (0, 0));
+    assert!(t.dp.failovers().unwrap().is_empty());
+}
