@@ -21,6 +21,11 @@ pub static FLOWS: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(FLOW_TABLE
 #[map(name = "SLOTS")]
 pub static SLOTS: Array<u32> = Array::pinned(MAX_CLASSES * MAX_SLOT_COUNT, 0);
 
+/// Destination port -> port set (selection class, index of its slot
+/// table). All ports start in set 0.
+#[map(name = "PORT_SETS")]
+pub static PORT_SETS: Array<u8> = Array::pinned(65536, 0);
+
 #[map(name = "HOPS")]
 pub static HOPS: Array<HopEntry> = Array::pinned(MAX_HOPS, 0);
 

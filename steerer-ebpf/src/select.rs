@@ -2,15 +2,20 @@
 //! slot table.
 
 use steerer_common::{
-    config::CONFIG_READY, limits::MAX_SLOT_COUNT, siphash::flow_hash_salted, FlowKey, StatReason,
+    config::CONFIG_READY,
+    limits::{MAX_CLASSES, MAX_SLOT_COUNT}, siphash::flow_hash_salted, FlowKey, StatReason,
 };
 
-use crate::maps::{CONFIG, SLOTS};
+use crate::maps::{CONFIG, PORT_SETS, SLOTS};
 
-/// Class (port set) of a destination port. One class until port sets land.
+/// Class (port set) of the flow's destination port; an out-of-range entry
+/// falls back to set 0.
 #[inline(always)]
-pub fn class_of(_key: &FlowKey) -> u32 {
-    0
+pub fn class_of(key: &FlowKey) -> u32 {
+    match PORT_SETS.get(key.dst_port as u32) {
+        Some(&set) if (set as u32) < MAX_CLASSES => set as u32,
+        _ => 0,
+    }
 }
 
 /// Pick the hop for a new flow.

@@ -58,6 +58,7 @@ pub mod map_names {
     pub const STATS: &str = "STATS";
     pub const LOCAL_ADDRS: &str = "LOCAL_ADDRS";
     pub const FAILOVERS: &str = "FAILOVERS";
+    pub const PORT_SETS: &str = "PORT_SETS";
 }
 
 #[derive(Debug, Error)]
@@ -411,6 +412,32 @@ impl Dataplane {
 
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
         read_stats(self.map(map_names::STATS)?)
+    }
+
+    /// Fill the port -> port-set array (`sets[port]`, each below
+    /// `MAX_CLASSES`); only entries that differ from the map are written.
+    pub fn set_port_sets(&mut self, sets: &[u8]) -> Result<(), DataplaneError> {
+        if sets.len() != 65536 {
+            return Err(DataplaneError::Map {
+                name: map_names::PORT_SETS,
+                message: format!("expected 65536 entries, got {}", sets.len()),
+            });
+        }
+        if let Some(bad) = sets.iter().find(|&&s| s as u32 >= steerer_common::limits::MAX_CLASSES) {
+            return Err(DataplaneError::Map {
+                name: map_names::PORT_SETS,
+                message: format!("port set {bad} is beyond the {} slot tables", steerer_common::limits::MAX_CLASSES),
+            });
+        }
+        let mut a: Array<_, u8> = Array::try_from(self.map_mut(map_names::PORT_SETS)?)
+            .map_err(map_err(map_names::PORT_SETS))?;
+        for (port, &set) in sets.iter().enumerate() {
+            let port = port as u32;
+            if a.get(&port, 0).map_err(map_err(map_names::PORT_SETS))? != set {
+                a.set(port, set, 0).map_err(map_err(map_names::PORT_SETS))?;
+            }
+        }
+        Ok(())
     }
 
     /// Fast-failover counters: (hop moved off, destination port) -> flows.
