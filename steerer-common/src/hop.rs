@@ -2,6 +2,9 @@
 
 /// The hop may receive new flows and keep old ones.
 pub const HOP_ENABLED: u32 = 1;
+/// Action `mark` (TC only): set the packet mark and let policy routing
+/// (`ip rule fwmark`) send it; without this flag the action is `redirect`.
+pub const HOP_ACTION_MARK: u32 = 2;
 
 /// Action parameters of one hop (index = hop id).
 #[repr(C)]
@@ -23,5 +26,10 @@ impl HopEntry {
     #[inline(always)]
     pub fn is_enabled(&self) -> bool {
         self.flags & HOP_ENABLED != 0
+    }
+
+    #[inline(always)]
+    pub fn is_mark(&self) -> bool {
+        self.flags & HOP_ACTION_MARK != 0
     }
 }

@@ -2,7 +2,11 @@
 //! next hop, decrement TTL / hop limit, and send the frame out of the hop's
 //! interface through the devmap.
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{xdp_action, TC_ACT_OK, TC_ACT_REDIRECT},
+    helpers::{bpf_redirect, bpf_skb_vlan_pop, bpf_xdp_adjust_head},
+    programs::{TcContext, XdpContext},
+};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -14,12 +18,56 @@ use crate::{
     parse::{ptr_at_mut, Parsed},
 };
 
-/// The hop's entry, if it exists and may be used.
+/// The hop's entry, if it exists, is enabled, and its action can be
+/// applied by the calling program (`mark` needs TC).
 #[inline(always)]
-pub fn usable_hop(hop: u32) -> Result<&'static HopEntry, StatReason> {
+pub fn usable_hop(hop: u32, allow_mark: bool) -> Result<&'static HopEntry, StatReason> {
     match HOPS.get(hop) {
-        Some(entry) if entry.is_enabled() => Ok(entry),
+        Some(entry) if entry.is_enabled() && (allow_mark || !entry.is_mark()) => Ok(entry),
         _ => Err(StatReason::PassNoHop),
+    }
+}
+
+/// `mark` (TC): tag the packet for policy routing and let the stack
+/// forward it (the kernel decrements the TTL itself).
+#[inline(always)]
+pub fn mark_tc(ctx: &TcContext, entry: &HopEntry) -> i32 {
+    ctx.set_mark(entry.mark);
+    TC_ACT_OK
+}
+
+/// `redirect` (TC): as `redirect_xdp`, on an skb. VLAN tags, in the packet
+/// or offloaded into the skb, are removed first.
+#[inline(always)]
+pub fn redirect_tc(ctx: &TcContext, parsed: &Parsed, entry: &HopEntry) -> Result<i32, StatReason> {
+    let offloaded = unsafe { (*ctx.skb.skb).vlan_present } != 0;
+    let pops = parsed.vlan_tags as u32 + offloaded as u32;
+    let mut i = 0;
+    while i < pops && i < 3 {
+        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0 {
+            return Err(StatReason::RedirectFailed);
+        }
+        i += 1;
+    }
+    let l3_off = parsed.l3_off - 4 * parsed.vlan_tags as usize;
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    if parsed.key.family == FAMILY_IPV4 {
+        let ip: *mut Ipv4Hdr =
+            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { decrement_ttl_v4(&mut *ip) };
+    } else {
+        let ip: *mut Ipv6Hdr =
+            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { (*ip).hop_limit -= 1 };
+    }
+    let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
+    unsafe {
+        (*eth).dst_addr = entry.dst_mac;
+        (*eth).src_addr = entry.src_mac;
+    }
+    match unsafe { bpf_redirect(entry.ifindex, 0) } as i32 {
+        TC_ACT_REDIRECT => Ok(TC_ACT_REDIRECT),
+        _ => Err(StatReason::RedirectFailed),
     }
 }
 

@@ -30,14 +30,14 @@ pub fn wanted(value: *const FlowValue, tcp_flags: u8) -> bool {
 
 /// Move the flow to another usable hop; returns the hop it now uses.
 #[inline(always)]
-pub fn resteer(key: &FlowKey, value: *mut FlowValue) -> u32 {
+pub fn resteer(key: &FlowKey, value: *mut FlowValue, allow_mark: bool) -> u32 {
     let old = unsafe { (*value).hop };
     let moves = unsafe { (*value).failovers };
     let mut salt = (moves as u16).wrapping_add(1);
     let mut i = 0;
     while i < TRIES {
         if let Ok(hop) = pick_hop_salted(key, salt) {
-            if hop != old && usable_hop(hop).is_ok() {
+            if hop != old && usable_hop(hop, allow_mark).is_ok() {
                 unsafe {
                     (*value).hop = hop;
                     (*value).failovers = moves + 1;

@@ -16,21 +16,23 @@ mod flow;
 mod maps;
 mod parse;
 mod select;
+mod steer;
 
 use aya_ebpf::{
     bindings::TC_ACT_OK,
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use steerer_common::{flow::LocalAddrKey, StatReason};
+use steerer_common::StatReason;
 
-use crate::maps::{count, FLOWS, LOCAL_ADDRS};
+use crate::maps::{count, FLOWS};
 
 #[xdp]
 pub fn steerer_xdp(ctx: XdpContext) -> u32 {
-    let data = ctx.data();
-    let data_end = ctx.data_end();
-    match steer(&ctx, data, data_end) {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let result = steer::decide(data, data_end, data_end - data, false)
+        .and_then(|d| act::redirect_xdp(&ctx, &d.parsed, d.hop, d.entry));
+    match result {
         Ok(verdict) => verdict,
         Err(reason) => {
             count(reason);
@@ -39,57 +41,37 @@ pub fn steerer_xdp(ctx: XdpContext) -> u32 {
     }
 }
 
-#[inline(always)]
-fn steer(ctx: &XdpContext, data: usize, data_end: usize) -> Result<u32, StatReason> {
-    let len = data_end - data;
-    let parsed = parse::parse(data, data_end, len)?;
-    if parsed.ttl <= 1 {
-        return Err(StatReason::PassTtl);
+/// The TC variant of `steerer_xdp` (`--attach tc`), on the LAN interface's
+/// ingress: same decision, and both actions, `redirect` and `mark`.
+#[classifier]
+pub fn steerer_tc(ctx: TcContext) -> i32 {
+    // Headers must be in the linear area for direct access.
+    let _ = ctx.pull_data(HEADROOM.min(ctx.len()));
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let result = steer::decide(data, data_end, ctx.len() as usize, true).and_then(|d| {
+        if d.entry.is_mark() {
+            Ok(act::mark_tc(&ctx, d.entry))
+        } else {
+            act::redirect_tc(&ctx, &d.parsed, d.entry)
+        }
+    });
+    match result {
+        Ok(verdict) => verdict,
+        Err(reason) => {
+            count(reason);
+            TC_ACT_OK
+        }
     }
-    let now = flow::now_ns();
-    let bytes = len as u64;
-    let hop = match FLOWS.get_ptr_mut(&parsed.key) {
-        Some(value) => {
-            if failover::wanted(value, parsed.tcp_flags) {
-                failover::resteer(&parsed.key, value);
-            }
-            count(StatReason::Established);
-            flow::hit(value, bytes, now)
-        }
-        None => {
-            if is_local(&parsed) {
-                return Err(StatReason::PassLocal);
-            }
-            let hop = select::pick_hop(&parsed.key)?;
-            // Refuse before inserting, so a missing hop leaves no flow behind.
-            act::usable_hop(hop)?;
-            let hop = flow::insert(&parsed.key, hop, bytes, now)
-                .map_err(|_| StatReason::PassFlowTableFull)?;
-            count(StatReason::NewFlow);
-            hop
-        }
-    };
-    let entry = act::usable_hop(hop)?;
-    act::redirect_xdp(ctx, &parsed, hop, entry)
 }
 
-#[inline(always)]
-fn is_local(parsed: &parse::Parsed) -> bool {
-    if parse::is_special_destination(&parsed.key) {
-        return true;
-    }
-    let local = LocalAddrKey {
-        addr: parsed.key.dst_addr,
-        family: parsed.key.family,
-        _pad: [0; 3],
-    };
-    unsafe { LOCAL_ADDRS.get(&local).is_some() }
-}
+/// Bytes pulled into the linear area: every header the parser may read
+/// (two VLAN tags, IPv6 with its extension headers, TCP with options).
+const HEADROOM: u32 = 600;
 
 #[classifier]
 pub fn steerer_tc_reply(ctx: TcContext) -> i32 {
     // Headers must be in the linear area for direct access.
-    let _ = ctx.pull_data(256.min(ctx.len()));
+    let _ = ctx.pull_data(HEADROOM.min(ctx.len()));
     let data = ctx.data();
     let data_end = ctx.data_end();
     match parse::parse(data, data_end, ctx.len() as usize) {

@@ -3,7 +3,9 @@
 
 use steerer_common::{
     config::CONFIG_READY,
-    limits::{MAX_CLASSES, MAX_SLOT_COUNT}, siphash::flow_hash_salted, FlowKey, StatReason,
+    limits::{MAX_CLASSES, MAX_SLOT_COUNT},
+    siphash::flow_hash_salted,
+    FlowKey, StatReason,
 };
 
 use crate::maps::{CONFIG, PORT_SETS, SLOTS};

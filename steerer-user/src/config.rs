@@ -34,6 +34,18 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
     }
 }
 
+/// What the data plane does to send a flow to a hop (SPEC 4.3).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HopAction {
+    /// Rewrite MACs for the next hop, decrement TTL, send out of `interface`.
+    #[default]
+    Redirect,
+    /// Set the packet mark (`mark`) and let policy routing (`ip rule
+    /// fwmark`) take it, e.g. into a tunnel; needs `--attach tc`.
+    Mark,
+}
+
 /// One egress hop as the operator describes it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -42,8 +54,16 @@ pub struct HopConfig {
     pub name: String,
     /// Interface the hop is reached through.
     pub interface: String,
-    /// The hop's address on that interface (its MAC is resolved via netlink).
-    pub next_hop: IpAddr,
+    /// `redirect` (default) or `mark`.
+    #[serde(default)]
+    pub action: HopAction,
+    /// The hop's address on that interface (its MAC is resolved via
+    /// netlink); required for `redirect`.
+    #[serde(default)]
+    pub next_hop: Option<IpAddr>,
+    /// Packet mark for `mark` (non-zero).
+    #[serde(default)]
+    pub mark: Option<u32>,
     /// Advertised speed, Mbit/s.
     pub estimated_speed_mbit: f64,
     /// Advertised capacity, Mbit/s.
@@ -170,6 +190,28 @@ impl Config {
                     format!("unknown interface {:?}", hop.interface),
                 ));
             }
+            match hop.action {
+                HopAction::Redirect => {
+                    if hop.next_hop.is_none() {
+                        return Err(invalid(
+                            field("next_hop"),
+                            "required for action \"redirect\"",
+                        ));
+                    }
+                    if hop.mark.is_some() {
+                        return Err(invalid(field("mark"), "only for action \"mark\""));
+                    }
+                }
+                HopAction::Mark => match hop.mark {
+                    None | Some(0) => {
+                        return Err(invalid(
+                            field("mark"),
+                            "a non-zero mark is required for action \"mark\"",
+                        ))
+                    }
+                    Some(_) => {}
+                },
+            }
             for (f, v) in [
                 ("estimated_speed_mbit", hop.estimated_speed_mbit),
                 ("estimated_capacity_mbit", hop.estimated_capacity_mbit),
@@ -180,6 +222,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Hops with action `mark` need the TC steering program.
+    pub fn check_attach(&self, tc: bool) -> Result<(), ConfigError> {
+        match self.hops.iter().position(|h| h.action == HopAction::Mark) {
+            Some(i) if !tc => Err(invalid(
+                format!("hop[{i}].action"),
+                "\"mark\" needs `--attach tc` (XDP cannot set packet marks)",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Slots per class table.
@@ -271,8 +324,8 @@ estimated_capacity_mbit = 1000
 
     #[test]
     fn missing_field_is_named_by_the_parser() {
-        let err = Config::parse(&GOOD.replace("next_hop = \"198.18.1.2\"\n", "")).unwrap_err();
-        assert!(err.to_string().contains("next_hop"), "{err}");
+        let err = Config::parse(&GOOD.replace("estimated_speed_mbit = 100\n", "")).unwrap_err();
+        assert!(err.to_string().contains("estimated_speed_mbit"), "{err}");
     }
 
     #[test]
@@ -295,5 +348,42 @@ estimated_capacity_mbit = 1000
         assert_eq!(next_prime(300), 307);
         assert_eq!(next_prime(25600), 25601);
         assert_eq!(next_prime(2), 2);
+    }
+
+    #[test]
+    fn mark_hops_need_a_mark_and_tc_redirect_hops_a_next_hop() {
+        let mark = GOOD.replacen(
+            "next_hop = \"2001:db8:0:2::2\"",
+            "action = \"mark\"\nmark = 16",
+            1,
+        );
+        let c = Config::parse(&mark).unwrap();
+        c.validate(&exists).unwrap();
+        assert_eq!(c.hops[1].action, HopAction::Mark);
+        assert_eq!(
+            field_of(c.check_attach(false).unwrap_err()),
+            "hop[1].action"
+        );
+        c.check_attach(true).unwrap();
+
+        let no_mark = GOOD.replacen("next_hop = \"2001:db8:0:2::2\"", "action = \"mark\"", 1);
+        let err = Config::parse(&no_mark)
+            .unwrap()
+            .validate(&exists)
+            .unwrap_err();
+        assert_eq!(field_of(err), "hop[1].mark");
+
+        let no_next_hop = GOOD.replacen("next_hop = \"198.18.1.2\"\n", "", 1);
+        let err = Config::parse(&no_next_hop)
+            .unwrap()
+            .validate(&exists)
+            .unwrap_err();
+        assert_eq!(field_of(err), "hop[0].next_hop");
+
+        let bad_action = GOOD.replacen("next_hop = \"198.18.1.2\"", "action = \"tunnel\"", 1);
+        assert!(matches!(
+            Config::parse(&bad_action),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -9,11 +9,14 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use steerer_common::{
-    config::CONFIG_READY, flow::LocalAddrKey, hop::HOP_ENABLED, limits::MAX_HOPS, DataplaneConfig,
-    FlowKey, HopEntry,
+    config::CONFIG_READY,
+    flow::LocalAddrKey,
+    hop::{HOP_ACTION_MARK, HOP_ENABLED},
+    limits::MAX_HOPS,
+    DataplaneConfig, FlowKey, HopEntry,
 };
 use steerer_user::{
-    config::Config,
+    config::{Config, HopAction},
     dataplane::{self, AttachMode, Dataplane},
     monotonic_ns, netlink,
     policy::{Engine, FlowSample, HopSpec, Params},
@@ -34,7 +37,16 @@ pub struct RunOptions {
 struct ResolvedHop {
     ifindex: u32,
     src_mac: [u8; 6],
+    /// Redirect hops: the next hop's MAC once it resolved.
     dst_mac: Option<[u8; 6]>,
+    /// Mark hops: the mark (usable at once, no neighbour to resolve).
+    mark: Option<u32>,
+}
+
+impl ResolvedHop {
+    fn usable(&self) -> bool {
+        self.mark.is_some() || self.dst_mac.is_some()
+    }
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
@@ -44,6 +56,9 @@ pub fn run(opts: RunOptions) -> Result<()> {
         bail!("--iface: unknown interface {:?}", opts.iface);
     }
     let config = Config::load(&opts.config, &netlink::interface_exists)
+        .with_context(|| format!("rejected config {}", opts.config.display()))?;
+    config
+        .check_attach(opts.attach == AttachMode::Tc)
         .with_context(|| format!("rejected config {}", opts.config.display()))?;
     if config.hops.iter().any(|h| h.interface == opts.iface) {
         bail!(
@@ -64,29 +79,40 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     for hop in &config.hops {
         let ifindex = netlink::ifindex(&hop.interface)
             .with_context(|| format!("hop {}: interface {} vanished", hop.name, hop.interface))?;
+        let (Some(next_hop), HopAction::Redirect) = (hop.next_hop, hop.action) else {
+            // `mark`: the kernel's policy routing picks the way out.
+            info!(hop = %hop.name, mark = hop.mark.unwrap_or_default(), "mark hop");
+            resolved.push(ResolvedHop {
+                ifindex,
+                src_mac: [0; 6],
+                dst_mac: None,
+                mark: hop.mark,
+            });
+            continue;
+        };
         let src_mac = netlink::link_mac(&handle, ifindex)
             .await?
             .with_context(|| {
                 format!(
-                    "hop {}: interface {} has no MAC address",
+                    "hop {}: interface {} has no MAC address (use action = \"mark\" for tunnels)",
                     hop.name, hop.interface
                 )
             })?;
         let dst_mac =
-            netlink::resolve_next_hop(&handle, ifindex, hop.next_hop, Duration::from_secs(3))
-                .await?;
+            netlink::resolve_next_hop(&handle, ifindex, next_hop, Duration::from_secs(3)).await?;
         match dst_mac {
             Some(mac) => {
-                info!(hop = %hop.name, next_hop = %hop.next_hop, mac = %fmt_mac(&mac), "next hop resolved")
+                info!(hop = %hop.name, next_hop = %next_hop, mac = %fmt_mac(&mac), "next hop resolved")
             }
             None => {
-                warn!(hop = %hop.name, next_hop = %hop.next_hop, "next hop does not resolve; hop disabled until it does")
+                warn!(hop = %hop.name, next_hop = %next_hop, "next hop does not resolve; hop disabled until it does")
             }
         }
         resolved.push(ResolvedHop {
             ifindex,
             src_mac,
             dst_mac,
+            mark: None,
         });
     }
 
@@ -126,7 +152,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     );
     for (id, r) in resolved.iter().enumerate() {
         dp.set_hop(id as u32, &hop_entry(r))?;
-        engine.set_usable(id, r.dst_mac.is_some());
+        engine.set_usable(id, r.usable());
     }
     // Hop ids beyond this config (from an older one) are disabled.
     for id in resolved.len() as u32..MAX_HOPS {
@@ -174,8 +200,8 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         tick_no += 1;
         // Hops whose next hop did not resolve get another chance every tick.
         for (id, r) in resolved.iter_mut().enumerate() {
-            if r.dst_mac.is_none() {
-                let ip: IpAddr = config.hops[id].next_hop;
+            if let (false, Some(ip)) = (r.usable(), config.hops[id].next_hop) {
+                let ip: IpAddr = ip;
                 if let Some(mac) =
                     netlink::resolve_next_hop(&handle, r.ifindex, ip, Duration::ZERO).await?
                 {
@@ -240,12 +266,16 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
 }
 
 fn hop_entry(r: &ResolvedHop) -> HopEntry {
+    let mut flags = if r.usable() { HOP_ENABLED } else { 0 };
+    if r.mark.is_some() {
+        flags |= HOP_ACTION_MARK;
+    }
     HopEntry {
         ifindex: r.ifindex,
-        flags: if r.dst_mac.is_some() { HOP_ENABLED } else { 0 },
+        flags,
         src_mac: r.src_mac,
         dst_mac: r.dst_mac.unwrap_or_default(),
-        mark: 0,
+        mark: r.mark.unwrap_or(0),
     }
 }
 

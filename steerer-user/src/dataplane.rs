@@ -31,12 +31,15 @@ pub const PIN_ROOT: &str = "/sys/fs/bpf/steerer";
 
 pub const XDP_PROGRAM: &str = "steerer_xdp";
 pub const TC_PROGRAM: &str = "steerer_tc_reply";
+/// The TC variant of the steering program (`--attach tc`).
+pub const TC_STEER_PROGRAM: &str = "steerer_tc";
 
 /// Pinned bpf links: they keep both programs attached when the daemon dies
 /// (SIGKILL, crash), so established flows stay on their hops; a restart
 /// swaps its freshly loaded programs into the same links atomically.
 pub const XDP_LINK_PIN: &str = "link_xdp";
 pub const TC_LINK_PIN: &str = "link_tc_egress";
+pub const TC_STEER_LINK_PIN: &str = "link_tc_ingress";
 
 /// How `attach` found the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +122,8 @@ pub enum AttachMode {
     Xdp,
     /// Generic (skb) XDP, for drivers without native support.
     XdpSkb,
+    /// TC ingress (TCX): slower than XDP, but offers the `mark` action.
+    Tc,
 }
 
 /// True when /sys/fs/bpf is a bpf filesystem.
@@ -179,6 +184,13 @@ impl Dataplane {
             .try_into()
             .map_err(prog_err(TC_PROGRAM))?;
         tc.load().map_err(prog_err(TC_PROGRAM))?;
+        let tc_steer: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(TC_STEER_PROGRAM)
+            .ok_or_else(|| prog_missing(TC_STEER_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(TC_STEER_PROGRAM))?;
+        tc_steer.load().map_err(prog_err(TC_STEER_PROGRAM))?;
         Ok(())
     }
 
@@ -186,97 +198,121 @@ impl Dataplane {
         &self.pin_dir
     }
 
-    /// Attach XDP to `iface` ingress and the reply accountant to its TC
-    /// egress (TCX), through bpf links pinned next to the maps. Links pinned
-    /// by an earlier run are reused: the new programs replace the old ones
-    /// atomically. A stale pin (its interface gone) is replaced by a new
-    /// attachment.
+    /// Attach the steering program to `iface` ingress (XDP, or TC with
+    /// `AttachMode::Tc`) and the reply accountant to its TC egress (TCX),
+    /// through bpf links pinned next to the maps. Links pinned by an earlier
+    /// run are reused: the new programs replace the old ones atomically. A
+    /// stale pin (its interface gone) is replaced by a new attachment, and
+    /// the other steering variant's pin, if a run used it, is removed.
     pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<Attachment, DataplaneError> {
         let xdp_pin = self.pin_dir.join(XDP_LINK_PIN);
+        let steer_tc_pin = self.pin_dir.join(TC_STEER_LINK_PIN);
+        let steering_replaced = match mode {
+            AttachMode::Xdp | AttachMode::XdpSkb => {
+                let replaced = self.attach_xdp(iface, mode, &xdp_pin)?;
+                remove_link_pin(&steer_tc_pin)?;
+                replaced
+            }
+            AttachMode::Tc => {
+                let replaced = self.attach_tc(
+                    TC_STEER_PROGRAM,
+                    iface,
+                    TcAttachType::Ingress,
+                    &steer_tc_pin,
+                )?;
+                remove_link_pin(&xdp_pin)?;
+                replaced
+            }
+        };
         let tc_pin = self.pin_dir.join(TC_LINK_PIN);
-        let xdp: &mut Xdp = self
-            .ebpf
-            .program_mut(XDP_PROGRAM)
-            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(XDP_PROGRAM))?;
-        let mut replaced = false;
-        if xdp_pin.exists() {
-            let reuse = PinnedLink::from_pin(&xdp_pin)
-                .map_err(|e| e.to_string())
-                .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
-                .and_then(|link| xdp.attach_to_link(link).map_err(|e| e.to_string()));
-            match reuse {
-                Ok(_) => replaced = true,
-                Err(e) => {
-                    tracing::warn!(pin = %xdp_pin.display(), error = %e, "stale XDP link pin; attaching anew");
-                    let _ = std::fs::remove_file(&xdp_pin);
-                }
-            }
-        }
-        if !replaced {
-            let xdp_mode = match mode {
-                AttachMode::Xdp => XdpMode::Driver,
-                AttachMode::XdpSkb => XdpMode::Skb,
-            };
-            let id = xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
-            let link = xdp.take_link(id).map_err(prog_err(XDP_PROGRAM))?;
-            let fd = FdLink::try_from(link)
-                .map_err(|e| format!("not a bpf link (kernel too old?): {e}"))
-                .map_err(link_err(&xdp_pin))?;
-            fd.pin(&xdp_pin)
-                .map_err(|e| e.to_string())
-                .map_err(link_err(&xdp_pin))?;
-        }
-
-        let tc: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(TC_PROGRAM)
-            .ok_or_else(|| prog_missing(TC_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(TC_PROGRAM))?;
-        let mut tc_replaced = false;
-        if tc_pin.exists() {
-            let reuse = PinnedLink::from_pin(&tc_pin)
-                .map_err(|e| e.to_string())
-                .and_then(|p| {
-                    SchedClassifierLink::try_from(FdLink::from(p)).map_err(|e| e.to_string())
-                })
-                .and_then(|link| tc.attach_to_link(link).map_err(|e| e.to_string()));
-            match reuse {
-                Ok(_) => tc_replaced = true,
-                Err(e) => {
-                    tracing::warn!(pin = %tc_pin.display(), error = %e, "stale TC link pin; attaching anew");
-                    let _ = std::fs::remove_file(&tc_pin);
-                }
-            }
-        }
-        if !tc_replaced {
-            let id = tc
-                .attach(iface, TcAttachType::Egress)
-                .map_err(prog_err(TC_PROGRAM))?;
-            let link = tc.take_link(id).map_err(prog_err(TC_PROGRAM))?;
-            let fd = FdLink::try_from(link)
-                .map_err(|e| format!("not a TCX link (kernel older than 6.6?): {e}"))
-                .map_err(link_err(&tc_pin))?;
-            fd.pin(&tc_pin)
-                .map_err(|e| e.to_string())
-                .map_err(link_err(&tc_pin))?;
-        }
-        Ok(if replaced && tc_replaced {
+        let reply_replaced = self.attach_tc(TC_PROGRAM, iface, TcAttachType::Egress, &tc_pin)?;
+        Ok(if steering_replaced && reply_replaced {
             Attachment::Replaced
         } else {
             Attachment::New
         })
     }
 
-    /// The loaded XDP program (for BPF_PROG_TEST_RUN).
-    pub fn xdp_program(&self) -> Result<&Xdp, DataplaneError> {
-        self.ebpf
-            .program(XDP_PROGRAM)
+    /// Attach (or take over the pinned link of) the XDP program; `true`
+    /// when a pinned link was taken over.
+    fn attach_xdp(
+        &mut self,
+        iface: &str,
+        mode: AttachMode,
+        pin: &Path,
+    ) -> Result<bool, DataplaneError> {
+        let xdp: &mut Xdp = self
+            .ebpf
+            .program_mut(XDP_PROGRAM)
             .ok_or_else(|| prog_missing(XDP_PROGRAM))?
             .try_into()
-            .map_err(prog_err(XDP_PROGRAM))
+            .map_err(prog_err(XDP_PROGRAM))?;
+        if pin.exists() {
+            let reuse = PinnedLink::from_pin(pin)
+                .map_err(|e| e.to_string())
+                .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
+                .and_then(|link| xdp.attach_to_link(link).map_err(|e| e.to_string()));
+            match reuse {
+                Ok(_) => return Ok(true),
+                Err(e) => {
+                    tracing::warn!(pin = %pin.display(), error = %e, "stale XDP link pin; attaching anew");
+                    remove_link_pin(pin)?;
+                }
+            }
+        }
+        let xdp_mode = match mode {
+            AttachMode::XdpSkb => XdpMode::Skb,
+            _ => XdpMode::Driver,
+        };
+        let id = xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
+        let link = xdp.take_link(id).map_err(prog_err(XDP_PROGRAM))?;
+        let fd = FdLink::try_from(link)
+            .map_err(|e| format!("not a bpf link (kernel too old?): {e}"))
+            .map_err(link_err(pin))?;
+        fd.pin(pin)
+            .map_err(|e| e.to_string())
+            .map_err(link_err(pin))?;
+        Ok(false)
+    }
+
+    /// As `attach_xdp`, for a TC program at `attach_type` (TCX links).
+    fn attach_tc(
+        &mut self,
+        name: &'static str,
+        iface: &str,
+        attach_type: TcAttachType,
+        pin: &Path,
+    ) -> Result<bool, DataplaneError> {
+        let tc: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| prog_missing(name))?
+            .try_into()
+            .map_err(prog_err(name))?;
+        if pin.exists() {
+            let reuse = PinnedLink::from_pin(pin)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    SchedClassifierLink::try_from(FdLink::from(p)).map_err(|e| e.to_string())
+                })
+                .and_then(|link| tc.attach_to_link(link).map_err(|e| e.to_string()));
+            match reuse {
+                Ok(_) => return Ok(true),
+                Err(e) => {
+                    tracing::warn!(pin = %pin.display(), error = %e, "stale TC link pin; attaching anew");
+                    remove_link_pin(pin)?;
+                }
+            }
+        }
+        let id = tc.attach(iface, attach_type).map_err(prog_err(name))?;
+        let link = tc.take_link(id).map_err(prog_err(name))?;
+        let fd = FdLink::try_from(link)
+            .map_err(|e| format!("not a TCX link (kernel older than 6.6?): {e}"))
+            .map_err(link_err(pin))?;
+        fd.pin(pin)
+            .map_err(|e| e.to_string())
+            .map_err(link_err(pin))?;
+        Ok(false)
     }
 
     /// An XDP program of the object by name, loaded on first use: the
@@ -294,6 +330,24 @@ impl Dataplane {
             prog.load().map_err(prog_err(name))?;
         }
         Ok(prog)
+    }
+
+    /// The loaded XDP program (for BPF_PROG_TEST_RUN).
+    pub fn xdp_program(&self) -> Result<&Xdp, DataplaneError> {
+        self.ebpf
+            .program(XDP_PROGRAM)
+            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(XDP_PROGRAM))
+    }
+
+    /// The loaded TC steering program (for BPF_PROG_TEST_RUN).
+    pub fn tc_steer_program(&self) -> Result<&SchedClassifier, DataplaneError> {
+        self.ebpf
+            .program(TC_STEER_PROGRAM)
+            .ok_or_else(|| prog_missing(TC_STEER_PROGRAM))?
+            .try_into()
+            .map_err(prog_err(TC_STEER_PROGRAM))
     }
 
     /// The loaded TC program (for BPF_PROG_TEST_RUN).
@@ -423,10 +477,16 @@ impl Dataplane {
                 message: format!("expected 65536 entries, got {}", sets.len()),
             });
         }
-        if let Some(bad) = sets.iter().find(|&&s| s as u32 >= steerer_common::limits::MAX_CLASSES) {
+        if let Some(bad) = sets
+            .iter()
+            .find(|&&s| s as u32 >= steerer_common::limits::MAX_CLASSES)
+        {
             return Err(DataplaneError::Map {
                 name: map_names::PORT_SETS,
-                message: format!("port set {bad} is beyond the {} slot tables", steerer_common::limits::MAX_CLASSES),
+                message: format!(
+                    "port set {bad} is beyond the {} slot tables",
+                    steerer_common::limits::MAX_CLASSES
+                ),
             });
         }
         let mut a: Array<_, u8> = Array::try_from(self.map_mut(map_names::PORT_SETS)?)
@@ -455,6 +515,18 @@ fn prog_missing(name: &'static str) -> DataplaneError {
     DataplaneError::Program {
         name,
         source: Box::new(aya::programs::ProgramError::UnexpectedProgramType),
+    }
+}
+
+/// Unpin one link (detaching its program once nothing else holds it).
+fn remove_link_pin(pin: &Path) -> Result<(), DataplaneError> {
+    match std::fs::remove_file(pin) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(DataplaneError::Io {
+            context: format!("removing {}", pin.display()),
+            source,
+        }),
     }
 }
 

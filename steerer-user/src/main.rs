@@ -34,6 +34,8 @@ enum Attach {
     Xdp,
     /// Generic XDP in the network stack (any driver, slower).
     XdpSkb,
+    /// TC ingress: needed for hops with `action = "mark"`.
+    Tc,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +115,7 @@ fn real_main() -> Result<()> {
             attach: match attach {
                 Attach::Xdp => AttachMode::Xdp,
                 Attach::XdpSkb => AttachMode::XdpSkb,
+                Attach::Tc => AttachMode::Tc,
             },
             fresh,
             keep_pins,

@@ -293,25 +293,38 @@ fn port_sets_select_their_own_slot_table() {
     t.dp.set_port_sets(&sets).unwrap();
     t.dp.write_slots(1, &vec![1; SLOTS as usize], None).unwrap();
     for (port, want) in [(443u16, 1u32), (8443, 1), (80, 0), (444, 0)] {
-        let pkt = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40000 + port, port, 64, b"");
+        let pkt = tcp_v4(
+            [198, 18, 0, 2],
+            [198, 19, 0, 2],
+            40000 + port,
+            port,
+            64,
+            b"",
+        );
         assert_eq!(run_xdp(&t, &pkt).verdict, XDP_REDIRECT);
-        let hop = t
-            .dp
-            .flows()
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k.dst_port == port)
-            .unwrap()
-            .1
-            .hop;
+        let hop =
+            t.dp.flows()
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k.dst_port == port)
+                .unwrap()
+                .1
+                .hop;
         assert_eq!(hop, want, "port {port}");
     }
     // A set whose table has no hop passes its flows unsteered, counted.
     sets[22] = 2;
     t.dp.set_port_sets(&sets).unwrap();
-    t.dp.write_slots(2, &vec![steerer_common::limits::NO_HOP; SLOTS as usize], None)
-        .unwrap();
+    t.dp.write_slots(
+        2,
+        &vec![steerer_common::limits::NO_HOP; SLOTS as usize],
+        None,
+    )
+    .unwrap();
     let ssh = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40022, 22, 64, b"");
     assert_passed_unchanged(&t, &ssh, StatReason::PassNoHop);
-    assert!(t.dp.set_port_sets(&vec![40u8; 65536]).is_err(), "set beyond the tables");
+    assert!(
+        t.dp.set_port_sets(&vec![40u8; 65536]).is_err(),
+        "set beyond the tables"
+    );
 }

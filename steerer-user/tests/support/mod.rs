@@ -165,7 +165,11 @@ pub fn assert_passed_unchanged(t: &TestDataplane, pkt: &[u8], reason: StatReason
     let o = run_xdp(t, pkt);
     assert_eq!(o.verdict, XDP_PASS, "verdict");
     assert_eq!(o.out, pkt, "bytes must be unchanged");
-    assert_eq!(t.dp.flows().unwrap().len(), flows_before, "no flow may be created");
+    assert_eq!(
+        t.dp.flows().unwrap().len(),
+        flows_before,
+        "no flow may be created"
+    );
     assert_eq!(
         stat(t, reason),
         before + 1,

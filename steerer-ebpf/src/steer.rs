@@ -1,0 +1,72 @@
+//! The per-packet decision shared by the XDP and TC steering programs
+//! (SPEC 4.1 steps 1-3 and 5): classify, look the flow up or choose its
+//! hop, fail over a repeated SYN. Applying the hop's action is up to the
+//! caller (`act`).
+
+use steerer_common::{flow::LocalAddrKey, HopEntry, StatReason};
+
+use crate::{
+    act, failover, flow,
+    maps::{count, FLOWS, LOCAL_ADDRS},
+    parse::{self, Parsed},
+    select,
+};
+
+pub struct Decision {
+    pub parsed: Parsed,
+    pub hop: u32,
+    pub entry: &'static HopEntry,
+}
+
+/// `pkt_len` counts the whole packet (TC's linear area may be shorter);
+/// `allow_mark`: whether this program can apply the `mark` action.
+#[inline(always)]
+pub fn decide(
+    data: usize,
+    data_end: usize,
+    pkt_len: usize,
+    allow_mark: bool,
+) -> Result<Decision, StatReason> {
+    let parsed = parse::parse(data, data_end, pkt_len)?;
+    if parsed.ttl <= 1 {
+        return Err(StatReason::PassTtl);
+    }
+    let now = flow::now_ns();
+    let bytes = pkt_len as u64;
+    let hop = match FLOWS.get_ptr_mut(&parsed.key) {
+        Some(value) => {
+            if failover::wanted(value, parsed.tcp_flags) {
+                failover::resteer(&parsed.key, value, allow_mark);
+            }
+            count(StatReason::Established);
+            flow::hit(value, bytes, now)
+        }
+        None => {
+            if is_local(&parsed) {
+                return Err(StatReason::PassLocal);
+            }
+            let hop = select::pick_hop(&parsed.key)?;
+            // Refuse before inserting, so an unusable hop leaves no flow behind.
+            act::usable_hop(hop, allow_mark)?;
+            let hop = flow::insert(&parsed.key, hop, bytes, now)
+                .map_err(|_| StatReason::PassFlowTableFull)?;
+            count(StatReason::NewFlow);
+            hop
+        }
+    };
+    let entry = act::usable_hop(hop, allow_mark)?;
+    Ok(Decision { parsed, hop, entry })
+}
+
+#[inline(always)]
+fn is_local(parsed: &Parsed) -> bool {
+    if parse::is_special_destination(&parsed.key) {
+        return true;
+    }
+    let local = LocalAddrKey {
+        addr: parsed.key.dst_addr,
+        family: parsed.key.family,
+        _pad: [0; 3],
+    };
+    unsafe { LOCAL_ADDRS.get(&local).is_some() }
+}
