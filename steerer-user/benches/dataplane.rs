@@ -93,7 +93,9 @@ fn sample(
                 ..Default::default()
             })
             .expect("BPF_PROG_TEST_RUN");
-        assert_eq!(r.return_value, expect, "{what}: unexpected verdict");
+        if expect != ANY_VERDICT {
+            assert_eq!(r.return_value, expect, "{what}: unexpected verdict");
+        }
         total_ns += r.duration.as_nanos() as f64 * repeat as f64;
     }
     total_ns / (calls as f64 * repeat as f64)
@@ -104,7 +106,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-const XDP_DROP: u32 = 1;
+/// The lookup baseline on fresh flows mostly misses (XDP_DROP), but the
+/// last 4096 flows steerer inserted in the previous sample are still in
+/// the table (0.4% hits).
+const ANY_VERDICT: u32 = u32::MAX;
 const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
 
@@ -114,6 +119,8 @@ struct Row {
     ns: f64,
     pass_ns: f64,
     lookup_ns: f64,
+    x_pass: f64,
+    x_lookup: f64,
 }
 
 fn main() {
@@ -172,76 +179,111 @@ fn main() {
         .collect();
     let batch_calls = PACKETS_PER_SAMPLE.div_ceil(TTL_BATCH);
 
-    let mut measure =
-        |name: &'static str, pkts: &[Vec<u8>], calls: u32, repeat: u32, expect: u32| {
-            let prog: &Xdp = t.dp.xdp_program_named(name).expect("program");
-            median(
-                (0..SAMPLES)
-                    .map(|_| sample(prog, pkts, calls, repeat, expect, name))
-                    .collect(),
-            )
-        };
+    // Each sample measures the two baselines and steerer back to back, so
+    // drift of this VM hits all three alike; ratios are taken per sample,
+    // then the median of the 5 is reported.
+    let mut case = |case: &'static str,
+                    mode: &'static str,
+                    steerer: (&[Vec<u8>], u32),
+                    baseline_pkts: &[Vec<u8>],
+                    lookup_expect: u32,
+                    calls: u32,
+                    repeat: u32| {
+        let mut ns = Vec::new();
+        let (mut pass_ns, mut lookup_ns) = (Vec::new(), Vec::new());
+        let (mut x_pass, mut x_lookup) = (Vec::new(), Vec::new());
+        for _ in 0..SAMPLES {
+            let p = sample(
+                t.dp.xdp_program_named("bench_xdp_pass").unwrap(),
+                baseline_pkts,
+                calls,
+                repeat,
+                XDP_PASS,
+                "bench_xdp_pass",
+            );
+            let l = sample(
+                t.dp.xdp_program_named("bench_parse_lookup").unwrap(),
+                baseline_pkts,
+                calls,
+                repeat,
+                lookup_expect,
+                "bench_parse_lookup",
+            );
+            let n = sample(
+                t.dp.xdp_program_named("steerer_xdp").unwrap(),
+                steerer.0,
+                calls,
+                repeat,
+                steerer.1,
+                case,
+            );
+            ns.push(n);
+            pass_ns.push(p);
+            lookup_ns.push(l);
+            x_pass.push(n / p);
+            x_lookup.push(n / l);
+        }
+        Row {
+            case,
+            mode,
+            ns: median(ns),
+            pass_ns: median(pass_ns),
+            lookup_ns: median(lookup_ns),
+            x_pass: median(x_pass),
+            x_lookup: median(x_lookup),
+        }
+    };
 
-    let mut rows = Vec::new();
-    // Mode `repeat`: the baselines and the pass-through path.
     let est = [established.clone()];
-    let pass_r = measure("bench_xdp_pass", &est, 1, PACKETS_PER_SAMPLE, XDP_PASS);
-    let lookup_r = measure("bench_parse_lookup", &est, 1, PACKETS_PER_SAMPLE, XDP_PASS);
-    let passthrough = measure("steerer_xdp", &[icmp], 1, PACKETS_PER_SAMPLE, XDP_PASS);
-    rows.push(Row {
-        case: "pass-through (ICMP)",
-        mode: "repeat",
-        ns: passthrough,
-        pass_ns: pass_r,
-        lookup_ns: lookup_r,
-    });
-    // Mode `ttl-batch`: the established-flow hit.
-    let pass_b = measure("bench_xdp_pass", &est, batch_calls, TTL_BATCH, XDP_PASS);
-    let lookup_b = measure("bench_parse_lookup", &est, batch_calls, TTL_BATCH, XDP_PASS);
-    let hit = measure("steerer_xdp", &est, batch_calls, TTL_BATCH, XDP_REDIRECT);
-    rows.push(Row {
-        case: "established-flow hit",
-        mode: "ttl-batch",
-        ns: hit,
-        pass_ns: pass_b,
-        lookup_ns: lookup_b,
-    });
-    // Mode `fresh`: new flows (the lookup baseline misses, like steerer).
-    let pass_f = measure("bench_xdp_pass", &fresh, PACKETS_PER_SAMPLE, 1, XDP_PASS);
-    let lookup_f = measure(
-        "bench_parse_lookup",
-        &fresh,
-        PACKETS_PER_SAMPLE,
-        1,
-        XDP_DROP,
-    );
-    let new_flow = measure("steerer_xdp", &fresh, PACKETS_PER_SAMPLE, 1, XDP_REDIRECT);
-    rows.push(Row {
-        case: "new flow",
-        mode: "fresh",
-        ns: new_flow,
-        pass_ns: pass_f,
-        lookup_ns: lookup_f,
-    });
+    let rows = [
+        // Mode `repeat`: a packet steerer passes (ICMP) against baselines
+        // that parse and look up the established TCP packet.
+        case(
+            "pass-through (ICMP)",
+            "repeat",
+            (&[icmp], XDP_PASS),
+            &est,
+            XDP_PASS,
+            1,
+            PACKETS_PER_SAMPLE,
+        ),
+        // Mode `ttl-batch`: the established-flow hit.
+        case(
+            "established-flow hit",
+            "ttl-batch",
+            (&est, XDP_REDIRECT),
+            &est,
+            XDP_PASS,
+            batch_calls,
+            TTL_BATCH,
+        ),
+        // Mode `fresh`: new flows (the lookup baseline misses, as steerer does).
+        case(
+            "new flow",
+            "fresh",
+            (&fresh, XDP_REDIRECT),
+            &fresh,
+            ANY_VERDICT,
+            PACKETS_PER_SAMPLE,
+            1,
+        ),
+    ];
 
-    println!("dataplane: ns per packet, BPF_PROG_TEST_RUN, median of {SAMPLES} samples of >= {PACKETS_PER_SAMPLE} packets");
     println!(
-        "{:<22} {:<10} {:>9} {:>12} {:>14} {:>16}",
-        "case", "mode", "ns/pkt", "XDP_PASS ns", "x XDP_PASS", "x parse+lookup"
+        "dataplane: ns per packet, BPF_PROG_TEST_RUN, median of {SAMPLES} interleaved samples \
+         of >= {PACKETS_PER_SAMPLE} packets"
+    );
+    println!(
+        "{:<22} {:<10} {:>8} {:>12} {:>16} {:>12} {:>16}",
+        "case", "mode", "ns/pkt", "XDP_PASS ns", "parse+lookup ns", "x XDP_PASS", "x parse+lookup"
     );
     for r in &rows {
         println!(
-            "{:<22} {:<10} {:>9.1} {:>12.1} {:>14.2} {:>16.2}",
-            r.case,
-            r.mode,
-            r.ns,
-            r.pass_ns,
-            r.ns / r.pass_ns,
-            r.ns / r.lookup_ns
+            "{:<22} {:<10} {:>8.1} {:>12.1} {:>16.1} {:>12.2} {:>16.2}",
+            r.case, r.mode, r.ns, r.pass_ns, r.lookup_ns, r.x_pass, r.x_lookup
         );
     }
-    println!("parse+lookup baseline ns/pkt: repeat {lookup_r:.1}, ttl-batch {lookup_b:.1}, fresh {lookup_f:.1}");
-    let target = hit / lookup_b;
+    let target = rows[1].x_lookup;
     println!(
         "target: established-flow hit within 1.5x of parse+lookup: {:.2}x -> {}",
         target,
