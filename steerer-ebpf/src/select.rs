@@ -26,19 +26,42 @@ pub fn pick_hop(key: &FlowKey) -> Result<u32, StatReason> {
     pick_hop_salted(key, 0)
 }
 
+/// Where a choice landed: the class's table and the slot in it.
+pub struct Choice {
+    pub class: u32,
+    pub slot: u32,
+    pub slot_count: u32,
+}
+
 /// The `salt`-th choice for `key` from the same slot table (salt 0 is the
 /// first choice): fast failover's way to another hop of the window, chosen
 /// in proportion to the weights like any first choice.
 #[inline(always)]
 pub fn pick_hop_salted(key: &FlowKey, salt: u16) -> Result<u32, StatReason> {
+    let c = choose(key, salt)?;
+    hop_at(c.class, c.slot)
+}
+
+#[inline(always)]
+pub fn choose(key: &FlowKey, salt: u16) -> Result<Choice, StatReason> {
     let cfg = CONFIG.get(0).ok_or(StatReason::PassNotReady)?;
     if cfg.flags & CONFIG_READY == 0 || cfg.slot_count == 0 || cfg.slot_count > MAX_SLOT_COUNT {
         return Err(StatReason::PassNotReady);
     }
     let hash = flow_hash_salted(&cfg.hash_key, key, salt);
-    let slot = (hash % cfg.slot_count as u64) as u32;
-    let index = class_of(key) * MAX_SLOT_COUNT + slot;
-    let hop = *SLOTS.get(index).ok_or(StatReason::PassNotReady)?;
+    Ok(Choice {
+        class: class_of(key),
+        slot: (hash % cfg.slot_count as u64) as u32,
+        slot_count: cfg.slot_count,
+    })
+}
+
+/// The hop in `slot` of `class`'s table.
+#[inline(always)]
+pub fn hop_at(class: u32, slot: u32) -> Result<u32, StatReason> {
+    let hop = *SLOTS
+        .get(class * MAX_SLOT_COUNT + slot)
+        .ok_or(StatReason::PassNotReady)?;
     if hop == steerer_common::limits::NO_HOP {
         return Err(StatReason::PassNoHop);
     }

@@ -116,3 +116,39 @@ fn a_window_of_one_hop_keeps_the_flow() {
     assert_eq!((v.hop, v.failovers), (0, 0));
     assert!(t.dp.failovers().unwrap().is_empty());
 }
+
+#[test]
+fn a_heavy_old_hop_still_yields_the_other_hop() {
+    // Hop 0 holds 95% of the slots: weighted re-choices mostly land on it
+    // again; the slot walk must still find hop 1 for every flow.
+    let mut t = two_hops();
+    let table: Vec<u32> = (0..SLOTS).map(|i| u32::from(i % 20 == 19)).collect();
+    t.dp.write_slots(0, &table, None).unwrap();
+    let mut moved = 0;
+    for sport in 41000..41100u16 {
+        let s = syn(sport, false);
+        run_xdp(&t, &s);
+        let before =
+            t.dp.flows()
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k.src_port == sport)
+                .unwrap()
+                .1;
+        run_xdp(&t, &s);
+        let after =
+            t.dp.flows()
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k.src_port == sport)
+                .unwrap()
+                .1;
+        if before.hop == 0 {
+            assert_eq!(after.hop, 1, "flow {sport} left hop 0");
+            moved += 1;
+        } else {
+            assert_eq!(after.hop, 0, "flow {sport} left hop 1");
+        }
+    }
+    assert!(moved > 80, "most flows started on the heavy hop: {moved}");
+}
