@@ -552,29 +552,26 @@ pub fn remove_pins(dir: &Path) -> Result<(), DataplaneError> {
 }
 
 fn read_flows(map: &Map) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
-    let m: HashMap<_, FlowKey, FlowValue> =
-        HashMap::try_from(map).map_err(map_err(map_names::FLOWS))?;
+    read_hash(map, map_names::FLOWS)
+}
+
+fn read_failovers(map: &Map) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {
+    read_hash(map, map_names::FAILOVERS)
+}
+
+/// Every entry of a (LRU) hash map.
+fn read_hash<K: aya::Pod, V: aya::Pod>(
+    map: &Map,
+    name: &'static str,
+) -> Result<Vec<(K, V)>, DataplaneError> {
+    let m: HashMap<_, K, V> = HashMap::try_from(map).map_err(map_err(name))?;
     let mut out = Vec::new();
     for item in m.iter() {
         match item {
             Ok(kv) => out.push(kv),
             // An LRU entry evicted between `next_key` and `lookup`: skip it.
             Err(aya::maps::MapError::KeyNotFound) => continue,
-            Err(e) => return Err(map_err(map_names::FLOWS)(e)),
-        }
-    }
-    Ok(out)
-}
-
-fn read_failovers(map: &Map) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {
-    let m: HashMap<_, FailoverKey, u64> =
-        HashMap::try_from(map).map_err(map_err(map_names::FAILOVERS))?;
-    let mut out = Vec::new();
-    for item in m.iter() {
-        match item {
-            Ok(kv) => out.push(kv),
-            Err(aya::maps::MapError::KeyNotFound) => continue,
-            Err(e) => return Err(map_err(map_names::FAILOVERS)(e)),
+            Err(e) => return Err(map_err(name)(e)),
         }
     }
     Ok(out)

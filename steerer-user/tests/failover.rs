@@ -5,7 +5,7 @@ mod support;
 
 use aya::programs::{TestRun as _, TestRunOptions};
 use etherparse::PacketBuilder;
-use steerer_common::{hop::HOP_ENABLED, HopEntry, StatReason};
+use steerer_common::StatReason;
 use support::*;
 
 fn syn(sport: u16, ack: bool) -> Vec<u8> {
@@ -21,17 +21,7 @@ fn syn(sport: u16, ack: bool) -> Vec<u8> {
 /// Hops 0 and 1 enabled, slots alternating between them.
 fn two_hops() -> TestDataplane {
     let mut t = TestDataplane::new(true);
-    t.dp.set_hop(
-        1,
-        &HopEntry {
-            ifindex: 1,
-            flags: HOP_ENABLED,
-            src_mac: HOP_SRC_MAC,
-            dst_mac: [2, 0, 0, 0, 2, 2],
-            mark: 0,
-        },
-    )
-    .unwrap();
+    enable_second_hop(&mut t);
     let table: Vec<u32> = (0..SLOTS).map(|i| i % 2).collect();
     t.dp.write_slots(0, &table, None).unwrap();
     t
@@ -52,7 +42,7 @@ fn repeated_syn_without_reply_moves_the_flow_and_counts_it() {
     assert_eq!(v.failovers, 1);
     assert_eq!(v.packets, 2);
     let want_mac: [u8; 6] = if v.hop == 1 {
-        [2, 0, 0, 0, 2, 2]
+        HOP1_DST_MAC
     } else {
         HOP_DST_MAC
     };

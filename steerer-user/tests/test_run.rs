@@ -209,17 +209,7 @@ fn slot_choice_is_the_keyed_hash_of_the_tuple() {
     // Two hops, alternating slots: the hop the kernel picks must be the one
     // user space predicts with the same key.
     let mut t = TestDataplane::new(true);
-    t.dp.set_hop(
-        1,
-        &HopEntry {
-            ifindex: 1,
-            flags: 1,
-            src_mac: HOP_SRC_MAC,
-            dst_mac: [2, 0, 0, 0, 2, 2],
-            mark: 0,
-        },
-    )
-    .unwrap();
+    enable_second_hop(&mut t);
     let table: Vec<u32> = (0..SLOTS).map(|i| i % 2).collect();
     t.dp.write_slots(0, &table, None).unwrap();
     let mut seen = [0; 2];
@@ -275,17 +265,7 @@ fn tc_program_accounts_replies_to_the_reversed_flow() {
 #[test]
 fn port_sets_select_their_own_slot_table() {
     let mut t = TestDataplane::new(true);
-    t.dp.set_hop(
-        1,
-        &HopEntry {
-            ifindex: 1,
-            flags: steerer_common::hop::HOP_ENABLED,
-            src_mac: HOP_SRC_MAC,
-            dst_mac: [2, 0, 0, 0, 2, 2],
-            mark: 0,
-        },
-    )
-    .unwrap();
+    enable_second_hop(&mut t);
     // Set 1 = {443, 8443}, served by hop 1 only; everything else by hop 0.
     let mut sets = vec![0u8; 65536];
     sets[443] = 1;

@@ -231,3 +231,21 @@ pub fn fragment_header(offset_units: u16, more: bool) -> (u8, Vec<u8>) {
     let b = v.to_be_bytes();
     (44, vec![0, 0, b[0], b[1], 0xde, 0xad, 0xbe, 0xef])
 }
+
+/// MAC of the second test hop's next hop.
+pub const HOP1_DST_MAC: [u8; 6] = [2, 0, 0, 0, 2, 2];
+
+/// Enable hop 1 (redirect, loopback) next to the default hop 0.
+pub fn enable_second_hop(t: &mut TestDataplane) {
+    t.dp.set_hop(
+        1,
+        &HopEntry {
+            ifindex: 1,
+            flags: HOP_ENABLED,
+            src_mac: HOP_SRC_MAC,
+            dst_mac: HOP1_DST_MAC,
+            mark: 0,
+        },
+    )
+    .expect("set hop 1");
+}
