@@ -146,6 +146,17 @@ impl Dataplane {
         if !bpffs_mounted() {
             return Err(DataplaneError::NoBpffs);
         }
+        // A failed first load leaves nothing behind; pins of an earlier run
+        // are never removed here.
+        let created = !pin_dir.exists();
+        let result = Self::load_into(pin_dir, flow_table_size);
+        if result.is_err() && created {
+            let _ = remove_pins(pin_dir);
+        }
+        result
+    }
+
+    fn load_into(pin_dir: &Path, flow_table_size: Option<u32>) -> Result<Self, DataplaneError> {
         std::fs::create_dir_all(pin_dir).map_err(|source| DataplaneError::Io {
             context: format!("creating {}", pin_dir.display()),
             source,

@@ -308,3 +308,16 @@ fn port_sets_select_their_own_slot_table() {
         "set beyond the tables"
     );
 }
+
+#[test]
+fn a_failed_first_load_leaves_no_pins() {
+    require_root();
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/steerer-test-fail-{}",
+        std::process::id()
+    ));
+    // A flow table of 0 entries cannot be created.
+    let r = steerer_user::dataplane::Dataplane::load(&dir, Some(0));
+    assert!(r.is_err(), "a 0-entry flow table must be refused");
+    assert!(!dir.exists(), "the pin directory it created is gone again");
+}
