@@ -8,6 +8,7 @@
 pub mod busy_time;
 pub mod slot_table;
 pub mod weights;
+pub mod window;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;

@@ -1,0 +1,339 @@
+//! Packet interval windows and their sequence (SPEC 5.1, 5.2).
+//!
+//! A flow's activity in one tick is a *packet interval*: first time, last
+//! time, data. A [`WindowSequence`] keeps the intervals of one key (a hop,
+//! or a hop towards one destination) for the past L seconds as a ring of
+//! L/K sub-windows of K seconds each, and answers questions over the whole
+//! L window (bytes, busy time, speed, connections started) or over the
+//! newest K seconds.
+//!
+//! Busy time is the union of the intervals, found by a sweep over start and
+//! end events. Groups are runs of intervals that overlap by more than M: an
+//! end event is ordered before a start event when the end lies within M of
+//! the start, so flows that merely touch form separate groups.
+//!
+//! Memory per key is bounded: each sub-window keeps at most
+//! [`MAX_GROUPS`] groups (beyond that the two groups with the smallest gap
+//! between them are merged, which can only overstate busy time by that
+//! gap), so a sequence of L/K sub-windows holds at most
+//! `L/K * (MAX_GROUPS * 16 + 32)` bytes of intervals: 12 sub-windows (L = 60
+//! s, K = 5 s) take about 6.5 KiB.
+
+use std::collections::VecDeque;
+
+/// Groups kept per sub-window before the closest two are merged.
+pub const MAX_GROUPS: usize = 32;
+
+/// One flow's activity: `[start_ns, end_ns]` and the bytes it moved then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketInterval {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub bytes: u64,
+}
+
+impl PacketInterval {
+    /// SPEC 5.1: interval data / interval time (bytes per second); `None`
+    /// for an instant (a single packet has no duration).
+    pub fn speed(&self) -> Option<f64> {
+        let d = self.end_ns.saturating_sub(self.start_ns);
+        (d > 0).then(|| self.bytes as f64 * 1e9 / d as f64)
+    }
+}
+
+/// K seconds of one key.
+#[derive(Debug, Clone, Default)]
+pub struct SubWindow {
+    /// Start of the K seconds this sub-window covers.
+    pub start_ns: u64,
+    pub bytes: u64,
+    pub connections_started: u64,
+    /// Groups under the M rule (sorted by start; neighbours may overlap by
+    /// at most M), at most `MAX_GROUPS`.
+    spans: Vec<(u64, u64)>,
+}
+
+impl SubWindow {
+    fn add_span(&mut self, start: u64, end: u64, m_ns: u64) {
+        if end <= start {
+            return;
+        }
+        self.spans.push((start, end));
+        self.spans = group(&mut self.spans, m_ns);
+        while self.spans.len() > MAX_GROUPS {
+            // Close the smallest gap: the least busy time made up.
+            let i = (0..self.spans.len() - 1)
+                .min_by_key(|&i| self.spans[i + 1].0.saturating_sub(self.spans[i].1))
+                .unwrap_or(0);
+            let (_, e) = self.spans.remove(i + 1);
+            self.spans[i].1 = self.spans[i].1.max(e);
+        }
+    }
+
+    /// Busy time of this sub-window alone.
+    pub fn busy_ns(&self) -> u64 {
+        super::busy_time::union_length(&mut self.spans.clone())
+    }
+}
+
+/// The L-second window of one key as a ring of K-second sub-windows.
+#[derive(Debug, Clone)]
+pub struct WindowSequence {
+    k_ns: u64,
+    m_ns: u64,
+    capacity: usize,
+    /// Oldest first; the back is the current sub-window.
+    ring: VecDeque<SubWindow>,
+}
+
+impl WindowSequence {
+    /// `k_ns`: sub-window length K; `l_ns`: window length L (rounded up to
+    /// whole sub-windows, at least one); `m_ns`: grouping tolerance M.
+    pub fn new(k_ns: u64, l_ns: u64, m_ns: u64, now_ns: u64) -> Self {
+        let k_ns = k_ns.max(1);
+        let capacity = l_ns.div_ceil(k_ns).max(1) as usize;
+        let mut ring = VecDeque::with_capacity(capacity);
+        ring.push_back(SubWindow {
+            start_ns: now_ns,
+            ..SubWindow::default()
+        });
+        WindowSequence {
+            k_ns,
+            m_ns,
+            capacity,
+            ring,
+        }
+    }
+
+    /// Record a flow's packet interval in the current sub-window;
+    /// `started`: the flow began in it (a connection started).
+    pub fn record(&mut self, interval: PacketInterval, started: bool) {
+        let cur = self.ring.back_mut().expect("ring is never empty");
+        cur.bytes += interval.bytes;
+        cur.connections_started += started as u64;
+        cur.add_span(
+            interval.start_ns,
+            interval.end_ns.max(interval.start_ns),
+            self.m_ns,
+        );
+    }
+
+    /// Close the current sub-window at `now_ns` and open the next; the
+    /// oldest one leaves once L/K are kept. Call once per tick.
+    pub fn roll(&mut self, now_ns: u64) {
+        if self.ring.len() == self.capacity {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(SubWindow {
+            start_ns: now_ns,
+            ..SubWindow::default()
+        });
+    }
+
+    pub fn k_ns(&self) -> u64 {
+        self.k_ns
+    }
+
+    /// Sub-windows held, oldest first (the last is still filling).
+    pub fn sub_windows(&self) -> impl Iterator<Item = &SubWindow> {
+        self.ring.iter()
+    }
+
+    /// The most recent complete sub-window (the past K seconds), if any.
+    pub fn last_k(&self) -> Option<&SubWindow> {
+        let n = self.ring.len();
+        (n >= 2).then(|| &self.ring[n - 2])
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.ring.iter().map(|w| w.bytes).sum()
+    }
+
+    pub fn connections_started(&self) -> u64 {
+        self.ring.iter().map(|w| w.connections_started).sum()
+    }
+
+    /// Union of all intervals over the L window (a flow spanning several
+    /// sub-windows is counted once).
+    pub fn busy_ns(&self) -> u64 {
+        let mut all: Vec<(u64, u64)> = self
+            .ring
+            .iter()
+            .flat_map(|w| w.spans.iter().copied())
+            .collect();
+        super::busy_time::union_length(&mut all)
+    }
+
+    /// Bytes per second of busy time over the L window.
+    pub fn speed(&self) -> Option<f64> {
+        let busy = self.busy_ns();
+        (busy > 0).then(|| self.bytes() as f64 * 1e9 / busy as f64)
+    }
+
+    /// Groups over the L window under the M rule: intervals overlapping by
+    /// at most M (an end within M of the next start) stay apart.
+    pub fn groups(&self) -> Vec<(u64, u64)> {
+        let mut all: Vec<(u64, u64)> = self
+            .ring
+            .iter()
+            .flat_map(|w| w.spans.iter().copied())
+            .collect();
+        group(&mut all, self.m_ns)
+    }
+}
+
+/// Sweep start/end events; an end is taken before a start when it lies
+/// within `m_ns` of that start.
+pub fn group(intervals: &mut [(u64, u64)], m_ns: u64) -> Vec<(u64, u64)> {
+    intervals.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(s, e) in intervals.iter() {
+        if e < s {
+            continue;
+        }
+        match out.last_mut() {
+            // Joins only when the current group runs past s + M.
+            Some(last) if last.1 > s.saturating_add(m_ns) => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn iv(start: u64, end: u64, bytes: u64) -> PacketInterval {
+        PacketInterval {
+            start_ns: start * S,
+            end_ns: end * S,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn interval_speed_is_data_over_time() {
+        // SPEC 5.1: "speed = interval data / interval time".
+        assert_eq!(iv(0, 2, 1000).speed(), Some(500.0));
+        assert_eq!(iv(3, 3, 1000).speed(), None);
+    }
+
+    #[test]
+    fn sequence_answers_over_l_and_forgets_older_sub_windows() {
+        // SPEC 5.2: "a ring of smaller windows (K seconds)"; L = 3 K here.
+        let mut w = WindowSequence::new(5 * S, 15 * S, 0, 0);
+        w.record(iv(0, 4, 400), true);
+        w.roll(5 * S);
+        w.record(iv(5, 9, 800), true);
+        w.record(iv(6, 8, 100), false);
+        w.roll(10 * S);
+        assert_eq!(w.bytes(), 1300);
+        assert_eq!(w.connections_started(), 2);
+        assert_eq!(w.busy_ns(), 8 * S);
+        assert_eq!(w.speed(), Some(1300.0 / 8.0));
+        assert_eq!(w.last_k().map(|k| k.bytes), Some(900));
+        w.roll(15 * S); // the first sub-window (0-5 s) leaves
+        assert_eq!(w.bytes(), 900);
+        assert_eq!(w.busy_ns(), 4 * S);
+        w.roll(20 * S);
+        assert_eq!(w.bytes(), 0);
+    }
+
+    #[test]
+    fn a_flow_spanning_sub_windows_counts_once_in_busy_time() {
+        let mut w = WindowSequence::new(5 * S, 60 * S, 0, 0);
+        w.record(iv(2, 5, 10), true);
+        w.roll(5 * S);
+        w.record(iv(4, 9, 10), false); // the same flow seen again
+        assert_eq!(w.busy_ns(), 7 * S);
+    }
+
+    #[test]
+    fn touching_flows_form_separate_groups() {
+        // SPEC 5.2: "an end event is ordered before a start event when the
+        // end lies within M seconds of the start".
+        let m = S / 20; // 50 ms
+        let mut w = WindowSequence::new(5 * S, 60 * S, m, 0);
+        w.record(
+            PacketInterval {
+                start_ns: 0,
+                end_ns: S,
+                bytes: 1,
+            },
+            true,
+        );
+        // Starts 30 ms before the first ends: within M, so a new group.
+        w.record(
+            PacketInterval {
+                start_ns: S - 30_000_000,
+                end_ns: 2 * S,
+                bytes: 1,
+            },
+            true,
+        );
+        // Starts 500 ms before the second ends: a real overlap, same group.
+        w.record(
+            PacketInterval {
+                start_ns: 2 * S - S / 2,
+                end_ns: 3 * S,
+                bytes: 1,
+            },
+            true,
+        );
+        let g = w.groups();
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g[1], (S - 30_000_000, 3 * S));
+    }
+
+    #[test]
+    fn memory_per_sub_window_is_bounded() {
+        let mut w = WindowSequence::new(5 * S, 60 * S, 0, 0);
+        for i in 0..1000u64 {
+            w.record(
+                PacketInterval {
+                    start_ns: i * 10,
+                    end_ns: i * 10 + 3,
+                    bytes: 1,
+                },
+                true,
+            );
+        }
+        let sub = w.sub_windows().last().unwrap();
+        assert!(sub.spans.len() <= MAX_GROUPS);
+        // Merging closes gaps only: busy time never shrinks below the truth.
+        assert!(w.busy_ns() >= 3000);
+        assert_eq!(w.bytes(), 1000);
+    }
+
+    proptest! {
+        #[test]
+        fn busy_time_is_the_union_while_under_the_bound(
+            ivs in proptest::collection::vec((0u64..1000, 0u64..100), 0..(MAX_GROUPS))
+        ) {
+            let mut w = WindowSequence::new(1000, 1000, 0, 0);
+            let mut raw = Vec::new();
+            for &(s, d) in &ivs {
+                w.record(PacketInterval { start_ns: s, end_ns: s + d, bytes: 1 }, true);
+                raw.push((s, s + d));
+            }
+            prop_assert_eq!(w.busy_ns(), crate::policy::busy_time::union_length(&mut raw));
+        }
+
+        #[test]
+        fn groups_cover_exactly_the_union_when_m_is_zero(
+            ivs in proptest::collection::vec((0u64..1000, 1u64..100), 0..40)
+        ) {
+            let mut raw: Vec<(u64, u64)> = ivs.iter().map(|&(s, d)| (s, s + d)).collect();
+            let g = group(&mut raw.clone(), 0);
+            let total: u64 = g.iter().map(|&(s, e)| e - s).sum();
+            prop_assert_eq!(total, crate::policy::busy_time::union_length(&mut raw));
+            for pair in g.windows(2) {
+                prop_assert!(pair[0].1 <= pair[1].0, "groups overlap: {:?}", pair);
+            }
+        }
+    }
+}
