@@ -5,6 +5,7 @@
 //! This is the foundation's policy (issue 2): one window holding every hop,
 //! weights proportional to each hop's speed measured over the past tick.
 
+pub mod blocked;
 pub mod busy_time;
 pub mod slot_table;
 pub mod weights;

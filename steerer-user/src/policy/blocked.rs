@@ -1,0 +1,231 @@
+//! Blocked hops per destination (SPEC 5.5, "blocked"): a hop that
+//! blackholes some destinations is excluded for those destinations only,
+//! with an expiry and a re-test, never for everything.
+//!
+//! Sans-IO: fed with flow outcomes and fast-failover counts stamped with
+//! time; asked whether a hop may be chosen for a destination at a time.
+
+use std::{collections::HashMap, hash::Hash};
+
+/// How long a first exclusion lasts; each failed re-test doubles it, up to
+/// `MAX_EXCLUSION_NS`.
+pub const FIRST_EXCLUSION_NS: u64 = 60_000_000_000;
+pub const MAX_EXCLUSION_NS: u64 = 3_600_000_000_000;
+/// Failed flows from a hop to a destination, with none answered, that
+/// block it. One is not enough: a single lost SYN is not a blackhole.
+pub const FAILURES_TO_BLOCK: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The hop may take new flows to the destination.
+    Allowed,
+    /// Excluded until the given time.
+    Excluded { until_ns: u64 },
+    /// The exclusion expired: one flow may test the hop again.
+    Retest,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    /// Failures since the last answered flow.
+    failures: u32,
+    excluded_until: Option<u64>,
+    /// Length of the current (or last) exclusion.
+    exclusion_ns: u64,
+    /// A re-test flow was let through and has not been judged yet.
+    retesting: bool,
+}
+
+/// Per (hop, destination) exclusions. `D` is whatever identifies a
+/// destination to the caller (address and port, or a port set).
+#[derive(Debug, Clone)]
+pub struct BlockList<D> {
+    entries: HashMap<(u32, D), Entry>,
+}
+
+impl<D> Default for BlockList<D> {
+    fn default() -> Self {
+        BlockList {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<D: Hash + Eq + Clone> BlockList<D> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flow from `hop` to `dest` sent and got nothing back for T seconds.
+    pub fn flow_failed(&mut self, hop: u32, dest: D, now_ns: u64) {
+        let e = self.entries.entry((hop, dest)).or_default();
+        e.failures += 1;
+        if e.retesting {
+            // The re-test failed: exclude again, twice as long.
+            e.retesting = false;
+            e.exclusion_ns = (e.exclusion_ns * 2).clamp(FIRST_EXCLUSION_NS, MAX_EXCLUSION_NS);
+            e.excluded_until = Some(now_ns + e.exclusion_ns);
+        } else if e.excluded_until.is_none() && e.failures >= FAILURES_TO_BLOCK {
+            e.exclusion_ns = FIRST_EXCLUSION_NS;
+            e.excluded_until = Some(now_ns + e.exclusion_ns);
+        }
+    }
+
+    /// The data plane moved `n` flows off `hop` for `dest` by fast failover
+    /// (each one a SYN that went unanswered).
+    pub fn failovers(&mut self, hop: u32, dest: D, n: u64, now_ns: u64) {
+        for _ in 0..n.min(FAILURES_TO_BLOCK as u64) {
+            self.flow_failed(hop, dest.clone(), now_ns);
+        }
+    }
+
+    /// A flow from `hop` to `dest` got replies: the hop reaches it.
+    pub fn flow_answered(&mut self, hop: u32, dest: D) {
+        self.entries.remove(&(hop, dest));
+    }
+
+    /// May `hop` take a new flow to `dest` at `now_ns`? After an exclusion
+    /// expires the first caller gets `Retest` (and should send one flow);
+    /// until that flow is judged the hop stays excluded for others.
+    pub fn check(&mut self, hop: u32, dest: &D, now_ns: u64) -> Verdict {
+        let Some(e) = self.entries.get_mut(&(hop, dest.clone())) else {
+            return Verdict::Allowed;
+        };
+        match e.excluded_until {
+            None => Verdict::Allowed,
+            Some(until) if now_ns < until => Verdict::Excluded { until_ns: until },
+            Some(_) if e.retesting => Verdict::Excluded { until_ns: now_ns },
+            Some(_) => {
+                e.retesting = true;
+                Verdict::Retest
+            }
+        }
+    }
+
+    /// Is `hop` excluded for `dest` now (without starting a re-test)?
+    pub fn is_excluded(&self, hop: u32, dest: &D, now_ns: u64) -> bool {
+        self.entries
+            .get(&(hop, dest.clone()))
+            .and_then(|e| e.excluded_until.map(|u| now_ns < u || e.retesting))
+            .unwrap_or(false)
+    }
+
+    /// Forget everything about a hop (it disappeared, SPEC 5.5).
+    pub fn forget_hop(&mut self, hop: u32) {
+        self.entries.retain(|(h, _), _| *h != hop);
+    }
+
+    /// Entries held (for memory accounting).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: u64 = 1_000_000_000;
+    type Dest = (u32, u16);
+    const D443: Dest = (1, 443);
+    const D80: Dest = (1, 80);
+
+    #[test]
+    fn a_blackholing_hop_is_excluded_for_that_destination_only() {
+        // SPEC 5.5: "h is excluded for D (with expiry and re-test), not for
+        // everything".
+        let mut b = BlockList::new();
+        b.flow_failed(0, D443, 10 * S);
+        assert_eq!(
+            b.check(0, &D443, 11 * S),
+            Verdict::Allowed,
+            "one lost SYN is not a block"
+        );
+        b.flow_failed(0, D443, 12 * S);
+        assert!(matches!(
+            b.check(0, &D443, 13 * S),
+            Verdict::Excluded { .. }
+        ));
+        assert_eq!(b.check(0, &D80, 13 * S), Verdict::Allowed);
+        assert_eq!(b.check(1, &D443, 13 * S), Verdict::Allowed);
+    }
+
+    #[test]
+    fn expiry_leads_to_one_retest_and_a_failed_retest_doubles_the_exclusion() {
+        let mut b = BlockList::new();
+        b.flow_failed(0, D443, 0);
+        b.flow_failed(0, D443, 0);
+        let until = FIRST_EXCLUSION_NS;
+        assert_eq!(
+            b.check(0, &D443, until - 1),
+            Verdict::Excluded { until_ns: until }
+        );
+        assert_eq!(b.check(0, &D443, until), Verdict::Retest);
+        assert!(
+            matches!(b.check(0, &D443, until + 1), Verdict::Excluded { .. }),
+            "one re-test at a time"
+        );
+        b.flow_failed(0, D443, until + 5 * S);
+        assert_eq!(
+            b.check(0, &D443, until + 5 * S + 1),
+            Verdict::Excluded {
+                until_ns: until + 5 * S + 2 * FIRST_EXCLUSION_NS
+            }
+        );
+    }
+
+    #[test]
+    fn an_answered_retest_lifts_the_exclusion() {
+        let mut b = BlockList::new();
+        b.failovers(0, D443, 5, 0);
+        assert!(b.is_excluded(0, &D443, 1));
+        assert_eq!(b.check(0, &D443, FIRST_EXCLUSION_NS), Verdict::Retest);
+        b.flow_answered(0, D443);
+        assert_eq!(b.check(0, &D443, FIRST_EXCLUSION_NS + 1), Verdict::Allowed);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_disappeared_hop_is_forgotten() {
+        let mut b = BlockList::new();
+        b.failovers(3, D443, 2, 0);
+        b.failovers(4, D443, 2, 0);
+        b.forget_hop(3);
+        assert!(!b.is_excluded(3, &D443, 1));
+        assert!(b.is_excluded(4, &D443, 1));
+    }
+
+    proptest! {
+        /// "a hop blocked for D is never chosen for D before its expiry".
+        #[test]
+        fn never_allowed_before_expiry(events in proptest::collection::vec((0u8..3, 0u64..200), 1..60)) {
+            let mut b = BlockList::new();
+            let mut now = 0u64;
+            let mut blocked_until: Option<u64> = None;
+            for (kind, dt) in events {
+                now += dt * S;
+                match kind {
+                    0 => b.flow_failed(0, D443, now),
+                    1 => { b.flow_answered(0, D443); blocked_until = None; }
+                    _ => {
+                        let v = b.check(0, &D443, now);
+                        if let Some(u) = blocked_until {
+                            if now < u {
+                                prop_assert!(matches!(v, Verdict::Excluded { .. }), "allowed at {} before {}", now, u);
+                            }
+                        }
+                    }
+                }
+                if let Some(Entry { excluded_until: Some(u), .. }) = b.entries.get(&(0, D443)) {
+                    blocked_until = Some(*u);
+                }
+                prop_assert!(b.entries.get(&(0, D443)).is_none_or(|e| e.exclusion_ns <= MAX_EXCLUSION_NS));
+            }
+        }
+    }
+}
