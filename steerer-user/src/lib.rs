@@ -5,6 +5,7 @@ pub mod config;
 pub mod dataplane;
 pub mod netlink;
 pub mod policy;
+pub mod portsets;
 pub mod report;
 
 pub use steerer_common as common;

@@ -1,0 +1,324 @@
+//! Exact port classes and their greedy merging (SPEC 6).
+//!
+//! A set S of ports "supports" a hop when the hop accepts every port of S.
+//! Merging classes into S loses the (port, hop) pairs whose hop accepts the
+//! port but not all of S. With `a_S(h)` = ports of S that h accepts and
+//! `n_S` = ports in S, the loss is `sum over h with a_S(h) < n_S of
+//! a_S(h) * w(h)`, where w is the hop's bandwidth weight (or 1 when
+//! counting). Greedy: always merge the two sets whose union adds the least
+//! loss, until K sets remain. Only pairs involving the new set change after
+//! a merge, so a heap with versioned entries keeps each step at O(sets x
+//! hops).
+
+use std::{
+    cmp::{Ordering, Reverse},
+    collections::{BinaryHeap, HashMap},
+};
+
+use super::ports::PortSet;
+
+/// Ports accepted by exactly the same hops.
+#[derive(Debug, Clone)]
+pub struct PortClass {
+    pub ports: PortSet,
+    pub count: u32,
+    /// Bitset over hop indices.
+    pub hops: Vec<u64>,
+}
+
+/// Group ports 1-65535 by the identical set of hops accepting them.
+/// `accepts[h]` is hop h's accepted ports. Classes come out ordered by
+/// their lowest port.
+pub fn exact_classes(accepts: &[&PortSet]) -> Vec<PortClass> {
+    let words = accepts.len().div_ceil(64).max(1);
+    let mut per_port = vec![0u64; 65536 * words];
+    for (h, set) in accepts.iter().enumerate() {
+        for p in set.ports() {
+            per_port[p as usize * words + h / 64] |= 1 << (h % 64);
+        }
+    }
+    let mut index: HashMap<&[u64], usize> = HashMap::new();
+    let mut classes: Vec<PortClass> = Vec::new();
+    for p in 1..=65535u16 {
+        let key = &per_port[p as usize * words..(p as usize + 1) * words];
+        let i = *index.entry(key).or_insert_with(|| {
+            classes.push(PortClass {
+                ports: PortSet::empty(),
+                count: 0,
+                hops: key.to_vec(),
+            });
+            classes.len() - 1
+        });
+        classes[i].ports.insert(p);
+        classes[i].count += 1;
+    }
+    classes
+}
+
+/// What a merge minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Lost (port, hop) pairs weighted by the hop's bandwidth.
+    Bandwidth,
+    /// Lost (port, hop) pairs counted.
+    Count,
+}
+
+/// The result: `sets[i]` lists the classes merged into set i.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub sets: Vec<Vec<usize>>,
+}
+
+impl Merged {
+    pub fn ports(&self, classes: &[PortClass]) -> Vec<PortSet> {
+        self.sets
+            .iter()
+            .map(|s| {
+                let mut p = PortSet::empty();
+                for &c in s {
+                    for port in classes[c].ports.ports() {
+                        p.insert(port);
+                    }
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// Per set, the hops supporting all of it (the intersection).
+    pub fn supporters(&self, classes: &[PortClass]) -> Vec<Vec<u64>> {
+        self.sets
+            .iter()
+            .map(|s| {
+                let mut acc = classes[s[0]].hops.clone();
+                for &c in &s[1..] {
+                    for (a, b) in acc.iter_mut().zip(&classes[c].hops) {
+                        *a &= b;
+                    }
+                }
+                acc
+            })
+            .collect()
+    }
+
+    /// Loss and total support under `weights` (one per hop).
+    pub fn loss(&self, classes: &[PortClass], weights: &[f64]) -> (f64, f64) {
+        let total: f64 = classes
+            .iter()
+            .map(|c| c.count as f64 * weight_of(&c.hops, weights))
+            .sum();
+        let loss = self
+            .sets
+            .iter()
+            .map(|s| Acc::of(s, classes, weights.len()).loss(weights))
+            .sum();
+        (loss, total)
+    }
+}
+
+fn weight_of(bits: &[u64], weights: &[f64]) -> f64 {
+    weights
+        .iter()
+        .enumerate()
+        .filter(|(h, _)| bits[h / 64] & (1 << (h % 64)) != 0)
+        .map(|(_, w)| w)
+        .sum()
+}
+
+/// Per hop, how many ports of the set it accepts.
+#[derive(Clone)]
+struct Acc {
+    ports: u32,
+    accepted: Vec<u32>,
+}
+
+impl Acc {
+    fn of(set: &[usize], classes: &[PortClass], hops: usize) -> Acc {
+        let mut a = Acc {
+            ports: 0,
+            accepted: vec![0; hops],
+        };
+        for &c in set {
+            a.add(&classes[c]);
+        }
+        a
+    }
+
+    fn add(&mut self, c: &PortClass) {
+        self.ports += c.count;
+        for (h, n) in self.accepted.iter_mut().enumerate() {
+            if c.hops[h / 64] & (1 << (h % 64)) != 0 {
+                *n += c.count;
+            }
+        }
+    }
+
+    fn loss(&self, weights: &[f64]) -> f64 {
+        self.accepted
+            .iter()
+            .zip(weights)
+            .filter(|(&a, _)| a < self.ports)
+            .map(|(&a, &w)| a as f64 * w)
+            .sum()
+    }
+
+    fn merged_loss(&self, other: &Acc, weights: &[f64]) -> f64 {
+        let ports = self.ports + other.ports;
+        self.accepted
+            .iter()
+            .zip(&other.accepted)
+            .zip(weights)
+            .map(|((&a, &b), &w)| {
+                let n = a + b;
+                if n < ports {
+                    n as f64 * w
+                } else {
+                    0.0
+                }
+            })
+            .sum()
+    }
+}
+
+#[derive(PartialEq)]
+struct Cost(f64);
+impl Eq for Cost {}
+impl PartialOrd for Cost {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cost {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Greedily merge `classes` into at most `k` sets minimising the loss under
+/// `metric` (`bandwidth[h]`: hop h's weight). Deterministic: ties go to the
+/// pair with the lower class indices.
+pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric) -> Merged {
+    let weights: Vec<f64> = match metric {
+        Metric::Bandwidth => bandwidth.to_vec(),
+        Metric::Count => vec![1.0; bandwidth.len()],
+    };
+    let hops = weights.len();
+    let mut sets: Vec<Option<(Vec<usize>, Acc, f64, u32)>> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let acc = Acc::of(&[i], classes, hops);
+            let loss = acc.loss(&weights);
+            Some((vec![i], acc, loss, 0))
+        })
+        .collect();
+    let mut live = sets.len();
+    let mut heap = BinaryHeap::new();
+    let push = |heap: &mut BinaryHeap<_>,
+                sets: &[Option<(Vec<usize>, Acc, f64, u32)>],
+                i: usize,
+                j: usize| {
+        let (Some(a), Some(b)) = (&sets[i], &sets[j]) else {
+            return;
+        };
+        let delta = a.1.merged_loss(&b.1, &weights) - a.2 - b.2;
+        heap.push(Reverse((Cost(delta), i.min(j), i.max(j), a.3, b.3)));
+    };
+    for i in 0..sets.len() {
+        for j in i + 1..sets.len() {
+            push(&mut heap, &sets, i, j);
+        }
+    }
+    while live > k.max(1) {
+        let Some(Reverse((_, i, j, vi, vj))) = heap.pop() else {
+            break;
+        };
+        let fresh = matches!((&sets[i], &sets[j]), (Some(a), Some(b)) if a.3 == vi && b.3 == vj);
+        if !fresh {
+            continue;
+        }
+        let (members_j, acc_j, _, _) = sets[j].take().expect("checked");
+        let (members, acc, _, version) = sets[i].as_mut().expect("checked");
+        members.extend(members_j);
+        acc.ports += acc_j.ports;
+        for (a, b) in acc.accepted.iter_mut().zip(&acc_j.accepted) {
+            *a += b;
+        }
+        *version += 1;
+        let loss = acc.loss(&weights);
+        if let Some(s) = sets[i].as_mut() {
+            s.2 = loss;
+        }
+        live -= 1;
+        for other in 0..sets.len() {
+            if other != i {
+                push(&mut heap, &sets, i, other);
+            }
+        }
+    }
+    let mut out: Vec<Vec<usize>> = sets.into_iter().flatten().map(|s| s.0).collect();
+    for s in &mut out {
+        s.sort_unstable();
+    }
+    out.sort();
+    Merged { sets: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ports: &[u16]) -> PortSet {
+        let mut s = PortSet::empty();
+        for &p in ports {
+            s.insert(p);
+        }
+        s
+    }
+
+    #[test]
+    fn classes_group_ports_by_identical_hops() {
+        let a = set(&[80, 443]);
+        let b = set(&[443, 22]);
+        let classes = exact_classes(&[&a, &b]);
+        // {80}: a; {443}: a,b; {22}: b; everything else: nobody.
+        assert_eq!(classes.len(), 4);
+        let total: u32 = classes.iter().map(|c| c.count).sum();
+        assert_eq!(total, 65535, "classes cover every port once");
+        let c443 = classes.iter().find(|c| c.ports.contains(443)).unwrap();
+        assert_eq!((c443.count, c443.hops[0]), (1, 0b11));
+    }
+
+    #[test]
+    fn bandwidth_merge_sacrifices_the_small_hop() {
+        // Hop 0 (weight 100) accepts 80 and 443; hop 1 (weight 1) only 443.
+        // Merging {80} with {443} loses hop 1's 443 (weight 1); merging
+        // {443} with the "nobody" ports loses both hops' 443 (101).
+        let a = set(&[80, 443]);
+        let b = set(&[443]);
+        let classes = exact_classes(&[&a, &b]);
+        let m = merge(&classes, &[100.0, 1.0], 2, Metric::Bandwidth);
+        assert_eq!(m.sets.len(), 2);
+        let ports = m.ports(&classes);
+        let with_80 = ports.iter().position(|p| p.contains(80)).unwrap();
+        assert!(ports[with_80].contains(443), "80 and 443 merged");
+        let (loss, total) = m.loss(&classes, &[100.0, 1.0]);
+        assert_eq!((loss, total), (1.0, 201.0));
+        let supporters = m.supporters(&classes);
+        assert_eq!(
+            supporters[with_80][0], 0b01,
+            "only hop 0 supports {{80, 443}}"
+        );
+    }
+
+    #[test]
+    fn k_at_least_the_class_count_loses_nothing() {
+        let a = set(&[80, 443]);
+        let b = set(&[443, 22]);
+        let classes = exact_classes(&[&a, &b]);
+        let m = merge(&classes, &[5.0, 7.0], 16, Metric::Bandwidth);
+        assert_eq!(m.sets.len(), classes.len());
+        assert_eq!(m.loss(&classes, &[5.0, 7.0]).0, 0.0);
+    }
+}
