@@ -181,6 +181,15 @@ impl Acc {
     }
 }
 
+/// A set being built: its classes, per-hop acceptance, loss, and a
+/// version that invalidates heap entries computed before its last merge.
+struct Group {
+    members: Vec<usize>,
+    acc: Acc,
+    loss: f64,
+    version: u32,
+}
+
 #[derive(PartialEq)]
 struct Cost(f64);
 impl Eq for Cost {}
@@ -204,26 +213,29 @@ pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric)
         Metric::Count => vec![1.0; bandwidth.len()],
     };
     let hops = weights.len();
-    let mut sets: Vec<Option<(Vec<usize>, Acc, f64, u32)>> = classes
+    let mut sets: Vec<Option<Group>> = classes
         .iter()
         .enumerate()
         .map(|(i, _)| {
             let acc = Acc::of(&[i], classes, hops);
             let loss = acc.loss(&weights);
-            Some((vec![i], acc, loss, 0))
+            Some(Group {
+                members: vec![i],
+                acc,
+                loss,
+                version: 0,
+            })
         })
         .collect();
     let mut live = sets.len();
     let mut heap = BinaryHeap::new();
-    let push = |heap: &mut BinaryHeap<_>,
-                sets: &[Option<(Vec<usize>, Acc, f64, u32)>],
-                i: usize,
-                j: usize| {
-        let (Some(a), Some(b)) = (&sets[i], &sets[j]) else {
+    let push = |heap: &mut BinaryHeap<_>, sets: &[Option<Group>], i: usize, j: usize| {
+        let (lo, hi) = (i.min(j), i.max(j));
+        let (Some(a), Some(b)) = (&sets[lo], &sets[hi]) else {
             return;
         };
-        let delta = a.1.merged_loss(&b.1, &weights) - a.2 - b.2;
-        heap.push(Reverse((Cost(delta), i.min(j), i.max(j), a.3, b.3)));
+        let delta = a.acc.merged_loss(&b.acc, &weights) - a.loss - b.loss;
+        heap.push(Reverse((Cost(delta), lo, hi, a.version, b.version)));
     };
     for i in 0..sets.len() {
         for j in i + 1..sets.len() {
@@ -234,22 +246,19 @@ pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric)
         let Some(Reverse((_, i, j, vi, vj))) = heap.pop() else {
             break;
         };
-        let fresh = matches!((&sets[i], &sets[j]), (Some(a), Some(b)) if a.3 == vi && b.3 == vj);
+        let fresh = matches!((&sets[i], &sets[j]), (Some(a), Some(b)) if a.version == vi && b.version == vj);
         if !fresh {
             continue;
         }
-        let (members_j, acc_j, _, _) = sets[j].take().expect("checked");
-        let (members, acc, _, version) = sets[i].as_mut().expect("checked");
-        members.extend(members_j);
-        acc.ports += acc_j.ports;
-        for (a, b) in acc.accepted.iter_mut().zip(&acc_j.accepted) {
+        let Some(gone) = sets[j].take() else { continue };
+        let Some(g) = sets[i].as_mut() else { continue };
+        g.members.extend(gone.members);
+        g.acc.ports += gone.acc.ports;
+        for (a, b) in g.acc.accepted.iter_mut().zip(&gone.acc.accepted) {
             *a += b;
         }
-        *version += 1;
-        let loss = acc.loss(&weights);
-        if let Some(s) = sets[i].as_mut() {
-            s.2 = loss;
-        }
+        g.version += 1;
+        g.loss = g.acc.loss(&weights);
         live -= 1;
         for other in 0..sets.len() {
             if other != i {
@@ -257,7 +266,7 @@ pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric)
             }
         }
     }
-    let mut out: Vec<Vec<usize>> = sets.into_iter().flatten().map(|s| s.0).collect();
+    let mut out: Vec<Vec<usize>> = sets.into_iter().flatten().map(|g| g.members).collect();
     for s in &mut out {
         s.sort_unstable();
     }
