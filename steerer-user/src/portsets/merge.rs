@@ -330,4 +330,53 @@ mod tests {
         assert_eq!(m.sets.len(), classes.len());
         assert_eq!(m.loss(&classes, &[5.0, 7.0]).0, 0.0);
     }
+
+    fn random_hops() -> impl proptest::strategy::Strategy<Value = (Vec<PortSet>, Vec<f64>)> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (proptest::collection::vec(1u16..40, 0..12), 1u32..1000),
+            1..8,
+        )
+        .prop_map(|hops| {
+            let sets = hops.iter().map(|(p, _)| set(p)).collect();
+            let w = hops.iter().map(|(_, w)| *w as f64).collect();
+            (sets, w)
+        })
+    }
+
+    proptest::proptest! {
+        // Each case walks all 65535 ports several times: few cases suffice.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+
+        /// Every class lands in exactly one set, the loss is the one of the
+        /// definition (pairs counted one by one), and a smaller K never
+        /// loses less (greedy K sets are a coarsening of K + 1 sets).
+        #[test]
+        fn merge_partitions_and_loss_matches_the_definition((hops, w) in random_hops(), k in 1usize..6) {
+            let refs: Vec<&PortSet> = hops.iter().collect();
+            let classes = exact_classes(&refs);
+            let m = merge(&classes, &w, k, Metric::Bandwidth);
+            proptest::prop_assert_eq!(m.sets.len(), k.min(classes.len()));
+            let mut seen: Vec<usize> = m.sets.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            proptest::prop_assert_eq!(seen, (0..classes.len()).collect::<Vec<_>>());
+
+            let mut brute = 0.0;
+            for ports in m.ports(&classes) {
+                for (h, accepts) in hops.iter().enumerate() {
+                    let all = ports.ports().all(|p| accepts.contains(p));
+                    if !all {
+                        brute += ports.ports().filter(|&p| accepts.contains(p)).count() as f64 * w[h];
+                    }
+                }
+            }
+            let (loss, _) = m.loss(&classes, &w);
+            proptest::prop_assert!((loss - brute).abs() < 1e-6, "{} vs {}", loss, brute);
+
+            if k > 1 {
+                let coarser = merge(&classes, &w, k - 1, Metric::Bandwidth);
+                proptest::prop_assert!(coarser.loss(&classes, &w).0 >= loss - 1e-6);
+            }
+        }
+    }
 }
