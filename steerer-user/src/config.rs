@@ -64,6 +64,10 @@ pub struct HopConfig {
     /// Packet mark for `mark` (non-zero).
     #[serde(default)]
     pub mark: Option<u32>,
+    /// Destination ports the hop accepts, in exit-policy summary syntax
+    /// (`accept 80,443` or `reject 25,119`); default: every port.
+    #[serde(default)]
+    pub exit_policy: Option<String>,
     /// Advertised speed, Mbit/s.
     pub estimated_speed_mbit: f64,
     /// Advertised capacity, Mbit/s.
@@ -71,6 +75,15 @@ pub struct HopConfig {
 }
 
 impl HopConfig {
+    /// The ports this hop accepts (all, without an exit policy). Call after
+    /// `Config::validate`, which checks the syntax.
+    pub fn accepted_ports(&self) -> crate::portsets::PortSet {
+        self.exit_policy
+            .as_deref()
+            .and_then(|p| crate::portsets::PortSet::parse_policy(p).ok())
+            .unwrap_or_else(crate::portsets::PortSet::all)
+    }
+
     /// The initial estimate used before anything is measured, bytes/s.
     pub fn initial_estimate_bytes_per_sec(&self) -> f64 {
         self.estimated_speed_mbit.min(self.estimated_capacity_mbit) * 1e6 / 8.0
@@ -211,6 +224,10 @@ impl Config {
                     }
                     Some(_) => {}
                 },
+            }
+            if let Some(policy) = &hop.exit_policy {
+                crate::portsets::PortSet::parse_policy(policy)
+                    .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
             }
             for (f, v) in [
                 ("estimated_speed_mbit", hop.estimated_speed_mbit),
@@ -385,5 +402,28 @@ estimated_capacity_mbit = 1000
             Config::parse(&bad_action),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn exit_policies_are_checked_and_default_to_everything() {
+        let c = Config::parse(&GOOD.replacen(
+            "estimated_speed_mbit = 100",
+            "exit_policy = \"accept 80,443\"\nestimated_speed_mbit = 100",
+            1,
+        ))
+        .unwrap();
+        c.validate(&exists).unwrap();
+        assert_eq!(c.hops[0].accepted_ports().len(), 2);
+        assert_eq!(c.hops[1].accepted_ports().len(), 65535);
+        let bad = Config::parse(&GOOD.replacen(
+            "estimated_speed_mbit = 100",
+            "exit_policy = \"accept 443-80\"\nestimated_speed_mbit = 100",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(
+            field_of(bad.validate(&exists).unwrap_err()),
+            "hop[0].exit_policy"
+        );
     }
 }

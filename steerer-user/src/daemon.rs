@@ -20,6 +20,7 @@ use steerer_user::{
     dataplane::{self, AttachMode, Dataplane},
     monotonic_ns, netlink,
     policy::{Engine, FlowSample, HopSpec, Params},
+    portsets::plan::PortSetPlan,
     report::TickStatus,
 };
 use tracing::{info, warn};
@@ -161,8 +162,43 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         }
     }
     refresh_local_addrs(&handle, &mut dp).await?;
+    // Port sets from the hops' exit policies: one slot table per set, each
+    // holding only hops that accept every port of it.
+    let plan = PortSetPlan::new(
+        &config
+            .hops
+            .iter()
+            .map(|h| h.accepted_ports())
+            .collect::<Vec<_>>(),
+        &config
+            .hops
+            .iter()
+            .map(|h| h.initial_estimate_bytes_per_sec())
+            .collect::<Vec<_>>(),
+    );
+    dp.set_port_sets(&plan.port_to_set)?;
+    if !plan.is_trivial() {
+        for (i, (ports, allowed)) in plan.sets.iter().enumerate() {
+            let names: Vec<&str> = config
+                .hops
+                .iter()
+                .zip(allowed)
+                .filter(|(_, &a)| a)
+                .map(|(h, _)| h.name.as_str())
+                .collect();
+            let mut shown = ports.to_ranges();
+            if shown.len() > 60 {
+                shown.truncate(60);
+                shown.push_str("...");
+            }
+            info!(set = i, ports = %shown, hops = ?names, "port set");
+        }
+    }
     let first = engine.tick(monotonic_ns(), std::iter::empty());
-    dp.write_slots(0, &first.table, None)?;
+    let mut tables = set_tables(&plan, &engine, &first.table);
+    for (i, t) in tables.iter().enumerate() {
+        dp.write_slots(i as u32, t, None)?;
+    }
     dp.set_config(&DataplaneConfig {
         hash_key,
         slot_count,
@@ -184,7 +220,6 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     );
 
     let started = monotonic_ns();
-    let mut table = first.table;
     let mut interval = tokio::time::interval(Duration::from_secs(config.tick_secs));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
@@ -227,8 +262,11 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             last_seen_ns: v.last_seen_ns,
         });
         let report = engine.tick(now, samples);
-        dp.write_slots(0, &report.table, Some(&table))?;
-        table = report.table.clone();
+        let next = set_tables(&plan, &engine, &report.table);
+        for (i, t) in next.iter().enumerate() {
+            dp.write_slots(i as u32, t, tables.get(i).map(Vec::as_slice))?;
+        }
+        tables = next;
         let status = TickStatus::new(
             tick_no,
             (now - started) as f64 / 1e9,
@@ -263,6 +301,18 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         info!(dir = %dir.display(), "detached and removed pinned maps and links");
     }
     Ok(())
+}
+
+/// The slot table of every port set (set 0 alone, and the engine's own
+/// table, when every hop accepts every port).
+fn set_tables(plan: &PortSetPlan, engine: &Engine<FlowKey>, main: &[u32]) -> Vec<Vec<u32>> {
+    if plan.is_trivial() {
+        return vec![main.to_vec()];
+    }
+    plan.sets
+        .iter()
+        .map(|(_, allowed)| engine.table_for(allowed))
+        .collect()
 }
 
 fn hop_entry(r: &ResolvedHop) -> HopEntry {

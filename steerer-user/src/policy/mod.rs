@@ -125,6 +125,8 @@ pub struct Engine<K> {
     failed: HashSet<K>,
     table: Vec<u32>,
     last_tick_ns: Option<u64>,
+    /// Speeds the last table was built from (for per-port-set tables).
+    last_speeds: Vec<f64>,
 }
 
 impl<K: Hash + Eq + Copy> Engine<K> {
@@ -146,9 +148,11 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             failed: HashSet::new(),
             table: Vec::new(),
             last_tick_ns: None,
+            last_speeds: Vec::new(),
         };
         let (speeds, _) = engine.speeds(&vec![None; engine.hops.len()], 0);
-        engine.table = engine.build_table(&speeds).1;
+        engine.table = engine.build_table(&speeds, None).1;
+        engine.last_speeds = speeds;
         engine
     }
 
@@ -233,7 +237,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             self.state[h].failed_total += newly_failed[h];
         }
         let (speeds, sources) = self.speeds(&measured, now_ns);
-        let (shares, table) = self.build_table(&speeds);
+        let (shares, table) = self.build_table(&speeds, None);
+        self.last_speeds = speeds.clone();
         let moved_slots = slot_table::moved(&self.table, &table);
         self.table = table;
         self.last_tick_ns = Some(now_ns);
@@ -286,8 +291,27 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         (speeds, sources)
     }
 
-    fn build_table(&self, speeds: &[f64]) -> (Vec<f64>, Vec<u32>) {
-        let usable: Vec<bool> = self.state.iter().map(|s| s.usable).collect();
+    /// The slot table for a port set served only by the hops in `allowed`
+    /// (those accepting every port of the set), from the speeds of the last
+    /// tick. No allowed usable hop: an empty table (the data plane passes
+    /// such flows unsteered and counts them).
+    pub fn table_for(&self, allowed: &[bool]) -> Vec<u32> {
+        self.build_table(&self.last_speeds, Some(allowed)).1
+    }
+
+    fn build_table(&self, speeds: &[f64], allowed: Option<&[bool]>) -> (Vec<f64>, Vec<u32>) {
+        let usable: Vec<bool> = self
+            .state
+            .iter()
+            .enumerate()
+            .map(|(h, s)| s.usable && allowed.is_none_or(|a| a.get(h).copied().unwrap_or(false)))
+            .collect();
+        if !usable.iter().any(|&u| u) {
+            return (
+                vec![0.0; self.hops.len()],
+                vec![slot_table::EMPTY; self.params.slot_count as usize],
+            );
+        }
         let shares = weights::shares(
             speeds,
             &usable,
@@ -343,6 +367,21 @@ mod tests {
 
     fn slots_of(table: &[u32], hop: u32) -> usize {
         table.iter().filter(|&&x| x == hop).count()
+    }
+
+    #[test]
+    fn a_port_set_table_uses_only_the_hops_accepting_it() {
+        // SPEC 6 / issue 6: "a flow is never steered to a hop that does not
+        // accept its destination port".
+        let e: Engine<u32> = Engine::new(hops(&[100.0, 100.0, 100.0]), params());
+        let t = e.table_for(&[false, true, true]);
+        assert_eq!(slots_of(&t, 0), 0);
+        assert!(slots_of(&t, 1) > 100 && slots_of(&t, 2) > 100);
+        let nobody = e.table_for(&[false, false, false]);
+        assert!(nobody.iter().all(|&h| h == slot_table::EMPTY));
+        // One accepting hop takes the whole table (max share needs 2+ hops).
+        let one = e.table_for(&[false, false, true]);
+        assert_eq!(slots_of(&one, 2), 307);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod merge;
+pub mod plan;
 pub mod ports;
 
 pub use merge::{exact_classes, merge, Merged, Metric, PortClass};
