@@ -25,21 +25,7 @@ use steerer_common::StatReason;
 use support::{oracle::oracle, *};
 
 fn pcap_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("STEERER_SHARED_DATA").map(|p| PathBuf::from(p).join("pcap")),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/pcap")),
-        Some(PathBuf::from("/work/shared/data/pcap")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "the captures of ../shared/data/pcap are missing; set STEERER_SHARED_DATA to \
-                 the shared data folder"
-            )
-        })
+    support::shared_data::shared_data("pcap")
 }
 
 fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {

@@ -4,19 +4,11 @@ use std::path::PathBuf;
 
 use steerer_user::portsets::{analyse, directory};
 
+#[path = "support/shared_data.rs"]
+mod shared_data;
+
 fn tor_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("STEERER_SHARED_DATA").map(|p| PathBuf::from(p).join("tor/2019-06-06")),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tor/2019-06-06")),
-        Some(PathBuf::from("/work/shared/data/tor/2019-06-06")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| {
-            panic!("the Tor snapshot of ../shared/data/tor is missing; set STEERER_SHARED_DATA")
-        })
+    shared_data::shared_data("tor/2019-06-06")
 }
 
 fn load() -> (Vec<directory::Exit>, directory::Skipped) {
