@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM.
 
 use std::{
+    collections::HashMap,
     net::IpAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -19,8 +20,9 @@ use steerer_user::{
     config::{Config, HopAction},
     dataplane::{self, AttachMode, Dataplane},
     monotonic_ns, netlink,
+    policy::blocked::BlockList,
     policy::{Engine, FlowSample, HopSpec, Params},
-    portsets::plan::PortSetPlan,
+    portsets::{plan::PortSetPlan, PortSet},
     report::TickStatus,
 };
 use tracing::{info, warn};
@@ -164,12 +166,9 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     refresh_local_addrs(&handle, &mut dp).await?;
     // Port sets from the hops' exit policies: one slot table per set, each
     // holding only hops that accept every port of it.
-    let plan = PortSetPlan::new(
-        &config
-            .hops
-            .iter()
-            .map(|h| h.accepted_ports())
-            .collect::<Vec<_>>(),
+    let policies: Vec<PortSet> = config.hops.iter().map(|h| h.accepted_ports()).collect();
+    let mut plan = PortSetPlan::new(
+        &policies,
         &config
             .hops
             .iter()
@@ -220,6 +219,17 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     );
 
     let started = monotonic_ns();
+    // Blocked (hop, destination port) pairs (SPEC 5.5): fed by failed flows
+    // and the data plane's failover counters, enforced by taking the port
+    // out of the hop's accepted ports, so its port set's table leaves it out.
+    let mut blocks: BlockList<u16> = BlockList::new();
+    let mut failovers_seen: HashMap<(u32, u16), u64> = dp
+        .failovers()?
+        .into_iter()
+        .map(|(k, n)| ((k.hop, k.dst_port), n))
+        .collect();
+    let mut excluded: Vec<(u32, u16)> = Vec::new();
+    let mut last_tick = started;
     let mut interval = tokio::time::interval(Duration::from_secs(config.tick_secs));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
@@ -262,6 +272,62 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             last_seen_ns: v.last_seen_ns,
         });
         let report = engine.tick(now, samples);
+
+        for (k, n) in dp.failovers()? {
+            let seen = failovers_seen.insert((k.hop, k.dst_port), n).unwrap_or(0);
+            if n > seen {
+                blocks.failovers(k.hop, k.dst_port, n - seen, now);
+            }
+        }
+        for (k, hop) in &report.newly_failed_flows {
+            blocks.flow_failed(*hop, k.dst_port, now);
+        }
+        for (k, v) in &flows {
+            if v.reply_packets > 0 && v.first_seen_ns >= last_tick {
+                blocks.flow_answered(v.hop, k.dst_port);
+            }
+        }
+        last_tick = now;
+        let mut now_excluded = blocks.excluded_now(now);
+        now_excluded.sort_unstable();
+        if now_excluded != excluded {
+            for &(hop, port) in now_excluded.iter().filter(|x| !excluded.contains(x)) {
+                let name = config
+                    .hops
+                    .get(hop as usize)
+                    .map_or("?", |h| h.name.as_str());
+                warn!(
+                    hop = name,
+                    port, "hop drops connections to this port: excluded for it"
+                );
+            }
+            for &(hop, port) in excluded.iter().filter(|x| !now_excluded.contains(x)) {
+                let name = config
+                    .hops
+                    .get(hop as usize)
+                    .map_or("?", |h| h.name.as_str());
+                info!(
+                    hop = name,
+                    port, "exclusion expired: the hop is offered this port again"
+                );
+            }
+            excluded = now_excluded;
+            let mut accepts = policies.clone();
+            for &(hop, port) in &excluded {
+                if let Some(a) = accepts.get_mut(hop as usize) {
+                    a.remove(port);
+                }
+            }
+            plan = PortSetPlan::new(
+                &accepts,
+                &config
+                    .hops
+                    .iter()
+                    .map(|h| h.initial_estimate_bytes_per_sec())
+                    .collect::<Vec<_>>(),
+            );
+            dp.set_port_sets(&plan.port_to_set)?;
+        }
         let next = set_tables(&plan, &engine, &report.table);
         for (i, t) in next.iter().enumerate() {
             dp.write_slots(i as u32, t, tables.get(i).map(Vec::as_slice))?;

@@ -31,7 +31,7 @@ pub struct TickStatus {
 }
 
 impl TickStatus {
-    pub fn new(tick: u64, elapsed_secs: f64, flows: u64, r: &TickReport) -> Self {
+    pub fn new<K>(tick: u64, elapsed_secs: f64, flows: u64, r: &TickReport<K>) -> Self {
         TickStatus {
             tick,
             elapsed_secs,

@@ -110,6 +110,24 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
             .unwrap_or(false)
     }
 
+    /// Every (hop, destination) excluded at `now_ns`. An exclusion that has
+    /// expired turns into a re-test: the hop is offered the destination
+    /// again, and the next failure excludes it twice as long (the next
+    /// answered flow lifts it). For callers that can only include or
+    /// exclude a hop wholesale per destination, as the data plane's port
+    /// sets do.
+    pub fn excluded_now(&mut self, now_ns: u64) -> Vec<(u32, D)> {
+        let mut out = Vec::new();
+        for ((hop, dest), e) in self.entries.iter_mut() {
+            match e.excluded_until {
+                Some(until) if now_ns < until => out.push((*hop, dest.clone())),
+                Some(_) => e.retesting = true,
+                None => {}
+            }
+        }
+        out
+    }
+
     /// Forget everything about a hop (it disappeared, SPEC 5.5).
     pub fn forget_hop(&mut self, hop: u32) {
         self.entries.retain(|(h, _), _| *h != hop);
@@ -227,5 +245,23 @@ mod tests {
                 prop_assert!(b.entries.get(&(0, D443)).is_none_or(|e| e.exclusion_ns <= MAX_EXCLUSION_NS));
             }
         }
+    }
+
+    #[test]
+    fn excluded_now_lists_blocks_and_turns_expired_ones_into_retests() {
+        let mut b = BlockList::new();
+        b.failovers(0, D443, 2, 0);
+        b.failovers(1, D80, 1, 0);
+        assert_eq!(
+            b.excluded_now(S),
+            vec![(0, D443)],
+            "one failure blocks nothing"
+        );
+        assert!(
+            b.excluded_now(FIRST_EXCLUSION_NS).is_empty(),
+            "expired: re-test"
+        );
+        b.flow_failed(0, D443, FIRST_EXCLUSION_NS + S);
+        assert_eq!(b.excluded_now(FIRST_EXCLUSION_NS + 2 * S), vec![(0, D443)]);
     }
 }

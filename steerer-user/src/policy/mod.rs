@@ -98,13 +98,16 @@ pub struct HopReport {
 }
 
 #[derive(Debug, Clone)]
-pub struct TickReport {
+pub struct TickReport<K> {
     pub now_ns: u64,
     pub hops: Vec<HopReport>,
     /// The new slot table (hop ids; `slot_table::EMPTY` when no hop usable).
     pub table: Vec<u32>,
     /// Slots that changed hop compared with the previous table.
     pub moved_slots: usize,
+    /// The flows that became failed this tick, with their hop (input for
+    /// per-destination blocking, SPEC 5.5).
+    pub newly_failed_flows: Vec<(K, u32)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -187,7 +190,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         &mut self,
         now_ns: u64,
         flows: impl IntoIterator<Item = FlowSample<K>>,
-    ) -> TickReport {
+    ) -> TickReport<K> {
         let n = self.hops.len();
         let window_start = match self.last_tick_ns {
             Some(t) if t < now_ns => t,
@@ -196,6 +199,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let mut bytes = vec![0u64; n];
         let mut active = vec![0u64; n];
         let mut newly_failed = vec![0u64; n];
+        let mut newly_failed_flows = Vec::new();
         let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
         let mut seen: HashMap<K, u64> = HashMap::with_capacity(self.previous_bytes.len());
 
@@ -221,6 +225,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
             if failed && self.failed.insert(f.key) {
                 newly_failed[h] += 1;
+                newly_failed_flows.push((f.key, f.hop));
             }
         }
         self.previous_bytes = seen;
@@ -262,6 +267,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             hops,
             table: self.table.clone(),
             moved_slots,
+            newly_failed_flows,
         }
     }
 

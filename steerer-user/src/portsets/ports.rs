@@ -54,6 +54,10 @@ impl PortSet {
         self.bits[port as usize / 64] |= 1 << (port % 64);
     }
 
+    pub fn remove(&mut self, port: u16) {
+        self.bits[port as usize / 64] &= !(1 << (port % 64));
+    }
+
     pub fn contains(&self, port: u16) -> bool {
         self.bits[port as usize / 64] & (1 << (port % 64)) != 0
     }
