@@ -294,7 +294,8 @@ fn summary(
     }
     println!(
         "  (uniform random choice would give every hop 25%; a connection to port {BLOCKED_PORT} \
-         that lands on hop{BLACKHOLE_HOP} is moved to another hop when its SYN is retransmitted)"
+         that lands on hop{BLACKHOLE_HOP} is moved to another hop when its SYN is retransmitted, \
+         and after two such moves hop{BLACKHOLE_HOP} is excluded for port {BLOCKED_PORT} only)"
     );
 }
 
