@@ -167,14 +167,12 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     // Port sets from the hops' exit policies: one slot table per set, each
     // holding only hops that accept every port of it.
     let policies: Vec<PortSet> = config.hops.iter().map(|h| h.accepted_ports()).collect();
-    let mut plan = PortSetPlan::new(
-        &policies,
-        &config
-            .hops
-            .iter()
-            .map(|h| h.initial_estimate_bytes_per_sec())
-            .collect::<Vec<_>>(),
-    );
+    let plan_weights: Vec<f64> = config
+        .hops
+        .iter()
+        .map(|h| h.initial_estimate_bytes_per_sec())
+        .collect();
+    let mut plan = PortSetPlan::new(&policies, &plan_weights);
     dp.set_port_sets(&plan.port_to_set)?;
     if !plan.is_trivial() {
         for (i, (ports, allowed)) in plan.sets.iter().enumerate() {
@@ -291,23 +289,21 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         let mut now_excluded = blocks.excluded_now(now);
         now_excluded.sort_unstable();
         if now_excluded != excluded {
-            for &(hop, port) in now_excluded.iter().filter(|x| !excluded.contains(x)) {
-                let name = config
+            let hop_name = |hop: u32| {
+                config
                     .hops
                     .get(hop as usize)
-                    .map_or("?", |h| h.name.as_str());
+                    .map_or("?", |h| h.name.as_str())
+            };
+            for &(hop, port) in now_excluded.iter().filter(|x| !excluded.contains(x)) {
                 warn!(
-                    hop = name,
+                    hop = hop_name(hop),
                     port, "hop drops connections to this port: excluded for it"
                 );
             }
             for &(hop, port) in excluded.iter().filter(|x| !now_excluded.contains(x)) {
-                let name = config
-                    .hops
-                    .get(hop as usize)
-                    .map_or("?", |h| h.name.as_str());
                 info!(
-                    hop = name,
+                    hop = hop_name(hop),
                     port, "exclusion expired: the hop is offered this port again"
                 );
             }
@@ -318,14 +314,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                     a.remove(port);
                 }
             }
-            plan = PortSetPlan::new(
-                &accepts,
-                &config
-                    .hops
-                    .iter()
-                    .map(|h| h.initial_estimate_bytes_per_sec())
-                    .collect::<Vec<_>>(),
-            );
+            plan = PortSetPlan::new(&accepts, &plan_weights);
             dp.set_port_sets(&plan.port_to_set)?;
         }
         let next = set_tables(&plan, &engine, &report.table);
