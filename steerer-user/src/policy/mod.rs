@@ -215,7 +215,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             if f.last_seen_ns >= window_start {
                 active[h] += 1;
             }
-            if delta > 0 {
+            // A flow that never got an answer moved no data: its retried SYNs
+            // would only stretch the hop's busy time (blackholes are judged
+            // by failures and exclusions, not by speed).
+            if delta > 0 && f.reply_packets > 0 {
                 bytes[h] += delta;
                 let start = f.first_seen_ns.max(window_start);
                 intervals[h].push((start, f.last_seen_ns.max(start)));
@@ -445,5 +448,20 @@ mod tests {
         let r = e.tick(SEC, Vec::new());
         assert_eq!(slots_of(&r.table, 0), 0);
         assert_eq!(slots_of(&r.table, 1), 307);
+    }
+
+    #[test]
+    fn unanswered_flows_do_not_stretch_busy_time() {
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0]), params());
+        let answered = sample(1, 0, 1_000_000, 0, SEC / 2);
+        let mut silent = sample(2, 0, 300, 0, SEC);
+        silent.reply_packets = 0;
+        let r = e.tick(SEC, vec![answered, silent]);
+        // 1 MB over the answered flow's half second, not over a whole second.
+        assert!(
+            (r.hops[0].speed - 2_000_000.0).abs() < 1.0,
+            "{}",
+            r.hops[0].speed
+        );
     }
 }
