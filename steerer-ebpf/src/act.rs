@@ -51,20 +51,8 @@ pub fn redirect_tc(ctx: &TcContext, parsed: &Parsed, entry: &HopEntry) -> Result
     }
     let l3_off = parsed.l3_off - 4 * parsed.vlan_tags as usize;
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    if parsed.key.family == FAMILY_IPV4 {
-        let ip: *mut Ipv4Hdr =
-            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
-        unsafe { decrement_ttl_v4(&mut *ip) };
-    } else {
-        let ip: *mut Ipv6Hdr =
-            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
-        unsafe { (*ip).hop_limit -= 1 };
-    }
-    let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
-    unsafe {
-        (*eth).dst_addr = entry.dst_mac;
-        (*eth).src_addr = entry.src_mac;
-    }
+    decrement_ttl(data, data_end, parsed, l3_off)?;
+    rewrite_macs(data, data_end, entry)?;
     match unsafe { bpf_redirect(entry.ifindex, 0) } as i32 {
         TC_ACT_REDIRECT => Ok(TC_ACT_REDIRECT),
         _ => Err(StatReason::RedirectFailed),
@@ -81,15 +69,7 @@ pub fn redirect_xdp(
     entry: &HopEntry,
 ) -> Result<u32, StatReason> {
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    if parsed.key.family == FAMILY_IPV4 {
-        let ip: *mut Ipv4Hdr =
-            ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
-        unsafe { decrement_ttl_v4(&mut *ip) };
-    } else {
-        let ip: *mut Ipv6Hdr =
-            ptr_at_mut(data, data_end, parsed.l3_off).ok_or(StatReason::PassTruncated)?;
-        unsafe { (*ip).hop_limit -= 1 };
-    }
+    decrement_ttl(data, data_end, parsed, parsed.l3_off)?;
     let (data, data_end) = if parsed.vlan_tags > 0 {
         // The inner EtherType lands at offset 12 of the shortened frame; the
         // addresses before it are written below.
@@ -101,14 +81,42 @@ pub fn redirect_xdp(
     } else {
         (data, data_end)
     };
+    rewrite_macs(data, data_end, entry)?;
+    HOP_DEVS
+        .redirect(hop, 0)
+        .map_err(|_| StatReason::RedirectFailed)
+}
+
+/// TTL / hop limit - 1 of the IP header at `l3_off` (both actions that
+/// forward themselves, XDP and TC `redirect`).
+#[inline(always)]
+fn decrement_ttl(
+    data: usize,
+    data_end: usize,
+    parsed: &Parsed,
+    l3_off: usize,
+) -> Result<(), StatReason> {
+    if parsed.key.family == FAMILY_IPV4 {
+        let ip: *mut Ipv4Hdr =
+            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { decrement_ttl_v4(&mut *ip) };
+    } else {
+        let ip: *mut Ipv6Hdr =
+            ptr_at_mut(data, data_end, l3_off).ok_or(StatReason::PassTruncated)?;
+        unsafe { (*ip).hop_limit -= 1 };
+    }
+    Ok(())
+}
+
+/// Ethernet addresses for the hop's next hop.
+#[inline(always)]
+fn rewrite_macs(data: usize, data_end: usize, entry: &HopEntry) -> Result<(), StatReason> {
     let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
     unsafe {
         (*eth).dst_addr = entry.dst_mac;
         (*eth).src_addr = entry.src_mac;
     }
-    HOP_DEVS
-        .redirect(hop, 0)
-        .map_err(|_| StatReason::RedirectFailed)
+    Ok(())
 }
 
 /// TTL - 1 with the checksum fixed incrementally (RFC 1624), as the kernel's

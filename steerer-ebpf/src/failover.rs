@@ -7,6 +7,7 @@ use steerer_common::{flow::FailoverKey, FlowKey, FlowValue, StatReason};
 
 use crate::{
     act::usable_hop,
+    flow,
     maps::{count, FAILOVERS},
     parse::{TCP_ACK, TCP_SYN},
     select::{choose, hop_at},
@@ -93,11 +94,7 @@ fn record(hop: u32, dst_port: u16) {
         _pad: 0,
     };
     match FAILOVERS.get_ptr_mut(&key) {
-        Some(n) => unsafe {
-            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-                n, 1,
-            );
-        },
+        Some(n) => flow::add(n, 1),
         None => {
             let _ = FAILOVERS.insert(&key, &1, 0);
         }

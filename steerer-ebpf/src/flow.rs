@@ -8,7 +8,7 @@ use steerer_common::{FlowKey, FlowValue};
 use crate::maps::FLOWS;
 
 #[inline(always)]
-fn add(field: *mut u64, n: u64) {
+pub fn add(field: *mut u64, n: u64) {
     // XDP and TC of the same flow run on different CPUs; a locked add keeps
     // the counters exact without a per-CPU split user space would have to sum.
     // core's AtomicU64 has no fetch_add on the BPF target (no atomic width

@@ -65,8 +65,8 @@ pub fn steerer_tc(ctx: TcContext) -> i32 {
 }
 
 /// Bytes pulled into the linear area: every header the parser may read
-/// (two VLAN tags, IPv6 with its extension headers, TCP with options).
-const HEADROOM: u32 = 600;
+/// (transport headers start within `MAX_L4_OFFSET`, TCP with options).
+const HEADROOM: u32 = (parse::MAX_L4_OFFSET + parse::MAX_TCP_HEADER) as u32;
 
 #[classifier]
 pub fn steerer_tc_reply(ctx: TcContext) -> i32 {

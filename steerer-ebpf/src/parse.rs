@@ -28,7 +28,9 @@ const IPV6_DEST_OPTS: u8 = 60;
 pub const MAX_IPV6_EXT_HEADERS: usize = 8;
 /// Transport headers must start within this many bytes of the frame: it
 /// bounds every offset for the verifier and is far beyond real headers.
-const MAX_L4_OFFSET: usize = 512;
+pub const MAX_L4_OFFSET: usize = 512;
+/// Largest TCP header (data offset 15 words).
+pub const MAX_TCP_HEADER: usize = 60;
 
 /// What the steering code needs to know about a classified packet.
 pub struct Parsed {
