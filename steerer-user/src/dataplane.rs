@@ -12,7 +12,7 @@ use aya::{
         links::{FdLink, PinnedLink},
         tc::{SchedClassifierLink, TcAttachType},
         xdp::XdpLink,
-        SchedClassifier, Xdp, XdpMode,
+        Program, ProgramError, SchedClassifier, Xdp, XdpMode,
     },
     Ebpf, EbpfLoader,
 };
@@ -181,26 +181,11 @@ impl Dataplane {
     }
 
     fn load_programs(&mut self) -> Result<(), DataplaneError> {
-        let xdp: &mut Xdp = self
-            .ebpf
-            .program_mut(XDP_PROGRAM)
-            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(XDP_PROGRAM))?;
+        let xdp: &mut Xdp = program_mut(&mut self.ebpf, XDP_PROGRAM)?;
         xdp.load().map_err(prog_err(XDP_PROGRAM))?;
-        let tc: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(TC_PROGRAM)
-            .ok_or_else(|| prog_missing(TC_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(TC_PROGRAM))?;
+        let tc: &mut SchedClassifier = program_mut(&mut self.ebpf, TC_PROGRAM)?;
         tc.load().map_err(prog_err(TC_PROGRAM))?;
-        let tc_steer: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(TC_STEER_PROGRAM)
-            .ok_or_else(|| prog_missing(TC_STEER_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(TC_STEER_PROGRAM))?;
+        let tc_steer: &mut SchedClassifier = program_mut(&mut self.ebpf, TC_STEER_PROGRAM)?;
         tc_steer.load().map_err(prog_err(TC_STEER_PROGRAM))?;
         Ok(())
     }
@@ -252,24 +237,15 @@ impl Dataplane {
         mode: AttachMode,
         pin: &Path,
     ) -> Result<bool, DataplaneError> {
-        let xdp: &mut Xdp = self
-            .ebpf
-            .program_mut(XDP_PROGRAM)
-            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(XDP_PROGRAM))?;
-        if pin.exists() {
-            let reuse = PinnedLink::from_pin(pin)
+        let xdp: &mut Xdp = program_mut(&mut self.ebpf, XDP_PROGRAM)?;
+        let taken = take_over_pinned_link(pin, "XDP", |fd| {
+            let link = XdpLink::try_from(fd).map_err(|e| e.to_string())?;
+            xdp.attach_to_link(link)
+                .map(drop)
                 .map_err(|e| e.to_string())
-                .and_then(|p| XdpLink::try_from(FdLink::from(p)).map_err(|e| e.to_string()))
-                .and_then(|link| xdp.attach_to_link(link).map_err(|e| e.to_string()));
-            match reuse {
-                Ok(_) => return Ok(true),
-                Err(e) => {
-                    tracing::warn!(pin = %pin.display(), error = %e, "stale XDP link pin; attaching anew");
-                    remove_link_pin(pin)?;
-                }
-            }
+        })?;
+        if taken {
+            return Ok(true);
         }
         let xdp_mode = match mode {
             AttachMode::XdpSkb => XdpMode::Skb,
@@ -277,12 +253,10 @@ impl Dataplane {
         };
         let id = xdp.attach(iface, xdp_mode).map_err(prog_err(XDP_PROGRAM))?;
         let link = xdp.take_link(id).map_err(prog_err(XDP_PROGRAM))?;
-        let fd = FdLink::try_from(link)
-            .map_err(|e| format!("not a bpf link (kernel too old?): {e}"))
-            .map_err(link_err(pin))?;
-        fd.pin(pin)
-            .map_err(|e| e.to_string())
-            .map_err(link_err(pin))?;
+        pin_link(
+            pin,
+            FdLink::try_from(link).map_err(|e| format!("not a bpf link (kernel too old?): {e}")),
+        )?;
         Ok(false)
     }
 
@@ -294,35 +268,21 @@ impl Dataplane {
         attach_type: TcAttachType,
         pin: &Path,
     ) -> Result<bool, DataplaneError> {
-        let tc: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| prog_missing(name))?
-            .try_into()
-            .map_err(prog_err(name))?;
-        if pin.exists() {
-            let reuse = PinnedLink::from_pin(pin)
-                .map_err(|e| e.to_string())
-                .and_then(|p| {
-                    SchedClassifierLink::try_from(FdLink::from(p)).map_err(|e| e.to_string())
-                })
-                .and_then(|link| tc.attach_to_link(link).map_err(|e| e.to_string()));
-            match reuse {
-                Ok(_) => return Ok(true),
-                Err(e) => {
-                    tracing::warn!(pin = %pin.display(), error = %e, "stale TC link pin; attaching anew");
-                    remove_link_pin(pin)?;
-                }
-            }
+        let tc: &mut SchedClassifier = program_mut(&mut self.ebpf, name)?;
+        let taken = take_over_pinned_link(pin, "TC", |fd| {
+            let link = SchedClassifierLink::try_from(fd).map_err(|e| e.to_string())?;
+            tc.attach_to_link(link).map(drop).map_err(|e| e.to_string())
+        })?;
+        if taken {
+            return Ok(true);
         }
         let id = tc.attach(iface, attach_type).map_err(prog_err(name))?;
         let link = tc.take_link(id).map_err(prog_err(name))?;
-        let fd = FdLink::try_from(link)
-            .map_err(|e| format!("not a TCX link (kernel older than 6.6?): {e}"))
-            .map_err(link_err(pin))?;
-        fd.pin(pin)
-            .map_err(|e| e.to_string())
-            .map_err(link_err(pin))?;
+        pin_link(
+            pin,
+            FdLink::try_from(link)
+                .map_err(|e| format!("not a TCX link (kernel older than 6.6?): {e}")),
+        )?;
         Ok(false)
     }
 
@@ -331,12 +291,7 @@ impl Dataplane {
     /// (`bench_xdp_pass`, `bench_parse_lookup`), which share this data
     /// plane's maps and are never attached by steerer itself.
     pub fn xdp_program_named(&mut self, name: &'static str) -> Result<&mut Xdp, DataplaneError> {
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| prog_missing(name))?
-            .try_into()
-            .map_err(prog_err(name))?;
+        let prog: &mut Xdp = program_mut(&mut self.ebpf, name)?;
         if prog.fd().is_err() {
             prog.load().map_err(prog_err(name))?;
         }
@@ -345,29 +300,17 @@ impl Dataplane {
 
     /// The loaded XDP program (for BPF_PROG_TEST_RUN).
     pub fn xdp_program(&self) -> Result<&Xdp, DataplaneError> {
-        self.ebpf
-            .program(XDP_PROGRAM)
-            .ok_or_else(|| prog_missing(XDP_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(XDP_PROGRAM))
+        program(&self.ebpf, XDP_PROGRAM)
     }
 
     /// The loaded TC steering program (for BPF_PROG_TEST_RUN).
     pub fn tc_steer_program(&self) -> Result<&SchedClassifier, DataplaneError> {
-        self.ebpf
-            .program(TC_STEER_PROGRAM)
-            .ok_or_else(|| prog_missing(TC_STEER_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(TC_STEER_PROGRAM))
+        program(&self.ebpf, TC_STEER_PROGRAM)
     }
 
     /// The loaded TC program (for BPF_PROG_TEST_RUN).
     pub fn tc_program(&self) -> Result<&SchedClassifier, DataplaneError> {
-        self.ebpf
-            .program(TC_PROGRAM)
-            .ok_or_else(|| prog_missing(TC_PROGRAM))?
-            .try_into()
-            .map_err(prog_err(TC_PROGRAM))
+        program(&self.ebpf, TC_PROGRAM)
     }
 
     fn map_mut(&mut self, name: &'static str) -> Result<&mut Map, DataplaneError> {
@@ -527,6 +470,60 @@ fn prog_missing(name: &'static str) -> DataplaneError {
         name,
         source: Box::new(aya::programs::ProgramError::UnexpectedProgramType),
     }
+}
+
+/// A program of the object by name, as its type (`Xdp`, `SchedClassifier`).
+fn program_mut<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, DataplaneError>
+where
+    &'a mut P: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| prog_missing(name))?
+        .try_into()
+        .map_err(prog_err(name))
+}
+
+fn program<'a, P>(ebpf: &'a Ebpf, name: &'static str) -> Result<&'a P, DataplaneError>
+where
+    &'a P: TryFrom<&'a Program, Error = ProgramError>,
+{
+    ebpf.program(name)
+        .ok_or_else(|| prog_missing(name))?
+        .try_into()
+        .map_err(prog_err(name))
+}
+
+/// Take over the link an earlier run pinned at `pin` (`take_over` swaps
+/// this run's program into it); `true` when that worked. A stale pin (its
+/// interface gone, or not such a link) is removed and `false` returned.
+fn take_over_pinned_link(
+    pin: &Path,
+    what: &str,
+    take_over: impl FnOnce(FdLink) -> Result<(), String>,
+) -> Result<bool, DataplaneError> {
+    if !pin.exists() {
+        return Ok(false);
+    }
+    let result = PinnedLink::from_pin(pin)
+        .map_err(|e| e.to_string())
+        .and_then(|p| take_over(FdLink::from(p)));
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            tracing::warn!(pin = %pin.display(), error = %e, "stale {what} link pin; attaching anew");
+            remove_link_pin(pin)?;
+            Ok(false)
+        }
+    }
+}
+
+/// Pin a freshly attached link next to the maps.
+fn pin_link(pin: &Path, link: Result<FdLink, String>) -> Result<(), DataplaneError> {
+    link.map_err(link_err(pin))?
+        .pin(pin)
+        .map_err(|e| e.to_string())
+        .map_err(link_err(pin))?;
+    Ok(())
 }
 
 /// Unpin one link (detaching its program once nothing else holds it).
