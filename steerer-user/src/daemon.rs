@@ -22,7 +22,7 @@ use steerer_user::{
     monotonic_ns, netlink,
     policy::blocked::BlockList,
     policy::{Engine, FlowSample, HopSpec, Params},
-    portsets::{plan::PortSetPlan, PortSet},
+    portsets::{self, plan::PortSetPlan, PortSet},
     report::TickStatus,
 };
 use tracing::{info, warn};
@@ -183,11 +183,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 .filter(|(_, &a)| a)
                 .map(|(h, _)| h.name.as_str())
                 .collect();
-            let mut shown = ports.to_ranges();
-            if shown.len() > 60 {
-                shown.truncate(60);
-                shown.push_str("...");
-            }
+            let shown = portsets::abbreviate(&ports.to_ranges(), 60);
             info!(set = i, ports = %shown, hops = ?names, "port set");
         }
     }

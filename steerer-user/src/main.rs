@@ -245,11 +245,7 @@ fn port_sets(
     }
     println!("\nthe {} sets (bandwidth-weighted merge):", a.sets.len());
     for (i, s) in a.sets.iter().enumerate() {
-        let ports = if s.ports.len() > 60 {
-            format!("{}...", &s.ports[..60])
-        } else {
-            s.ports.clone()
-        };
+        let ports = steerer_user::portsets::abbreviate(&s.ports, 60);
         println!(
             "  set {i:>2}: {:>5} ports, {:>4} exits ({:>5.1}% of exit weight): {ports}",
             s.port_count,

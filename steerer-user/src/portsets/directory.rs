@@ -35,8 +35,14 @@ pub struct Skipped(pub BTreeMap<String, (usize, usize)>);
 
 impl Skipped {
     fn add(&mut self, reason: impl Into<String>, line: usize) {
-        let e = self.0.entry(reason.into()).or_insert((0, line));
-        e.0 += 1;
+        self.0.entry(reason.into()).or_insert((0, line)).0 += 1;
+    }
+
+    /// Add another file's skips (first lines stay those seen first).
+    fn absorb(&mut self, other: &Skipped) {
+        for (reason, &(n, line)) in &other.0 {
+            self.0.entry(reason.clone()).or_insert((0, line)).0 += n;
+        }
     }
 
     pub fn total(&self) -> usize {
@@ -347,10 +353,8 @@ pub fn load(
         mds.parse_into(&read(f)?, f)?;
     }
     let (exits, mut skipped) = exits(&c, &mds);
-    for (reason, &(n, line)) in c.skipped.0.iter().chain(mds.skipped.0.iter()) {
-        let e = skipped.0.entry(reason.clone()).or_insert((0, line));
-        e.0 += n;
-    }
+    skipped.absorb(&c.skipped);
+    skipped.absorb(&mds.skipped);
     Ok((exits, skipped))
 }
 

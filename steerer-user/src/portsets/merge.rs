@@ -65,7 +65,7 @@ pub enum Metric {
 }
 
 /// The result: `sets[i]` lists the classes merged into set i.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merged {
     pub sets: Vec<Vec<usize>>,
 }
@@ -121,7 +121,7 @@ fn weight_of(bits: &[u64], weights: &[f64]) -> f64 {
     weights
         .iter()
         .enumerate()
-        .filter(|(h, _)| bits[h / 64] & (1 << (h % 64)) != 0)
+        .filter(|(h, _)| has_bit(bits, *h))
         .map(|(_, w)| w)
         .sum()
 }
@@ -148,7 +148,7 @@ impl Acc {
     fn add(&mut self, c: &PortClass) {
         self.ports += c.count;
         for (h, n) in self.accepted.iter_mut().enumerate() {
-            if c.hops[h / 64] & (1 << (h % 64)) != 0 {
+            if has_bit(&c.hops, h) {
                 *n += c.count;
             }
         }
@@ -208,6 +208,19 @@ impl Ord for Cost {
 /// `metric` (`bandwidth[h]`: hop h's weight). Deterministic: ties go to the
 /// pair with the lower class indices.
 pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric) -> Merged {
+    merge_to_each(classes, bandwidth, &[k], metric)
+        .pop()
+        .unwrap_or(Merged { sets: Vec::new() })
+}
+
+/// `merge` for several K in one greedy run: the sets for a smaller K are the
+/// same run carried further. Results in the order of `ks`.
+pub fn merge_to_each(
+    classes: &[PortClass],
+    bandwidth: &[f64],
+    ks: &[usize],
+    metric: Metric,
+) -> Vec<Merged> {
     let weights: Vec<f64> = match metric {
         Metric::Bandwidth => bandwidth.to_vec(),
         Metric::Count => vec![1.0; bandwidth.len()],
@@ -242,7 +255,23 @@ pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric)
             push(&mut heap, &sets, i, j);
         }
     }
-    while live > k.max(1) {
+    // Targets largest first; each is recorded when the run gets down to it.
+    let mut targets: Vec<usize> = ks.iter().map(|&k| k.max(1)).collect();
+    targets.sort_unstable_by(|a, b| b.cmp(a));
+    targets.dedup();
+    let mut snapshots: HashMap<usize, Merged> = HashMap::new();
+    let smallest = targets.last().copied().unwrap_or(1);
+    loop {
+        while let Some(&t) = targets.first() {
+            if live > t {
+                break;
+            }
+            snapshots.insert(t, snapshot(&sets));
+            targets.remove(0);
+        }
+        if live <= smallest {
+            break;
+        }
         let Some(Reverse((_, i, j, vi, vj))) = heap.pop() else {
             break;
         };
@@ -266,12 +295,38 @@ pub fn merge(classes: &[PortClass], bandwidth: &[f64], k: usize, metric: Metric)
             }
         }
     }
-    let mut out: Vec<Vec<usize>> = sets.into_iter().flatten().map(|g| g.members).collect();
-    for s in &mut out {
-        s.sort_unstable();
+    for t in targets {
+        // The heap ran dry (fewer classes than asked for): what is left.
+        snapshots.insert(t, snapshot(&sets));
     }
+    ks.iter()
+        .map(|k| {
+            snapshots
+                .get(&(*k).max(1))
+                .cloned()
+                .unwrap_or_else(|| snapshot(&sets))
+        })
+        .collect()
+}
+
+fn snapshot(sets: &[Option<Group>]) -> Merged {
+    let mut out: Vec<Vec<usize>> = sets
+        .iter()
+        .flatten()
+        .map(|g| {
+            let mut m = g.members.clone();
+            m.sort_unstable();
+            m
+        })
+        .collect();
     out.sort();
     Merged { sets: out }
+}
+
+/// Is bit `i` set in a bitset of u64 words (hop membership)?
+#[inline]
+pub fn has_bit(bits: &[u64], i: usize) -> bool {
+    bits[i / 64] & (1 << (i % 64)) != 0
 }
 
 #[cfg(test)]
@@ -377,6 +432,21 @@ mod tests {
                 let coarser = merge(&classes, &w, k - 1, Metric::Bandwidth);
                 proptest::prop_assert!(coarser.loss(&classes, &w).0 >= loss - 1e-6);
             }
+        }
+    }
+
+    #[test]
+    fn one_run_for_several_k_gives_what_separate_runs_give() {
+        let hops: Vec<PortSet> = (0..6u16)
+            .map(|i| set(&[80, 443, 1000 + i, 2000 + i % 3, 3000 + i % 2]))
+            .collect();
+        let refs: Vec<&PortSet> = hops.iter().collect();
+        let classes = exact_classes(&refs);
+        let w = [5.0, 1.0, 9.0, 2.0, 7.0, 3.0];
+        let ks = [8, 2, 5, 1, 100];
+        let together = merge_to_each(&classes, &w, &ks, Metric::Bandwidth);
+        for (k, m) in ks.iter().zip(&together) {
+            assert_eq!(m, &merge(&classes, &w, *k, Metric::Bandwidth), "K = {k}");
         }
     }
 }

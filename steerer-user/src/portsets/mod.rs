@@ -8,7 +8,7 @@ pub mod merge;
 pub mod plan;
 pub mod ports;
 
-pub use merge::{exact_classes, merge, Merged, Metric, PortClass};
+pub use merge::{exact_classes, has_bit, merge, merge_to_each, Merged, Metric, PortClass};
 pub use ports::PortSet;
 
 use serde::Serialize;
@@ -25,6 +25,14 @@ pub struct LossRow {
     pub sets: usize,
     pub loss_by_count: f64,
     pub loss_by_bandwidth: f64,
+}
+
+/// `ranges` cut to `max` characters with `...`, for one-line output.
+pub fn abbreviate(ranges: &str, max: usize) -> String {
+    match ranges.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &ranges[..at]),
+        None => ranges.to_string(),
+    }
 }
 
 /// One published port set.
@@ -64,9 +72,11 @@ pub fn analyse(exits: &[Exit], k: usize) -> Analysis {
     let ones = vec![1.0; exits.len()];
     let mut losses = Vec::new();
     let mut chosen = None;
-    for &kk in &ks {
-        for (metric, name) in [(Metric::Bandwidth, "bandwidth"), (Metric::Count, "count")] {
-            let m = merge(&classes, &weights, kk, metric);
+    for (metric, name) in [(Metric::Bandwidth, "bandwidth"), (Metric::Count, "count")] {
+        for (&kk, m) in ks
+            .iter()
+            .zip(merge_to_each(&classes, &weights, &ks, metric))
+        {
             let (lc, tc) = m.loss(&classes, &ones);
             let (lb, tb) = m.loss(&classes, &weights);
             losses.push(LossRow {
@@ -81,6 +91,8 @@ pub fn analyse(exits: &[Exit], k: usize) -> Analysis {
             }
         }
     }
+    // The table reads by K, the bandwidth merge first.
+    losses.sort_by_key(|r| (r.k, r.merged_by != "bandwidth"));
     let chosen = chosen.unwrap_or(Merged { sets: vec![] });
     let total_weight: f64 = weights.iter().sum();
     let ports = chosen.ports(&classes);
@@ -89,9 +101,7 @@ pub fn analyse(exits: &[Exit], k: usize) -> Analysis {
         .iter()
         .zip(&supporters)
         .map(|(p, s)| {
-            let members: Vec<usize> = (0..exits.len())
-                .filter(|h| s[h / 64] & (1 << (h % 64)) != 0)
-                .collect();
+            let members: Vec<usize> = (0..exits.len()).filter(|&h| has_bit(s, h)).collect();
             SetReport {
                 ports: p.to_ranges(),
                 port_count: p.len(),
@@ -108,7 +118,7 @@ pub fn analyse(exits: &[Exit], k: usize) -> Analysis {
             let bits = supporters
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s[h / 64] & (1 << (h % 64)) != 0)
+                .filter(|(_, s)| has_bit(s, h))
                 .fold(0u64, |acc, (i, _)| acc | (1 << i));
             (e.identity.clone(), e.nickname.clone(), bits)
         })

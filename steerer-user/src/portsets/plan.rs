@@ -6,7 +6,7 @@
 
 use steerer_common::limits::MAX_CLASSES;
 
-use super::{exact_classes, merge, Metric, PortSet};
+use super::{exact_classes, has_bit, merge, Metric, PortSet};
 
 #[derive(Debug, Clone)]
 pub struct PortSetPlan {
@@ -31,9 +31,7 @@ impl PortSetPlan {
             for port in p.ports() {
                 port_to_set[port as usize] = i as u8;
             }
-            let allowed = (0..accepts.len())
-                .map(|h| s[h / 64] & (1 << (h % 64)) != 0)
-                .collect();
+            let allowed = (0..accepts.len()).map(|h| has_bit(&s, h)).collect();
             sets.push((p, allowed));
         }
         PortSetPlan { port_to_set, sets }
