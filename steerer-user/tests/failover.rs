@@ -107,6 +107,16 @@ fn a_window_of_one_hop_keeps_the_flow() {
     assert!(t.dp.failovers().unwrap().is_empty());
 }
 
+/// The flow entry of client port `sport`.
+fn flow_of(t: &TestDataplane, sport: u16) -> steerer_common::FlowValue {
+    t.dp.flows()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.src_port == sport)
+        .expect("flow entry")
+        .1
+}
+
 #[test]
 fn a_heavy_old_hop_still_yields_the_other_hop() {
     // Hop 0 holds 95% of the slots: weighted re-choices mostly land on it
@@ -118,21 +128,9 @@ fn a_heavy_old_hop_still_yields_the_other_hop() {
     for sport in 41000..41100u16 {
         let s = syn(sport, false);
         run_xdp(&t, &s);
-        let before =
-            t.dp.flows()
-                .unwrap()
-                .into_iter()
-                .find(|(k, _)| k.src_port == sport)
-                .unwrap()
-                .1;
+        let before = flow_of(&t, sport);
         run_xdp(&t, &s);
-        let after =
-            t.dp.flows()
-                .unwrap()
-                .into_iter()
-                .find(|(k, _)| k.src_port == sport)
-                .unwrap()
-                .1;
+        let after = flow_of(&t, sport);
         if before.hop == 0 {
             assert_eq!(after.hop, 1, "flow {sport} left hop 0");
             moved += 1;

@@ -21,12 +21,12 @@ fn valid_frame() -> impl Strategy<Value = Vec<u8>> {
         2u8..=255,
         proptest::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(|(v6, tags, exts, sport, dport, ttl, payload)| {
-            let mut f = if v6 {
+        .prop_map(|(ipv6, tags, exts, sport, dport, ttl, payload)| {
+            let mut f = if ipv6 {
                 let base = if sport % 2 == 0 {
                     tcp_v6(sport, dport)
                 } else {
-                    udp_v6(v6_addr(2), v6_addr(0x99), sport, dport, ttl, &payload)
+                    udp_v6(v6(2), v6(0x99), sport, dport, ttl, &payload)
                 };
                 with_v6_ext(&base, &vec![opts_header(60); exts])
             } else {
@@ -43,10 +43,6 @@ fn valid_frame() -> impl Strategy<Value = Vec<u8>> {
             f = with_vlan(&f, &tpids[2 - tags..]);
             f
         })
-}
-
-fn v6_addr(last: u8) -> [u8; 16] {
-    v6(last)
 }
 
 /// A valid frame cut at a random length and with a few random bytes.
