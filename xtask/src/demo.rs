@@ -165,9 +165,7 @@ fn demo(args: &RunArgs) -> Result<()> {
             progress.stop.store(true, Ordering::Relaxed);
             let _ = steerer.stop();
             drop(steerer);
-            let prefix = lab.prefix.clone();
-            drop(lab);
-            report_clean(&prefix);
+            remove_lab(lab);
             // Client loops may sit in a socket call; exiting closes them.
             std::process::exit(130);
         }
@@ -183,9 +181,7 @@ fn demo(args: &RunArgs) -> Result<()> {
     let clean = steerer.stop()?;
     summary(&results, &flows, last.as_ref(), elapsed);
     drop(steerer);
-    let prefix = lab.prefix.clone();
-    drop(lab);
-    report_clean(&prefix);
+    remove_lab(lab);
     if !clean {
         bail!("steerer did not exit cleanly");
     }
@@ -299,12 +295,12 @@ fn summary(
     );
 }
 
-/// Say whether the machine was left clean.
-fn report_clean(prefix: &str) {
-    let ns = check::namespaces_with_prefix(prefix).unwrap_or_default();
-    let pins = std::path::Path::new("/sys/fs/bpf/steerer")
-        .join(format!("{prefix}lan"))
-        .exists();
+/// Remove the lab and say whether the machine was left clean.
+fn remove_lab(lab: Lab) {
+    let (prefix, pin_dir) = (lab.prefix.clone(), lab.pin_dir());
+    drop(lab);
+    let ns = check::namespaces_with_prefix(&prefix).unwrap_or_default();
+    let pins = pin_dir.exists();
     if ns.is_empty() && !pins {
         println!("run: lab {prefix} removed (namespaces, links, programs, pins)");
     } else {
