@@ -14,7 +14,7 @@ pub enum StatReason {
     PassTruncated,
     /// Header fields that make no sense (bad IHL, bad version): passed.
     PassMalformed,
-    /// IPv4 options or IPv6 extension headers the parser does not walk: passed.
+    /// IPv6 extension headers beyond the walked number (or too deep): passed.
     PassIpOptions,
     /// Non-first fragment (no ports): passed.
     PassFragment,

@@ -106,17 +106,16 @@ fn parse_ipv4(
     if ihl < 5 {
         return Err(StatReason::PassMalformed);
     }
-    if ihl != 5 {
-        // Options are legal but rare; the foundation leaves them to the kernel.
-        return Err(StatReason::PassIpOptions);
-    }
     let frags = u16::from_be_bytes(ip.frags);
     let frag_offset = frags & 0x1fff;
     if frag_offset != 0 {
         return Err(StatReason::PassFragment);
     }
     let tot_len = u16::from_be_bytes(ip.tot_len) as usize;
-    if tot_len < Ipv4Hdr::LEN || l3_off + tot_len > pkt_len {
+    // Options (IHL 6-15) are skipped: the ports follow them, and ihl <= 15
+    // keeps the offset bounded for the verifier.
+    let header_len = ihl * 4;
+    if tot_len < header_len || l3_off + tot_len > pkt_len {
         return Err(StatReason::PassTruncated);
     }
     let mut key = FlowKey {
@@ -127,7 +126,7 @@ fn parse_ipv4(
     key.src_addr[..4].copy_from_slice(&ip.src_addr);
     key.dst_addr[..4].copy_from_slice(&ip.dst_addr);
     let ttl = ip.ttl;
-    let l4_off = l3_off + Ipv4Hdr::LEN;
+    let l4_off = l3_off + header_len;
     // A first fragment (offset 0, more-fragments set) carries the ports
     // and is steered like any packet.
     let l3_end = l3_off + tot_len;

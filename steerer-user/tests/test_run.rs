@@ -33,19 +33,18 @@ fn truncated_ipv4_header_passes_unchanged() {
     assert_passed_unchanged(&t, cut, StatReason::PassTruncated);
 }
 
-#[test]
-fn ipv4_with_options_passes_unchanged() {
-    let t = TestDataplane::new(true);
+/// An IPv4 packet with `options` (a multiple of 4 bytes) in its header,
+/// carrying a bare TCP header to port 80.
+fn tcp_v4_with_options(options: &[u8], ttl: u8) -> Vec<u8> {
     let mut ip = Ipv4Header::new(
         20,
-        64,
+        ttl,
         etherparse::IpNumber::TCP,
         [198, 18, 0, 2],
         [198, 19, 0, 2],
     )
     .unwrap();
-    // Four bytes of options: a NOP-padded router alert (RFC 2113).
-    ip.options = [0x94, 0x04, 0x00, 0x00].as_slice().try_into().unwrap();
+    ip.options = options.try_into().unwrap();
     ip.total_len = (ip.header_len() + 20) as u16;
     ip.header_checksum = ip.calc_header_checksum();
     let mut pkt = Vec::new();
@@ -53,10 +52,44 @@ fn ipv4_with_options_passes_unchanged() {
     pkt.extend_from_slice(&CLIENT_MAC);
     pkt.extend_from_slice(&[0x08, 0x00]);
     ip.write(&mut pkt).unwrap();
-    let tcp = etherparse::TcpHeader::new(40000, 80, 1, 65535);
-    tcp.write(&mut pkt).unwrap();
-    assert_eq!(pkt[14] & 0x0f, 6, "IHL 6");
-    assert_passed_unchanged(&t, &pkt, StatReason::PassIpOptions);
+    etherparse::TcpHeader::new(40000, 80, 1, 65535)
+        .write(&mut pkt)
+        .unwrap();
+    pkt
+}
+
+#[test]
+fn ipv4_with_options_is_steered_by_the_ports_after_them() {
+    // SPEC 4.1: IPv4 with any IHL. Router alert padded to 4 bytes (IHL 6),
+    // and the largest header: 40 bytes of options (IHL 15).
+    let router_alert = [0x94, 0x04, 0x00, 0x00];
+    let mut longest = [0x01u8; 40]; // NOPs...
+    longest[39] = 0x00; // ...then end of options.
+    for (options, ihl) in [(&router_alert[..], 6u8), (&longest[..], 15)] {
+        let t = TestDataplane::new(true);
+        let pkt = tcp_v4_with_options(options, 64);
+        assert_eq!(pkt[14] & 0x0f, ihl);
+        let o = run_xdp(&t, &pkt);
+        assert_eq!(o.verdict, XDP_REDIRECT, "IHL {ihl}");
+        // Expected bytes: the same packet built with TTL 63 (and so its own
+        // checksum), behind the hop's MACs.
+        let mut want = tcp_v4_with_options(options, 63);
+        want[0..6].copy_from_slice(&HOP_DST_MAC);
+        want[6..12].copy_from_slice(&HOP_SRC_MAC);
+        assert_eq!(o.out, want, "IHL {ihl}: output bytes");
+        let flows = t.dp.flows().unwrap();
+        assert_eq!(flows.len(), 1);
+        assert_eq!((flows[0].0.src_port, flows[0].0.dst_port), (40000, 80));
+    }
+}
+
+#[test]
+fn ipv4_total_length_shorter_than_its_header_passes_unchanged() {
+    let t = TestDataplane::new(true);
+    let mut pkt = tcp_v4_with_options(&[0x01; 8], 64);
+    // Total length 24 < IHL 7 x 4 = 28: the header claims more than the packet.
+    pkt[16..18].copy_from_slice(&24u16.to_be_bytes());
+    assert_passed_unchanged(&t, &pkt, StatReason::PassTruncated);
 }
 
 #[test]
