@@ -149,7 +149,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             memory_ns: 60_000_000_000,
             fail_after_ns: config.fail_after_secs * 1_000_000_000,
             max_share: config.max_share,
-            exploration_floor: 0.01,
+            exploration_share: 0.05,
             slot_count,
         },
     );
@@ -265,13 +265,31 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             first_seen_ns: v.first_seen_ns,
             last_seen_ns: v.last_seen_ns,
         });
-        let report = engine.tick(now, samples);
-
+        // Fast failovers first: the engine judges silent hops with them.
         for (k, n) in dp.failovers()? {
             let seen = failovers_seen.insert((k.hop, k.dst_port), n).unwrap_or(0);
             if n > seen {
                 blocks.failovers(k.hop, k.dst_port, n - seen, now);
+                engine.record_failovers(k.hop, n - seen);
             }
+        }
+        let report = engine.tick(now, samples);
+
+        if !report.disappeared.is_empty() {
+            let gone: Vec<FlowKey> = flows
+                .iter()
+                .filter(|(_, v)| report.disappeared.contains(&v.hop))
+                .map(|(k, _)| *k)
+                .collect();
+            let reset = dp.remove_flows(&gone)?;
+            for &h in &report.disappeared {
+                blocks.forget_hop(h);
+                warn!(
+                    hop = config.hops.get(h as usize).map_or("?", |c| c.name.as_str()),
+                    "no reply on any flow: hop taken out of every table until its re-test"
+                );
+            }
+            info!(flows = reset, "reset the flows of disappeared hops");
         }
         for (k, hop) in &report.newly_failed_flows {
             blocks.flow_failed(*hop, k.dst_port, now);

@@ -422,6 +422,25 @@ impl Dataplane {
         read_stats(self.map(map_names::STATS)?)
     }
 
+    /// Delete these flows' entries (a reset, SPEC 5.5: their next packet,
+    /// such as the sender's retry, is steered afresh). Returns how many
+    /// were still there.
+    pub fn remove_flows(&mut self, keys: &[FlowKey]) -> Result<usize, DataplaneError> {
+        let mut m: HashMap<_, FlowKey, FlowValue> =
+            HashMap::try_from(self.map_mut(map_names::FLOWS)?)
+                .map_err(map_err(map_names::FLOWS))?;
+        let mut removed = 0;
+        for k in keys {
+            match m.remove(k) {
+                Ok(()) => removed += 1,
+                // Evicted or ended meanwhile.
+                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(map_err(map_names::FLOWS)(e)),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Fill the port -> port-set array (`sets[port]`, each below
     /// `MAX_CLASSES`); only entries that differ from the map are written.
     pub fn set_port_sets(&mut self, sets: &[u8]) -> Result<(), DataplaneError> {

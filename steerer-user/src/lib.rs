@@ -7,6 +7,7 @@ pub mod netlink;
 pub mod policy;
 pub mod portsets;
 pub mod report;
+pub mod sim;
 
 pub use steerer_common as common;
 

@@ -7,6 +7,7 @@
 
 pub mod blocked;
 pub mod busy_time;
+pub mod choice;
 pub mod slot_table;
 pub mod weights;
 pub mod window;
@@ -32,8 +33,9 @@ pub struct Params {
     /// T: no reply after this long marks a flow failed.
     pub fail_after_ns: u64,
     pub max_share: f64,
-    /// Share every usable hop keeps so it can be measured again.
-    pub exploration_floor: f64,
+    /// Share of new flows spread evenly over every usable hop, so that each
+    /// can be measured again (SPEC 5.6).
+    pub exploration_share: f64,
     /// Slots per table (prime).
     pub slot_count: u32,
 }
@@ -108,11 +110,21 @@ pub struct TickReport<K> {
     /// The flows that became failed this tick, with their hop (input for
     /// per-destination blocking, SPEC 5.5).
     pub newly_failed_flows: Vec<(K, u32)>,
+    /// Hops declared disappeared this tick (no reply on any flow): out of
+    /// every table; the caller resets their flows so retries go elsewhere.
+    pub disappeared: Vec<u32>,
 }
+
+/// Failed flows in one tick, with no reply on any flow of the hop, that
+/// declare a hop disappeared.
+pub const SILENT_FAILURES: u64 = 3;
 
 #[derive(Debug, Clone, Default)]
 struct HopState {
     usable: bool,
+    /// Declared disappeared (no reply on any flow) until this time, when
+    /// it is offered flows again as a re-test.
+    silent_until: Option<u64>,
     last_measured: Option<(f64, u64)>,
     failed_total: u64,
 }
@@ -124,12 +136,16 @@ pub struct Engine<K> {
     state: Vec<HopState>,
     params: Params,
     /// Bytes each flow had at the previous tick, for per-tick deltas.
-    previous_bytes: HashMap<K, u64>,
+    /// (all bytes, reply bytes) each flow had at the previous tick.
+    previous_bytes: HashMap<K, (u64, u64)>,
     failed: HashSet<K>,
     table: Vec<u32>,
     last_tick_ns: Option<u64>,
     /// Speeds the last table was built from (for per-port-set tables).
     last_speeds: Vec<f64>,
+    /// Flows the data plane moved off each hop by fast failover since the
+    /// last tick (each an unanswered SYN).
+    pending_failovers: Vec<u64>,
 }
 
 impl<K: Hash + Eq + Copy> Engine<K> {
@@ -152,6 +168,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             table: Vec::new(),
             last_tick_ns: None,
             last_speeds: Vec::new(),
+            pending_failovers: Vec::new(),
         };
         let (speeds, _) = engine.speeds(&vec![None; engine.hops.len()], 0);
         engine.table = engine.build_table(&speeds, None).1;
@@ -181,7 +198,20 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     }
 
     pub fn is_usable(&self, hop: usize) -> bool {
-        self.state.get(hop).is_some_and(|s| s.usable)
+        hop < self.state.len() && self.usable_now(hop)
+    }
+
+    /// The data plane failed `n` flows over from `hop` (unanswered SYNs)
+    /// since the last tick. Such flows end up on another hop, so the flow
+    /// table alone would never show the old hop failing.
+    pub fn record_failovers(&mut self, hop: u32, n: u64) {
+        let h = hop as usize;
+        if h < self.hops.len() {
+            if self.pending_failovers.len() < self.hops.len() {
+                self.pending_failovers.resize(self.hops.len(), 0);
+            }
+            self.pending_failovers[h] += n;
+        }
     }
 
     /// One control-plane cycle at time `now_ns` over every flow currently in
@@ -201,7 +231,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let mut newly_failed = vec![0u64; n];
         let mut newly_failed_flows = Vec::new();
         let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
-        let mut seen: HashMap<K, u64> = HashMap::with_capacity(self.previous_bytes.len());
+        let mut answered = vec![0u64; n];
+        let mut seen: HashMap<K, (u64, u64)> = HashMap::with_capacity(self.previous_bytes.len());
 
         for f in flows {
             let h = f.hop as usize;
@@ -209,9 +240,12 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 continue; // left over from another configuration
             }
             let total = f.bytes + f.reply_bytes;
-            let before = self.previous_bytes.get(&f.key).copied().unwrap_or(0);
+            let (before, reply_before) = self.previous_bytes.get(&f.key).copied().unwrap_or((0, 0));
             let delta = total.saturating_sub(before);
-            seen.insert(f.key, total);
+            if f.reply_bytes > reply_before {
+                answered[h] += 1;
+            }
+            seen.insert(f.key, (total, f.reply_bytes));
             if f.last_seen_ns >= window_start {
                 active[h] += 1;
             }
@@ -244,6 +278,14 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             }
             self.state[h].failed_total += newly_failed[h];
         }
+        let mut unanswered = newly_failed.clone();
+        for (h, n) in std::mem::take(&mut self.pending_failovers)
+            .into_iter()
+            .enumerate()
+        {
+            unanswered[h] += n;
+        }
+        let disappeared = self.judge_silence(now_ns, &unanswered, &answered);
         let (speeds, sources) = self.speeds(&measured, now_ns);
         let (shares, table) = self.build_table(&speeds, None);
         self.last_speeds = speeds.clone();
@@ -251,12 +293,18 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         self.table = table;
         self.last_tick_ns = Some(now_ns);
 
+        let mut slots = vec![0u32; n];
+        for &h in &self.table {
+            if let Some(c) = slots.get_mut(h as usize) {
+                *c += 1;
+            }
+        }
         let hops = (0..n)
             .map(|h| HopReport {
                 name: self.hops[h].name.clone(),
-                usable: self.state[h].usable,
+                usable: self.usable_now(h),
                 share: shares[h],
-                slots: self.table.iter().filter(|&&x| x == h as u32).count() as u32,
+                slots: slots[h],
                 active_flows: active[h],
                 bytes: bytes[h],
                 speed: speeds[h],
@@ -271,7 +319,33 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             table: self.table.clone(),
             moved_slots,
             newly_failed_flows,
+            disappeared,
         }
+    }
+
+    /// SPEC 5.5, disappeared: "no reply on any flow -> removed from every
+    /// window within one tick". A hop with at least `SILENT_FAILURES` flows
+    /// failing this tick and not one reply byte on any flow is taken out
+    /// until `memory_ns` (L) has passed, then offered flows again; a hop
+    /// that blackholes only some destinations still answers the others
+    /// and is left to the block list. Returns the hops newly taken out.
+    fn judge_silence(&mut self, now_ns: u64, failed: &[u64], answered: &[u64]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (h, s) in self.state.iter_mut().enumerate() {
+            if s.silent_until.is_some_and(|t| now_ns >= t) {
+                s.silent_until = None;
+            }
+            if s.silent_until.is_none() && failed[h] >= SILENT_FAILURES && answered[h] == 0 {
+                s.silent_until = Some(now_ns + self.params.memory_ns);
+                out.push(h as u32);
+            }
+        }
+        out
+    }
+
+    /// Usable by configuration and not declared disappeared.
+    fn usable_now(&self, h: usize) -> bool {
+        self.state[h].usable && self.state[h].silent_until.is_none()
     }
 
     /// Speed per hop: this tick's measurement, else a remembered one, else the
@@ -309,11 +383,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     }
 
     fn build_table(&self, speeds: &[f64], allowed: Option<&[bool]>) -> (Vec<f64>, Vec<u32>) {
-        let usable: Vec<bool> = self
-            .state
-            .iter()
-            .enumerate()
-            .map(|(h, s)| s.usable && allowed.is_none_or(|a| a.get(h).copied().unwrap_or(false)))
+        let usable: Vec<bool> = (0..self.state.len())
+            .map(|h| {
+                self.usable_now(h) && allowed.is_none_or(|a| a.get(h).copied().unwrap_or(false))
+            })
             .collect();
         if !usable.iter().any(|&u| u) {
             return (
@@ -325,7 +398,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             speeds,
             &usable,
             self.params.max_share,
-            self.params.exploration_floor,
+            self.params.exploration_share,
         );
         let ids: Vec<u32> = (0..self.hops.len() as u32).collect();
         let table = slot_table::build(&ids, &self.seeds, &shares, self.params.slot_count);
@@ -345,7 +418,7 @@ mod tests {
             memory_ns: 60 * SEC,
             fail_after_ns: 3 * SEC,
             max_share: 0.5,
-            exploration_floor: 0.01,
+            exploration_share: 0.05,
             slot_count: 307,
         }
     }
@@ -448,6 +521,49 @@ mod tests {
         let r = e.tick(SEC, Vec::new());
         assert_eq!(slots_of(&r.table, 0), 0);
         assert_eq!(slots_of(&r.table, 1), 307);
+    }
+
+    #[test]
+    fn a_hop_answering_nothing_is_out_of_the_table_within_one_tick() {
+        // SPEC 5.5: "disappeared: ... no reply on any flow: removed from
+        // every window within one tick".
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0]), params());
+        let mut flows: Vec<FlowSample<u32>> = (0..3)
+            .map(|k| {
+                let mut f = sample(k, 1, 60, 0, 0);
+                f.reply_packets = 0;
+                f
+            })
+            .collect();
+        flows.push(sample(10, 0, 1_000_000, 0, SEC));
+        let r = e.tick(4 * SEC, flows.clone());
+        assert_eq!(r.disappeared, vec![1]);
+        assert_eq!(slots_of(&r.table, 1), 0);
+        assert!(!r.hops[1].usable && !e.is_usable(1));
+        // Not declared twice; back for a re-test after L (60 s).
+        assert!(e.tick(5 * SEC, Vec::new()).disappeared.is_empty());
+        let later = e.tick(65 * SEC, Vec::new());
+        assert!(later.hops[1].usable && slots_of(&later.table, 1) > 0);
+    }
+
+    #[test]
+    fn a_hop_that_answers_some_flows_is_not_disappeared() {
+        // Blocking some destinations is "blocked", not "disappeared".
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0]), params());
+        let mut flows: Vec<FlowSample<u32>> = (0..5)
+            .map(|k| {
+                let mut f = sample(k, 1, 60, 0, 0);
+                f.reply_packets = 0;
+                f
+            })
+            .collect();
+        let mut ok = sample(10, 1, 1_000_000, 0, SEC);
+        ok.reply_bytes = 50_000;
+        flows.push(ok);
+        let r = e.tick(4 * SEC, flows);
+        assert!(r.disappeared.is_empty());
+        assert_eq!(r.hops[1].newly_failed, 5);
+        assert!(slots_of(&r.table, 1) > 0);
     }
 
     #[test]

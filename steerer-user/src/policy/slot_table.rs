@@ -76,13 +76,13 @@ pub fn build(ids: &[u32], seeds: &[u64], weights: &[f64], slots: u32) -> Vec<u32
         .map(|&s| permutation_params(s, slots))
         .collect();
     let mut next = vec![0u64; ids.len()];
-    let mut left = quota.clone();
-    let mut remaining: u32 = left.iter().sum();
-    while remaining > 0 {
-        for i in 0..ids.len() {
-            if left[i] == 0 {
-                continue;
-            }
+    let mut left = quota;
+    // Hops that still have quota, in id order: each round visits only
+    // these, so a table of 1,000 hops where one holds half the slots costs
+    // O(slots), not O(slots x hops).
+    let mut claiming: Vec<usize> = (0..ids.len()).filter(|&i| left[i] > 0).collect();
+    while !claiming.is_empty() {
+        for &i in &claiming {
             let (offset, skip) = params[i];
             // A hop's permutation visits every slot once in m steps, and a
             // free slot exists while quota remains, so this terminates.
@@ -95,8 +95,8 @@ pub fn build(ids: &[u32], seeds: &[u64], weights: &[f64], slots: u32) -> Vec<u32
                 }
             }
             left[i] -= 1;
-            remaining -= 1;
         }
+        claiming.retain(|&i| left[i] > 0);
     }
     table
 }

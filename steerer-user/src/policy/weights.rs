@@ -3,11 +3,12 @@
 /// Share of new flows each hop should get.
 ///
 /// * unusable hops and hops with no positive speed get 0;
-/// * every usable hop keeps at least `floor` (exploration: a hop that gets
-///   no flows can never be measured again);
+/// * `exploration` (SPEC 5.6, a small exploration share) is spread evenly
+///   over the usable hops, so each keeps at least `exploration / n`: a hop
+///   that gets no flows can never be measured again;
 /// * with 2+ usable hops, none exceeds `max_share` (SPEC 5.6); the excess is
 ///   handed to the others in proportion to their shares (water-filling).
-pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, floor: f64) -> Vec<f64> {
+pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, exploration: f64) -> Vec<f64> {
     let live: Vec<usize> = (0..speeds.len())
         .filter(|&i| usable[i] && speeds[i].is_finite() && speeds[i] > 0.0)
         .collect();
@@ -22,7 +23,7 @@ pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, floor: f64) -> Ve
     }
     let n = live.len() as f64;
     let total: f64 = live.iter().map(|&i| speeds[i]).sum();
-    let floor = floor.clamp(0.0, 1.0 / n);
+    let floor = exploration.clamp(0.0, 1.0) / n;
     for &i in &live {
         out[i] = floor + (1.0 - n * floor) * speeds[i] / total;
     }

@@ -1,0 +1,549 @@
+//! A deterministic simulator of SPEC section 7: senders open connections
+//! through a pool of hops with throughput limits, some hops blackhole some
+//! destinations, and a sender whose stream stalls retries on a new
+//! connection. The same seeded workload is replayed under each policy
+//! (uniform random, ECMP, steerer's engine, an oracle).
+//!
+//! Model, in fixed steps of `step_ms`:
+//! * a hop's capacity is shared equally by its flows that move data; a
+//!   destination's intermediary link likewise; a flow gets the smaller of
+//!   its two fair shares (capacity one bottleneck leaves unused is not
+//!   handed to others: a simplification of max-min fairness);
+//! * hop h blackholes destination d with probability 1/P, fixed per (h, d)
+//!   by a hash of the seed; a blackholed or vanished hop moves nothing;
+//! * TCP retransmits an unanswered SYN after 1, 3, 7, ... seconds; steerer's
+//!   data plane re-steers such a flow (fast failover), the others do not;
+//! * the sender abandons an attempt that received fewer than N bytes in the
+//!   last K seconds (checked every K seconds from its start) and opens a
+//!   new connection (new source port), restarting the transfer.
+//!
+//! Memory: per open connection one [`Conn`] (~120 bytes); per finished
+//! connection 12 bytes for the distributions; steerer's engine holds one
+//! entry per attempt seen in the last tick, its block list one per
+//! (hop, destination) that failed; the blackhole map is a hash, not stored.
+
+pub mod charts;
+pub mod policies;
+pub mod results;
+pub mod scenario;
+pub mod workload;
+
+use std::collections::HashMap;
+
+use steerer_common::{
+    flow::{FAMILY_IPV4, PROTO_TCP},
+    FlowKey,
+};
+
+use crate::policy::{FlowSample, HopSpec, Params};
+pub use policies::PolicyKind;
+use policies::{Attempt, NetView, Policy};
+pub use results::{RunResult, Summary};
+use scenario::EventKind;
+pub use scenario::Scenario;
+use workload::{Arrival, Workload};
+
+const SEC: u64 = 1_000_000_000;
+/// Payload bytes per reply packet, for the packet counters steerer reads.
+const MSS: f64 = 1448.0;
+
+/// Does hop `h` blackhole destination `d`? Fixed per (seed, h, d).
+pub fn blackholes(seed: u64, p: u32, h: u32, d: u32) -> bool {
+    if p == 0 {
+        return false;
+    }
+    let mut z = seed ^ ((h as u64) << 32 | d as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // splitmix64 finaliser
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    z.is_multiple_of(p as u64)
+}
+
+/// One connection of the workload, and its current attempt.
+struct Conn {
+    sender: u32,
+    destination: u32,
+    size: u64,
+    first_start_ns: u64,
+    attempts: u32,
+    /// Current attempt: its id (the flow key's identity), start, hop.
+    attempt: u64,
+    attempt_start_ns: u64,
+    hop: Option<u32>,
+    received: f64,
+    /// Whether the flow moves data now (counted in the hop's and the
+    /// destination's active flows).
+    flowing: bool,
+    answered: bool,
+    checkpoint_ns: u64,
+    checkpoint_bytes: f64,
+    /// SYN retransmissions so far, and when the next is due.
+    syn_retries: u32,
+    next_syn_ns: u64,
+    failovers: u16,
+    last_packet_ns: u64,
+}
+
+impl Conn {
+    fn key(&self) -> FlowKey {
+        flow_key(self.sender, self.destination, self.attempt)
+    }
+}
+
+/// The 5-tuple of an attempt: sender 198.18.x.y, destination 198.19.x.y
+/// (port 443), source port from the attempt number.
+fn flow_key(sender: u32, destination: u32, attempt: u64) -> FlowKey {
+    let mut k = FlowKey {
+        family: FAMILY_IPV4,
+        proto: PROTO_TCP,
+        src_port: 1024 + (attempt % 64_000) as u16,
+        dst_port: 443,
+        ..FlowKey::default()
+    };
+    k.src_addr[..4].copy_from_slice(&[198, 18, (sender >> 8) as u8, sender as u8]);
+    k.dst_addr[..4].copy_from_slice(&[198, 19, (destination >> 8) as u8, destination as u8]);
+    // Beyond 65,536 destinations, the third octet of the source carries the rest.
+    k.src_addr[4] = (destination >> 16) as u8;
+    k.src_addr[5] = (attempt / 64_000) as u8;
+    k
+}
+
+/// Run one policy over the scenario with `seed`.
+pub fn run(scenario: &Scenario, kind: PolicyKind, seed: u64) -> RunResult {
+    Simulation::new(scenario, kind, seed).run()
+}
+
+struct Simulation<'a> {
+    sc: &'a Scenario,
+    kind: PolicyKind,
+    seed: u64,
+    policy: Policy,
+    capacity: Vec<f64>,
+    up: Vec<bool>,
+    hop_active: Vec<u32>,
+    dest_active: HashMap<u32, u32>,
+    conns: Vec<Conn>,
+    next_attempt: u64,
+    /// Attempts that ended since the last tick (steerer reads them once).
+    ended: Vec<FlowSample<u64>>,
+    ended_destinations: HashMap<u64, u32>,
+    result: RunResult,
+}
+
+impl<'a> Simulation<'a> {
+    fn new(sc: &'a Scenario, kind: PolicyKind, seed: u64) -> Simulation<'a> {
+        let n = sc.hop_count();
+        let hops = sc
+            .hop_claim
+            .iter()
+            .enumerate()
+            .map(|(i, &claim)| HopSpec {
+                name: format!("hop{i}"),
+                initial_estimate: claim,
+            })
+            .collect();
+        let params = Params {
+            tick_ns: (sc.file.tick_secs * 1e9) as u64,
+            memory_ns: 60 * SEC,
+            fail_after_ns: 3 * SEC,
+            max_share: 0.5,
+            exploration_share: 0.05,
+            slot_count: slot_count_for(n),
+        };
+        let mut policy = Policy::new(kind, seed, hops, params);
+        let up = vec![true; n];
+        policy.hops_changed(&up);
+        Simulation {
+            sc,
+            kind,
+            seed,
+            policy,
+            capacity: sc.hop_capacity.clone(),
+            up,
+            hop_active: vec![0; n],
+            dest_active: HashMap::new(),
+            conns: Vec::new(),
+            next_attempt: 0,
+            ended: Vec::new(),
+            ended_destinations: HashMap::new(),
+            result: RunResult::new(kind, n),
+        }
+    }
+
+    fn blackholed(&self, h: u32, d: u32) -> bool {
+        blackholes(self.seed, self.sc.file.blackhole_p, h, d)
+    }
+
+    fn moves_data(&self, hop: Option<u32>, d: u32) -> bool {
+        hop.is_some_and(|h| self.up[h as usize] && !self.blackholed(h, d))
+    }
+
+    fn set_flowing(&mut self, i: usize, flowing: bool) {
+        let c = &mut self.conns[i];
+        if c.flowing == flowing {
+            return;
+        }
+        c.flowing = flowing;
+        let (h, d) = (c.hop.unwrap_or(0) as usize, c.destination);
+        if flowing {
+            self.hop_active[h] += 1;
+            *self.dest_active.entry(d).or_default() += 1;
+        } else {
+            self.hop_active[h] -= 1;
+            if let Some(n) = self.dest_active.get_mut(&d) {
+                *n -= 1;
+                if *n == 0 {
+                    self.dest_active.remove(&d);
+                }
+            }
+        }
+    }
+
+    fn choose(&mut self, now: u64, key: &FlowKey, destination: u32) -> Option<u32> {
+        let seed = self.seed;
+        let p = self.sc.file.blackhole_p;
+        let bh = move |h: u32, d: u32| blackholes(seed, p, h, d);
+        let net = NetView {
+            up: &self.up,
+            capacity: &self.capacity,
+            active: &self.hop_active,
+            blackholes: &bh,
+        };
+        let a = Attempt { key, destination };
+        self.policy.choose(now, &a, &net)
+    }
+
+    /// Start attempt number `attempts` of connection `i` at `now`.
+    fn start_attempt(&mut self, i: usize, now: u64) {
+        self.set_flowing(i, false);
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        let (sender, destination) = (self.conns[i].sender, self.conns[i].destination);
+        let key = flow_key(sender, destination, attempt);
+        let hop = self.choose(now, &key, destination);
+        let c = &mut self.conns[i];
+        c.attempts += 1;
+        c.attempt = attempt;
+        c.attempt_start_ns = now;
+        c.hop = hop;
+        c.received = 0.0;
+        c.answered = false;
+        c.checkpoint_ns = now;
+        c.checkpoint_bytes = 0.0;
+        c.syn_retries = 0;
+        c.next_syn_ns = now + SEC;
+        c.failovers = 0;
+        c.last_packet_ns = now;
+        if let Some(h) = hop {
+            self.result.attempts_per_hop[h as usize] += 1;
+            if self.blackholed(h, destination) {
+                self.result.blackholed_attempts += 1;
+                self.result.note_blackholed_attempt(h, destination, now);
+            }
+        }
+        let flowing = self.moves_data(hop, destination);
+        self.set_flowing(i, flowing);
+    }
+
+    /// The attempt of connection `i` ends (completed or abandoned): steerer
+    /// sees its final counters at the next tick.
+    fn end_attempt(&mut self, i: usize, now: u64) {
+        self.set_flowing(i, false);
+        if self.kind == PolicyKind::Steerer {
+            let c = &self.conns[i];
+            if let Some(h) = c.hop {
+                self.ended
+                    .push(sample_of(c, h, self.sc.file.request_bytes, now));
+                self.ended_destinations.insert(c.attempt, c.destination);
+            }
+        }
+    }
+
+    fn apply_events(&mut self, from: u64, to: u64) {
+        let mut changed = false;
+        for e in &self.sc.file.events {
+            let at = (e.at_secs * 1e9) as u64;
+            if at < from || at >= to {
+                continue;
+            }
+            match e.kind {
+                EventKind::Disappear => self.up[e.hop as usize] = false,
+                EventKind::Slow => {
+                    self.capacity[e.hop as usize] = e.mbit.unwrap_or(1.0) * 125_000.0
+                }
+            }
+            changed = true;
+        }
+        if changed {
+            self.policy.hops_changed(&self.up);
+            for i in 0..self.conns.len() {
+                let c = &self.conns[i];
+                let flowing = self.moves_data(c.hop, c.destination);
+                self.set_flowing(i, flowing);
+            }
+        }
+    }
+
+    fn run(mut self) -> RunResult {
+        let f = &self.sc.file;
+        let step = f.step_ms * 1_000_000;
+        let tick = (f.tick_secs * 1e9) as u64;
+        let timeout = (f.timeout_secs * 1e9) as u64;
+        let inter_cap = f.intermediary_mbit * 125_000.0;
+        let mut workload = Workload::new(
+            self.seed,
+            f.connections,
+            f.arrivals_per_sec,
+            f.senders,
+            f.destinations,
+            f.zipf_exponent,
+            self.sc.flow_sizes.clone(),
+        )
+        .peekable();
+        let mut now: u64 = 0;
+        let mut next_tick = tick;
+        loop {
+            // New connections of this step.
+            while let Some(a) = workload.next_if(|a: &Arrival| a.at_ns < now + step) {
+                let at = a.at_ns.max(now);
+                self.conns.push(Conn {
+                    sender: a.sender,
+                    destination: a.destination,
+                    size: a.bytes,
+                    first_start_ns: at,
+                    attempts: 0,
+                    attempt: 0,
+                    attempt_start_ns: at,
+                    hop: None,
+                    received: 0.0,
+                    flowing: false,
+                    answered: false,
+                    checkpoint_ns: at,
+                    checkpoint_bytes: 0.0,
+                    syn_retries: 0,
+                    next_syn_ns: 0,
+                    failovers: 0,
+                    last_packet_ns: at,
+                });
+                let i = self.conns.len() - 1;
+                self.start_attempt(i, at);
+            }
+            if self.conns.is_empty() && workload.peek().is_none() {
+                break;
+            }
+            self.apply_events(now, now + step);
+
+            // Data moves for one step.
+            let dt = step as f64 / 1e9;
+            let end = now + step;
+            let mut i = 0;
+            while i < self.conns.len() {
+                let c = &self.conns[i];
+                if c.flowing {
+                    let h = c.hop.unwrap_or(0) as usize;
+                    let mut rate = self.capacity[h] / self.hop_active[h].max(1) as f64;
+                    if inter_cap > 0.0 {
+                        let n = self.dest_active.get(&c.destination).copied().unwrap_or(1);
+                        rate = rate.min(inter_cap / n.max(1) as f64);
+                    }
+                    let need = c.size as f64 - c.received;
+                    let c = &mut self.conns[i];
+                    c.last_packet_ns = end;
+                    if !c.answered {
+                        c.answered = true;
+                        if let (Some(s), Some(h)) = (self.policy.steerer(), c.hop) {
+                            s.answered(h, c.destination);
+                        }
+                    }
+                    if rate * dt >= need {
+                        // An attempt begun inside this step moves data from its start.
+                        let done = now.max(c.attempt_start_ns) + (need / rate * 1e9) as u64;
+                        c.received = c.size as f64;
+                        let h = c.hop.unwrap_or(0) as usize;
+                        self.result.bytes_per_hop[h] += c.size;
+                        self.end_attempt(i, done);
+                        let c = self.conns.swap_remove(i);
+                        self.result
+                            .completed(c.attempts - 1, c.size, c.first_start_ns, done);
+                        continue;
+                    }
+                    c.received += rate * dt;
+                }
+                i += 1;
+            }
+            now = end;
+
+            // SYN retransmissions, fast failover, sender timeouts.
+            let mut i = 0;
+            while i < self.conns.len() {
+                let c = &self.conns[i];
+                if !c.answered && now >= c.next_syn_ns {
+                    let (failovers, old, d) = (c.failovers, c.hop, c.destination);
+                    let key = c.key();
+                    let c = &mut self.conns[i];
+                    c.syn_retries += 1;
+                    c.next_syn_ns = now + (SEC << c.syn_retries.min(6));
+                    c.last_packet_ns = now;
+                    if let Some(old) = old {
+                        let a = Attempt {
+                            key: &key,
+                            destination: d,
+                        };
+                        if let Some(new) = self.policy.failover(now, &a, old, failovers) {
+                            self.set_flowing(i, false);
+                            let c = &mut self.conns[i];
+                            c.hop = Some(new);
+                            c.failovers += 1;
+                            self.result.failovers += 1;
+                            if self.blackholed(new, d) {
+                                self.result.blackholed_attempts += 1;
+                                self.result.note_blackholed_attempt(new, d, now);
+                            }
+                            let flowing = self.moves_data(Some(new), d);
+                            self.set_flowing(i, flowing);
+                        }
+                    }
+                }
+                let c = &self.conns[i];
+                if now >= c.checkpoint_ns + timeout {
+                    if c.received - c.checkpoint_bytes < f.timeout_bytes as f64 {
+                        self.end_attempt(i, now);
+                        if self.conns[i].attempts >= f.max_attempts {
+                            let c = self.conns.swap_remove(i);
+                            self.result.gave_up(c.attempts, c.first_start_ns, now);
+                            continue;
+                        }
+                        self.start_attempt(i, now);
+                    } else {
+                        let c = &mut self.conns[i];
+                        c.checkpoint_ns = now;
+                        c.checkpoint_bytes = c.received;
+                    }
+                }
+                i += 1;
+            }
+
+            // steerer's control plane reads the flow table every K seconds.
+            if now >= next_tick {
+                self.tick(now);
+                next_tick += tick;
+            }
+        }
+        self.result.duration_ns = now;
+        self.result.finish();
+        self.result
+    }
+
+    fn tick(&mut self, now: u64) {
+        if self.kind != PolicyKind::Steerer {
+            return;
+        }
+        let request = self.sc.file.request_bytes;
+        let mut samples = std::mem::take(&mut self.ended);
+        let mut dests = std::mem::take(&mut self.ended_destinations);
+        for c in &self.conns {
+            if let Some(h) = c.hop {
+                samples.push(sample_of(c, h, request, now));
+                dests.insert(c.attempt, c.destination);
+            }
+        }
+        let Some(s) = self.policy.steerer() else {
+            return;
+        };
+        let (shares, disappeared) = s.tick(now, samples, |k| dests.get(&k).copied());
+        self.result.weights.push((now, shares));
+        // The daemon resets a disappeared hop's flows (deletes their flow
+        // entries); the senders see the reset and retry at once.
+        for h in disappeared {
+            for i in 0..self.conns.len() {
+                if self.conns[i].hop == Some(h) {
+                    self.result.resets += 1;
+                    self.end_attempt(i, now);
+                    self.start_attempt(i, now);
+                }
+            }
+        }
+    }
+}
+
+/// What steerer's flow table holds for an attempt at `now`.
+fn sample_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowSample<u64> {
+    let reply = c.received as u64;
+    FlowSample {
+        key: c.attempt,
+        hop,
+        bytes: request,
+        reply_bytes: reply,
+        packets: 1 + c.syn_retries as u64,
+        reply_packets: (c.received / MSS).ceil() as u64,
+        first_seen_ns: c.attempt_start_ns,
+        last_seen_ns: c.last_packet_ns.min(now),
+    }
+}
+
+/// A prime slot count of at least 100 x hops (Maglev's rule), at least 251.
+pub fn slot_count_for(hops: usize) -> u32 {
+    let mut n = (hops as u32 * 100).max(251);
+    while !is_prime(n) {
+        n += 1;
+    }
+    n
+}
+
+fn is_prime(n: u32) -> bool {
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
+}
+
+/// Run every policy of `kinds` on the scenario with `seed`, in parallel
+/// (each run is independent and deterministic), in the order given.
+pub fn compare(scenario: &Scenario, kinds: &[PolicyKind], seed: u64) -> Vec<RunResult> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = kinds
+            .iter()
+            .map(|&k| s.spawn(move || run(scenario, k, seed)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(e) => std::panic::resume_unwind(e),
+            })
+            .collect()
+    })
+}
+
+/// The text `steerer simulate` prints: what was simulated, then the table.
+pub fn report(scenario: &Scenario, seed: u64, results: &[RunResult]) -> String {
+    let f = &scenario.file;
+    let capacity: f64 = scenario.hop_capacity.iter().sum::<f64>() * 8.0 / 1e6;
+    let offered = f.arrivals_per_sec * scenario.flow_sizes.mean() * 8.0 / 1e6;
+    let mut out = format!(
+        "scenario {} (seed {seed}): {} connections, {} hops ({:.0} Mbit/s in all), {} destinations (Zipf {}), \
+blackhole 1/P = {}, offered load {:.0} Mbit/s, sender timeout {} B in {} s, steerer tick {} s\n",
+        scenario.name,
+        f.connections,
+        scenario.hop_count(),
+        capacity,
+        f.destinations,
+        f.zipf_exponent,
+        if f.blackhole_p >= 2 {
+            format!("1/{}", f.blackhole_p)
+        } else {
+            "0".into()
+        },
+        offered,
+        f.timeout_bytes,
+        f.timeout_secs,
+        f.tick_secs,
+    );
+    if let Some(d) = &f.description {
+        out.push_str(&format!("{}\n", d.trim()));
+    }
+    out.push('\n');
+    out.push_str(&results::table(results, f.blackhole_p));
+    out
+}
