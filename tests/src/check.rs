@@ -22,6 +22,24 @@ pub fn steerer_programs() -> Result<usize> {
         .unwrap_or(0))
 }
 
+/// Wait (up to 3 s: the kernel frees programs after an RCU grace period)
+/// until no more steerer programs are loaded than `before`. Fewer is fine:
+/// an earlier test's programs may still have been on their way out when
+/// `before` was taken.
+pub fn programs_released(before: usize) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let now = steerer_programs()?;
+        if now <= before {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{now} steerer programs loaded, {before} before the test: programs left");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Namespaces whose name starts with `prefix`.
 pub fn namespaces_with_prefix(prefix: &str) -> Result<Vec<String>> {
     Ok(netns::list()?

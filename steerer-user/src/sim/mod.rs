@@ -396,6 +396,7 @@ impl<'a> Simulation<'a> {
                             c.hop = Some(new);
                             c.failovers += 1;
                             self.result.failovers += 1;
+                            self.take_exclusions();
                             if self.blackholed(new, d) {
                                 self.result.blackholed_attempts += 1;
                                 self.result.note_blackholed_attempt(new, d, now);
@@ -435,6 +436,18 @@ impl<'a> Simulation<'a> {
         self.result
     }
 
+    /// Record the exclusions steerer made (for the time to learn).
+    fn take_exclusions(&mut self) {
+        let Some(s) = self.policy.steerer() else {
+            return;
+        };
+        let new = std::mem::take(&mut s.new_exclusions);
+        for (h, d, t) in new {
+            let real = !self.up[h as usize] || self.blackholed(h, d);
+            self.result.note_exclusion(h, d, t, real);
+        }
+    }
+
     fn tick(&mut self, now: u64) {
         if self.kind != PolicyKind::Steerer {
             return;
@@ -452,6 +465,7 @@ impl<'a> Simulation<'a> {
             return;
         };
         let (shares, disappeared) = s.tick(now, samples, |k| dests.get(&k).copied());
+        self.take_exclusions();
         self.result.weights.push((now, shares));
         // The daemon resets a disappeared hop's flows (deletes their flow
         // entries); the senders see the reset and retry at once.

@@ -76,6 +76,9 @@ pub struct SteererPolicy {
     pub engine: Engine<u64>,
     pub blocks: BlockList<u32>,
     hash_key: [u64; 2],
+    /// (hop, destination, time) of exclusions since the caller last took
+    /// them (for the time-to-learn figure).
+    pub new_exclusions: Vec<(u32, u32, u64)>,
 }
 
 impl Policy {
@@ -97,6 +100,7 @@ impl Policy {
                 engine: Engine::new(hops, params),
                 blocks: BlockList::new(),
                 hash_key,
+                new_exclusions: Vec::new(),
             })),
             PolicyKind::Oracle => Policy::Oracle,
         }
@@ -193,7 +197,9 @@ impl SteererPolicy {
         // The data plane counts the move against (old hop, destination); the
         // daemon feeds that count to the block list at its next tick. Here
         // it is fed at once, which differs by at most one tick.
-        self.blocks.failovers(old, a.destination, 1, now_ns);
+        self.feed_failure(old, a.destination, now_ns, |b| {
+            b.failovers(old, a.destination, 1, now_ns)
+        });
         self.engine.record_failovers(old, 1);
         let (engine, blocks) = (&self.engine, &mut self.blocks);
         choice::choose(
@@ -223,7 +229,7 @@ impl SteererPolicy {
         let report = self.engine.tick(now_ns, samples);
         for (key, hop) in &report.newly_failed_flows {
             if let Some(d) = destination_of(*key) {
-                self.blocks.flow_failed(*hop, d, now_ns);
+                self.feed_failure(*hop, d, now_ns, |b| b.flow_failed(*hop, d, now_ns));
             }
         }
         for &h in &report.disappeared {
@@ -234,6 +240,20 @@ impl SteererPolicy {
             report.hops.iter().map(|h| h.share).collect(),
             report.disappeared,
         )
+    }
+
+    fn feed_failure(
+        &mut self,
+        hop: u32,
+        d: u32,
+        now_ns: u64,
+        feed: impl FnOnce(&mut BlockList<u32>),
+    ) {
+        let before = self.blocks.is_excluded(hop, &d, now_ns);
+        feed(&mut self.blocks);
+        if !before && self.blocks.is_excluded(hop, &d, now_ns) {
+            self.new_exclusions.push((hop, d, now_ns));
+        }
     }
 
     /// A flow from `hop` got its first reply: the hop reaches `destination`.

@@ -26,9 +26,11 @@ pub struct RunResult {
     pub failovers: u64,
     /// Attempts reset because steerer declared their hop disappeared.
     pub resets: u64,
-    /// Per blackholed (hop, destination): first and last time a flow was
-    /// sent into it, and how many.
-    blackhole_hits: HashMap<(u32, u32), (u64, u64, u32)>,
+    /// Per blackholed (hop, destination): first time a flow was sent into
+    /// it, and when the policy excluded it (if it did).
+    blackhole_hits: HashMap<(u32, u32), (u64, Option<u64>)>,
+    /// Exclusions of (hop, destination) pairs that were not blackholes.
+    pub false_exclusions: u64,
     /// (sum of retries, connections) by start-time bucket.
     pub retries_by_bucket: Vec<(u64, u64)>,
     /// steerer only: (time, share of new flows per hop) at every tick.
@@ -51,9 +53,12 @@ pub struct Summary {
     /// Largest share of all delivered bytes carried by one hop.
     pub top_hop_share: f64,
     /// Median over blackholed (hop, destination) pairs that were tried of
-    /// the time from the first to the last flow sent into the pair: how
-    /// long the policy took to stop using it (0: after one flow).
-    pub learn_blackhole_s: f64,
+    /// the time from the first flow sent into the pair until the policy
+    /// excluded the hop for the destination; `None` when the policy never
+    /// excludes anything (uniform, ECMP) or nothing was tried.
+    pub learn_blackhole_s: Option<f64>,
+    /// Share of tried blackholed pairs the policy excluded.
+    pub learned_share: f64,
     pub blackholed_attempts: u64,
     /// Standard error of the mean retries (for confidence intervals).
     pub retries_stderr: f64,
@@ -74,6 +79,7 @@ impl RunResult {
             failovers: 0,
             resets: 0,
             blackhole_hits: HashMap::new(),
+            false_exclusions: 0,
             retries_by_bucket: Vec::new(),
             weights: Vec::new(),
             duration_ns: 0,
@@ -108,12 +114,25 @@ impl RunResult {
     }
 
     pub fn note_blackholed_attempt(&mut self, hop: u32, dest: u32, now_ns: u64) {
+        self.blackhole_hits
+            .entry((hop, dest))
+            .or_insert((now_ns, None));
+    }
+
+    /// The policy excluded `hop` for `dest` at `now_ns`; `blackholed`: the
+    /// pair really is one.
+    pub fn note_exclusion(&mut self, hop: u32, dest: u32, now_ns: u64, blackholed: bool) {
+        if !blackholed {
+            self.false_exclusions += 1;
+            return;
+        }
         let e = self
             .blackhole_hits
             .entry((hop, dest))
-            .or_insert((now_ns, now_ns, 0));
-        e.1 = now_ns;
-        e.2 += 1;
+            .or_insert((now_ns, None));
+        if e.1.is_none() {
+            e.1 = Some(now_ns);
+        }
     }
 
     pub fn finish(&mut self) {
@@ -155,14 +174,13 @@ impl RunResult {
         let mut spans: Vec<u64> = self
             .blackhole_hits
             .values()
-            .map(|(a, b, _)| b - a)
+            .filter_map(|(first, learned)| learned.map(|l| l.saturating_sub(*first)))
             .collect();
         spans.sort_unstable();
-        s.learn_blackhole_s = if spans.is_empty() {
-            0.0
-        } else {
-            percentile(&spans, 0.5) as f64 / 1e9
-        };
+        if !spans.is_empty() {
+            s.learn_blackhole_s = Some(percentile(&spans, 0.5) as f64 / 1e9);
+            s.learned_share = spans.len() as f64 / self.blackhole_hits.len() as f64;
+        }
         self.summary = s;
     }
 
@@ -187,13 +205,13 @@ pub fn percentile<T: Copy + Default>(sorted: &[T], q: f64) -> T {
 pub fn table(results: &[RunResult], p: u32) -> String {
     let mut out = String::new();
     out.push_str(
-        "| policy | conns | mean retries | p99 retries | mean time s | p50 time s | p99 time s | goodput Mbit/s | gave up | top hop share | blackholed sends | learn blackhole s |\n",
+        "| policy | conns | mean retries | p99 retries | mean time s | p50 time s | p99 time s | goodput Mbit/s | gave up | top hop share | sends into blackholes | blackholes learned | median time to learn s |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         let s = &r.summary;
         out.push_str(&format!(
-            "| {} | {} | {:.4} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.3} | {} | {:.1} |\n",
+            "| {} | {} | {:.4} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.3} | {} | {} | {} |\n",
             r.policy.label(),
             s.connections,
             s.mean_retries,
@@ -205,7 +223,12 @@ pub fn table(results: &[RunResult], p: u32) -> String {
             s.gave_up,
             s.top_hop_share,
             s.blackholed_attempts,
-            s.learn_blackhole_s,
+            match s.learn_blackhole_s {
+                Some(_) => format!("{:.0}%", 100.0 * s.learned_share),
+                None => "-".into(),
+            },
+            s.learn_blackhole_s
+                .map_or_else(|| "-".into(), |t| format!("{t:.1}")),
         ));
     }
     if p >= 2 {
