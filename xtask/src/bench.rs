@@ -24,6 +24,10 @@ use crate::{
 enum Suite {
     /// Cost per packet (BPF_PROG_TEST_RUN) and lab throughput.
     Dataplane,
+    /// Time of one policy-engine tick for 10k/100k/1M flows and 1k hops.
+    Policy,
+    /// The simulator on scenarios/scale.toml (1M connections, 1k hops).
+    Sim,
 }
 
 #[derive(Args)]
@@ -40,15 +44,23 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     setup::ensure_all()?;
-    if !nix::unistd::geteuid().is_root() {
-        bail!("benchmarks load eBPF programs and build a lab: run as root");
-    }
     let all = args.suite.is_none();
     if all || args.suite == Some(Suite::Dataplane) {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("benchmarks load eBPF programs and build a lab: run as root");
+        }
         println!("bench: dataplane cost per packet (BPF_PROG_TEST_RUN)");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "dataplane"]))?;
         status(cargo().args(["build", "-p", "steerer-user", "--bins"]))?;
         throughput(args.seconds, args.rounds)?;
+    }
+    if all || args.suite == Some(Suite::Policy) {
+        println!("bench: policy engine tick");
+        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "policy"]))?;
+    }
+    if all || args.suite == Some(Suite::Sim) {
+        println!("bench: simulator scale");
+        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "simulator"]))?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ pub mod slot_table;
 pub mod weights;
 pub mod window;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hash;
 
 /// One configured hop as the policy sees it.
@@ -119,6 +119,18 @@ pub struct TickReport<K> {
 /// declare a hop disappeared.
 pub const SILENT_FAILURES: u64 = 3;
 
+/// The engine's memory of one flow between ticks (32 bytes plus the key).
+#[derive(Debug, Clone, Copy, Default)]
+struct FlowMemo {
+    /// Bytes in both directions at the last tick.
+    total: u64,
+    /// Reply bytes at the last tick.
+    reply: u64,
+    seen_tick: u64,
+    /// Already reported as failed.
+    failed: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 struct HopState {
     usable: bool,
@@ -136,9 +148,12 @@ pub struct Engine<K> {
     state: Vec<HopState>,
     params: Params,
     /// Bytes each flow had at the previous tick, for per-tick deltas.
-    /// (all bytes, reply bytes) each flow had at the previous tick.
-    previous_bytes: HashMap<K, (u64, u64)>,
-    failed: HashSet<K>,
+    /// What each flow's counters said at the previous tick. The hasher is
+    /// aHash, randomly keyed per process: flow keys come from the network,
+    /// and SipHash (std's) costs a third of a tick at a million flows.
+    flows: HashMap<K, FlowMemo, ahash::RandomState>,
+    /// Ticks so far; flows not seen in the current tick are forgotten.
+    tick_count: u64,
     table: Vec<u32>,
     last_tick_ns: Option<u64>,
     /// Speeds the last table was built from (for per-port-set tables).
@@ -163,8 +178,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             seeds,
             state,
             params,
-            previous_bytes: HashMap::new(),
-            failed: HashSet::new(),
+            flows: HashMap::default(),
+            tick_count: 0,
             table: Vec::new(),
             last_tick_ns: None,
             last_speeds: Vec::new(),
@@ -232,7 +247,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let mut newly_failed_flows = Vec::new();
         let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
         let mut answered = vec![0u64; n];
-        let mut seen: HashMap<K, (u64, u64)> = HashMap::with_capacity(self.previous_bytes.len());
+        self.tick_count += 1;
+        let tick = self.tick_count;
 
         for f in flows {
             let h = f.hop as usize;
@@ -240,12 +256,14 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 continue; // left over from another configuration
             }
             let total = f.bytes + f.reply_bytes;
-            let (before, reply_before) = self.previous_bytes.get(&f.key).copied().unwrap_or((0, 0));
-            let delta = total.saturating_sub(before);
-            if f.reply_bytes > reply_before {
+            let memo = self.flows.entry(f.key).or_default();
+            let delta = total.saturating_sub(memo.total);
+            if f.reply_bytes > memo.reply {
                 answered[h] += 1;
             }
-            seen.insert(f.key, (total, f.reply_bytes));
+            memo.total = total;
+            memo.reply = f.reply_bytes;
+            memo.seen_tick = tick;
             if f.last_seen_ns >= window_start {
                 active[h] += 1;
             }
@@ -260,14 +278,14 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             let failed = f.packets > 0
                 && f.reply_packets == 0
                 && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
-            if failed && self.failed.insert(f.key) {
+            if failed && !memo.failed {
+                memo.failed = true;
                 newly_failed[h] += 1;
                 newly_failed_flows.push((f.key, f.hop));
             }
         }
-        self.previous_bytes = seen;
-        let previous = &self.previous_bytes;
-        self.failed.retain(|k| previous.contains_key(k));
+        // Flows gone from the table (ended, evicted) are forgotten.
+        self.flows.retain(|_, m| m.seen_tick == tick);
 
         let mut measured = vec![None; n];
         for h in 0..n {
