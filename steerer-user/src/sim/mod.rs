@@ -17,8 +17,8 @@
 //!   last K seconds (checked every K seconds from its start) and opens a
 //!   new connection (new source port), restarting the transfer.
 //!
-//! Memory: per open connection one [`Conn`] (~120 bytes); per finished
-//! connection 12 bytes for the distributions; steerer's engine holds one
+//! Memory: per open connection one [`Conn`] (~130 bytes); per finished
+//! connection 20 bytes for the distributions; steerer's engine holds one
 //! entry per attempt seen in the last tick, its block list one per
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
 
@@ -72,6 +72,8 @@ struct Conn {
     attempt_start_ns: u64,
     hop: Option<u32>,
     received: f64,
+    /// Bytes received by earlier, abandoned attempts (transferred again).
+    wasted: f64,
     /// Whether the flow moves data now (counted in the hop's and the
     /// destination's active flows).
     flowing: bool,
@@ -227,6 +229,7 @@ impl<'a> Simulation<'a> {
         c.attempt = attempt;
         c.attempt_start_ns = now;
         c.hop = hop;
+        c.wasted += c.received;
         c.received = 0.0;
         c.answered = false;
         c.checkpoint_ns = now;
@@ -317,6 +320,7 @@ impl<'a> Simulation<'a> {
                     attempt_start_ns: at,
                     hop: None,
                     received: 0.0,
+                    wasted: 0.0,
                     flowing: false,
                     answered: false,
                     checkpoint_ns: at,
@@ -364,8 +368,13 @@ impl<'a> Simulation<'a> {
                         self.result.bytes_per_hop[h] += c.size;
                         self.end_attempt(i, done);
                         let c = self.conns.swap_remove(i);
-                        self.result
-                            .completed(c.attempts - 1, c.size, c.first_start_ns, done);
+                        self.result.completed(
+                            c.attempts - 1,
+                            c.size,
+                            c.size + c.wasted as u64,
+                            c.first_start_ns,
+                            done,
+                        );
                         continue;
                     }
                     c.received += rate * dt;
@@ -412,7 +421,12 @@ impl<'a> Simulation<'a> {
                         self.end_attempt(i, now);
                         if self.conns[i].attempts >= f.max_attempts {
                             let c = self.conns.swap_remove(i);
-                            self.result.gave_up(c.attempts, c.first_start_ns, now);
+                            self.result.gave_up(
+                                c.attempts,
+                                (c.received + c.wasted) as u64,
+                                c.first_start_ns,
+                                now,
+                            );
                             continue;
                         }
                         self.start_attempt(i, now);

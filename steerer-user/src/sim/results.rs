@@ -10,10 +10,12 @@ pub const BUCKET_NS: u64 = 10_000_000_000;
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub policy: PolicyKind,
-    /// Per finished connection: retries and total time (first attempt to
-    /// last byte), 12 bytes each.
+    /// Per finished connection: retries, total time (first attempt to
+    /// last byte) and data received over all its attempts (abandoned ones
+    /// included), 20 bytes each.
     pub retries: Vec<u32>,
     pub times_ns: Vec<u64>,
+    pub data: Vec<u64>,
     pub completed: u64,
     /// Connections abandoned after `max_attempts`.
     pub gave_up: u64,
@@ -48,6 +50,12 @@ pub struct Summary {
     pub mean_time_s: f64,
     pub p50_time_s: f64,
     pub p99_time_s: f64,
+    /// Data received per connection over all attempts, bytes.
+    pub mean_data: f64,
+    pub p50_data: u64,
+    pub p99_data: u64,
+    /// Bytes received by abandoned attempts over all bytes received.
+    pub wasted_share: f64,
     pub goodput_mbit: f64,
     pub gave_up: u64,
     /// Largest share of all delivered bytes carried by one hop.
@@ -70,6 +78,7 @@ impl RunResult {
             policy,
             retries: Vec::new(),
             times_ns: Vec::new(),
+            data: Vec::new(),
             completed: 0,
             gave_up: 0,
             bytes_completed: 0,
@@ -96,8 +105,9 @@ impl RunResult {
         self.retries_by_bucket[b].1 += 1;
     }
 
-    pub fn completed(&mut self, retries: u32, bytes: u64, start_ns: u64, end_ns: u64) {
+    pub fn completed(&mut self, retries: u32, bytes: u64, data: u64, start_ns: u64, end_ns: u64) {
         self.retries.push(retries);
+        self.data.push(data);
         self.times_ns.push(end_ns - start_ns);
         self.completed += 1;
         self.bytes_completed += bytes;
@@ -105,9 +115,10 @@ impl RunResult {
     }
 
     /// Counted with its retries and its time so far (and in `gave_up`).
-    pub fn gave_up(&mut self, attempts: u32, start_ns: u64, now_ns: u64) {
+    pub fn gave_up(&mut self, attempts: u32, data: u64, start_ns: u64, now_ns: u64) {
         let retries = attempts.saturating_sub(1);
         self.retries.push(retries);
+        self.data.push(data);
         self.times_ns.push(now_ns - start_ns);
         self.gave_up += 1;
         self.bucket(start_ns, retries);
@@ -162,6 +173,15 @@ impl RunResult {
             s.mean_time_s = t.iter().map(|&x| x as f64).sum::<f64>() / n as f64 / 1e9;
             s.p50_time_s = percentile(&t, 0.50) as f64 / 1e9;
             s.p99_time_s = percentile(&t, 0.99) as f64 / 1e9;
+            let mut d = self.data.clone();
+            d.sort_unstable();
+            let received: u64 = d.iter().sum();
+            s.mean_data = received as f64 / n as f64;
+            s.p50_data = percentile(&d, 0.50);
+            s.p99_data = percentile(&d, 0.99);
+            if received > 0 {
+                s.wasted_share = 1.0 - self.bytes_completed as f64 / received as f64;
+            }
         }
         if self.duration_ns > 0 {
             s.goodput_mbit =
@@ -205,20 +225,25 @@ pub fn percentile<T: Copy + Default>(sorted: &[T], q: f64) -> T {
 pub fn table(results: &[RunResult], p: u32) -> String {
     let mut out = String::new();
     out.push_str(
-        "| policy | conns | mean retries | p99 retries | mean time s | p50 time s | p99 time s | goodput Mbit/s | gave up | top hop share | sends into blackholes | blackholes learned | median time to learn s |\n",
+        "| policy | conns | mean retries | p50 retries | p99 retries | mean time s | p50 time s | p99 time s | mean data MB | p50 data MB | p99 data MB | wasted data | goodput Mbit/s | gave up | top hop share | sends into blackholes | blackholes learned | median time to learn s |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         let s = &r.summary;
         out.push_str(&format!(
-            "| {} | {} | {:.4} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.3} | {} | {} | {} |\n",
+            "| {} | {} | {:.4} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2}% | {:.1} | {} | {:.3} | {} | {} | {} |\n",
             r.policy.label(),
             s.connections,
             s.mean_retries,
+            s.p50_retries,
             s.p99_retries,
             s.mean_time_s,
             s.p50_time_s,
             s.p99_time_s,
+            s.mean_data / 1e6,
+            s.p50_data as f64 / 1e6,
+            s.p99_data as f64 / 1e6,
+            100.0 * s.wasted_share,
             s.goodput_mbit,
             s.gave_up,
             s.top_hop_share,
@@ -231,11 +256,43 @@ pub fn table(results: &[RunResult], p: u32) -> String {
                 .map_or_else(|| "-".into(), |t| format!("{t:.1}")),
         ));
     }
+    out.push_str(&hop_shares(results));
     if p >= 2 {
         out.push_str(&format!(
             "\nuniform choice with a 1/P = 1/{p} chance of a block per hop expects 1/(P-1) = {:.4} retries per connection\n",
             1.0 / (p as f64 - 1.0)
         ));
+    }
+    out
+}
+
+/// Share of delivered bytes per hop and policy (the first 32 hops).
+fn hop_shares(results: &[RunResult]) -> String {
+    let Some(first) = results.first() else {
+        return String::new();
+    };
+    let hops = first.bytes_per_hop.len();
+    let shown = hops.min(32);
+    let mut out = String::from("\nshare of delivered bytes per hop:\n\n| hop |");
+    for r in results {
+        out.push_str(&format!(" {} |", r.policy.label()));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(results.len()));
+    out.push('\n');
+    let totals: Vec<f64> = results
+        .iter()
+        .map(|r| r.bytes_per_hop.iter().sum::<u64>().max(1) as f64)
+        .collect();
+    for h in 0..shown {
+        out.push_str(&format!("| hop{h} |"));
+        for (r, total) in results.iter().zip(&totals) {
+            out.push_str(&format!(" {:.3} |", r.bytes_per_hop[h] as f64 / total));
+        }
+        out.push('\n');
+    }
+    if hops > shown {
+        out.push_str(&format!("({} more hops not shown)\n", hops - shown));
     }
     out
 }
