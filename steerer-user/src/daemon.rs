@@ -44,11 +44,14 @@ struct ResolvedHop {
     dst_mac: Option<[u8; 6]>,
     /// Mark hops: the mark (usable at once, no neighbour to resolve).
     mark: Option<u32>,
+    /// The interface exists (SPEC 5.5: a hop whose link is gone has
+    /// disappeared).
+    link_present: bool,
 }
 
 impl ResolvedHop {
     fn usable(&self) -> bool {
-        self.mark.is_some() || self.dst_mac.is_some()
+        self.link_present && (self.mark.is_some() || self.dst_mac.is_some())
     }
 }
 
@@ -90,6 +93,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 src_mac: [0; 6],
                 dst_mac: None,
                 mark: hop.mark,
+                link_present: true,
             });
             continue;
         };
@@ -116,6 +120,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             src_mac,
             dst_mac,
             mark: None,
+            link_present: true,
         });
     }
 
@@ -237,8 +242,54 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
         }
         tick_no += 1;
+        // A hop whose interface vanished is out at once (SPEC 5.5,
+        // disappeared): disabled in the data plane (fast failover skips it
+        // too), out of every table, its flows reset so retries go elsewhere.
+        let mut vanished = Vec::new();
+        for (id, r) in resolved.iter_mut().enumerate() {
+            let hop = &config.hops[id];
+            match netlink::ifindex(&hop.interface) {
+                Some(index) if r.link_present && index == r.ifindex => {}
+                Some(index) => {
+                    // Back (or recreated under the same name): take the new
+                    // index and MAC; a redirect hop re-resolves below.
+                    r.ifindex = index;
+                    r.link_present = true;
+                    if r.mark.is_none() {
+                        r.src_mac = netlink::link_mac(&handle, index)
+                            .await?
+                            .unwrap_or(r.src_mac);
+                        r.dst_mac = None;
+                    }
+                    info!(hop = %hop.name, interface = %hop.interface, "hop interface is back");
+                    dp.set_hop(id as u32, &hop_entry(r))?;
+                    engine.set_usable(id, r.usable());
+                }
+                None if r.link_present => {
+                    r.link_present = false;
+                    warn!(hop = %hop.name, interface = %hop.interface, "hop interface vanished: hop disabled, its flows reset");
+                    dp.set_hop(id as u32, &hop_entry(r))?;
+                    engine.set_usable(id, false);
+                    vanished.push(id as u32);
+                }
+                None => {}
+            }
+        }
+        if !vanished.is_empty() {
+            let gone: Vec<FlowKey> = dp
+                .flows()?
+                .into_iter()
+                .filter(|(_, v)| vanished.contains(&v.hop))
+                .map(|(k, _)| k)
+                .collect();
+            let reset = dp.remove_flows(&gone)?;
+            info!(flows = reset, "reset the flows of vanished hops");
+        }
         // Hops whose next hop did not resolve get another chance every tick.
         for (id, r) in resolved.iter_mut().enumerate() {
+            if !r.link_present {
+                continue;
+            }
             if let (false, Some(ip)) = (r.usable(), config.hops[id].next_hop) {
                 let ip: IpAddr = ip;
                 if let Some(mac) =
@@ -390,7 +441,8 @@ fn hop_entry(r: &ResolvedHop) -> HopEntry {
         flags |= HOP_ACTION_MARK;
     }
     HopEntry {
-        ifindex: r.ifindex,
+        // A vanished link has no index (and the kernel dropped its devmap slot).
+        ifindex: if r.link_present { r.ifindex } else { 0 },
         flags,
         src_mac: r.src_mac,
         dst_mac: r.dst_mac.unwrap_or_default(),

@@ -354,6 +354,15 @@ impl Lab {
     }
 
     /// Delete every namespace now; safe to call twice.
+    /// Delete hop `i`'s namespace mid-run (the hop vanishes: its link to
+    /// the gateway goes with it).
+    pub fn remove_hop(&mut self, i: usize) -> Result<()> {
+        let ns = self.hop_ns(i);
+        run("ip", &["netns", "del", &ns])?;
+        self.namespaces.retain(|n| *n != ns);
+        Ok(())
+    }
+
     pub fn teardown(&mut self) -> Result<()> {
         let mut errors = Vec::new();
         for ns in self.namespaces.drain(..).rev() {

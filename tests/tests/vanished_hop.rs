@@ -1,0 +1,110 @@
+//! SPEC 5.5 "disappeared" in the lab (issue 4's test): one hop's namespace
+//! is deleted mid-run. Within two ticks no new flow is steered to it, and
+//! every connection the client opens afterwards completes on its first
+//! socket.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use steerer_lab::{
+    lab::SERVER_V4,
+    steerer::SteererProcess,
+    traffic::{run_workload, Progress, Server, Workload},
+    Lab, LabSpec,
+};
+use steerer_user::dataplane::PinnedMaps;
+
+const PORT: u16 = 5001;
+const GONE: usize = 1;
+
+#[test]
+fn a_deleted_hop_gets_no_new_flows_within_two_ticks_and_connections_complete() {
+    let mut lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
+    let _server = Server::start(&lab.server_ns(), &[PORT]).unwrap();
+    let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 3]), &[], false)
+        .expect("steerer starts");
+    let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
+    let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
+
+    // Background traffic across the vanish.
+    let mut w = Workload::fixed(vec![target], usize::MAX, 4, 20_000);
+    w.connections = None;
+    w.duration = Some(Duration::from_secs(30));
+    w.connect_timeout = Duration::from_secs(3);
+    let progress = Arc::new(Progress::default());
+    let (ns, p) = (lab.client_ns(), progress.clone());
+    let background = std::thread::spawn(move || run_workload(&ns, &w, p));
+
+    steerer
+        .wait_tick(2, Duration::from_secs(10))
+        .expect("two ticks");
+    let on_gone_before = maps
+        .flows()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v.hop == GONE as u32)
+        .count();
+    assert!(
+        on_gone_before > 0,
+        "hop {GONE} carried flows before it vanished"
+    );
+    let ticks_before = steerer
+        .status()
+        .and_then(|s| s["tick"].as_u64())
+        .expect("a tick status");
+    lab.remove_hop(GONE).expect("delete the hop's namespace");
+    steerer
+        .wait_tick(ticks_before + 2, Duration::from_secs(10))
+        .expect("two more ticks");
+
+    // From here on, no new flow may go to the vanished hop.
+    progress.stop.store(true, Ordering::Relaxed);
+    let _ = background.join().unwrap().expect("background workload");
+    let since = steerer_user::monotonic_ns();
+
+    let mut w = Workload::fixed(vec![target], 150, 8, 20_000);
+    w.connect_timeout = Duration::from_secs(5);
+    w.retries = 0;
+    let results =
+        run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
+    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} connections after the vanish failed: {:?}\n{}",
+        failed.len(),
+        results.len(),
+        failed.first(),
+        steerer.log()
+    );
+    // Flows with packets since `since` (the client's source ports may
+    // repeat earlier ones, so keys alone do not tell new from old).
+    let new: Vec<_> = maps
+        .flows()
+        .unwrap()
+        .into_iter()
+        .filter(|(k, v)| v.last_seen_ns >= since && k.dst_port == PORT)
+        .collect();
+    assert!(
+        new.len() >= 140,
+        "flows seen after the vanish: {}",
+        new.len()
+    );
+    let to_gone = new
+        .iter()
+        .filter(|(_, v)| v.hop == GONE as u32 || v.failovers > 0)
+        .count();
+    assert_eq!(
+        to_gone,
+        0,
+        "{to_gone} new flows were steered to the vanished hop\n{}",
+        steerer.log()
+    );
+    assert!(
+        steerer.log().contains("hop interface vanished"),
+        "{}",
+        steerer.log()
+    );
+}
