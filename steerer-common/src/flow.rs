@@ -122,3 +122,45 @@ pub struct FailoverKey {
     pub dst_port: u16,
     pub _pad: u16,
 }
+
+/// A destination (SPEC 2: dst ip, dst port, proto): key of the data
+/// plane's destination -> table map, for destinations with a window of
+/// their own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestKey {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub proto: u8,
+    pub family: u8,
+}
+
+impl DestKey {
+    #[inline(always)]
+    pub fn of(flow: &FlowKey) -> DestKey {
+        DestKey {
+            addr: flow.dst_addr,
+            port: flow.dst_port,
+            proto: flow.proto,
+            family: flow.family,
+        }
+    }
+
+    /// A stable 64-bit id (FNV-1a), the policy engine's name for it.
+    pub fn id(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        for b in self.addr {
+            eat(b);
+        }
+        for b in self.port.to_be_bytes() {
+            eat(b);
+        }
+        eat(self.proto);
+        eat(self.family);
+        h
+    }
+}

@@ -25,4 +25,5 @@ mod pod {
     unsafe impl aya::Pod for crate::DataplaneConfig {}
     unsafe impl aya::Pod for crate::flow::LocalAddrKey {}
     unsafe impl aya::Pod for crate::flow::FailoverKey {}
+    unsafe impl aya::Pod for crate::flow::DestKey {}
 }

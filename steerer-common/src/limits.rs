@@ -22,3 +22,11 @@ pub const MAX_FAILOVER_KEYS: u32 = 16384;
 
 /// Hop id stored in a slot that has no hop (an empty table).
 pub const NO_HOP: u32 = u32::MAX;
+
+/// Destinations with a window (and slot table) of their own in the data
+/// plane (SPEC 5.4); user space keeps at most this many and evicts the
+/// least recently used.
+pub const MAX_DEST_TABLES: u32 = 256;
+
+/// Slots per destination table (prime; 100 x a window of 10 hops).
+pub const DEST_SLOT_COUNT: u32 = 1021;

@@ -46,7 +46,7 @@ pub fn resteer(key: &FlowKey, value: *mut FlowValue, allow_mark: bool) -> u32 {
     let mut i = 0;
     while i < TRIES {
         if let Ok(c) = choose(key, salt) {
-            if let Ok(hop) = hop_at(c.class, c.slot) {
+            if let Ok(hop) = hop_at(&c, c.slot) {
                 if hop != old && usable_hop(hop, allow_mark).is_ok() {
                     return moved(key, value, old, hop, moves);
                 }
@@ -65,7 +65,7 @@ pub fn resteer(key: &FlowKey, value: *mut FlowValue, allow_mark: bool) -> u32 {
         if slot >= c.slot_count {
             slot = 0;
         }
-        if let Ok(hop) = hop_at(c.class, slot) {
+        if let Ok(hop) = hop_at(&c, slot) {
             if hop != old && usable_hop(hop, allow_mark).is_ok() {
                 return moved(key, value, old, hop, moves);
             }

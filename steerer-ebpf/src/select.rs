@@ -1,14 +1,16 @@
-//! Hop selection for a new flow: keyed hash of the 5-tuple into the class's
-//! slot table.
+//! Hop selection for a new flow: keyed hash of the 5-tuple into a slot
+//! table: the destination's own table when it has one (SPEC 5.4), else
+//! the table of its port set (class).
 
 use steerer_common::{
     config::CONFIG_READY,
-    limits::{MAX_CLASSES, MAX_SLOT_COUNT},
+    flow::DestKey,
+    limits::{DEST_SLOT_COUNT, MAX_CLASSES, MAX_DEST_TABLES, MAX_SLOT_COUNT},
     siphash::flow_hash_salted,
     FlowKey, StatReason,
 };
 
-use crate::maps::{CONFIG, PORT_SETS, SLOTS};
+use crate::maps::{CONFIG, DEST_SLOTS, DEST_TABLES, PORT_SETS, SLOTS};
 
 /// Class (port set) of the flow's destination port; an out-of-range entry
 /// falls back to set 0.
@@ -23,25 +25,23 @@ pub fn class_of(key: &FlowKey) -> u32 {
 /// Pick the hop for a new flow.
 #[inline(always)]
 pub fn pick_hop(key: &FlowKey) -> Result<u32, StatReason> {
-    pick_hop_salted(key, 0)
+    let c = choose(key, 0)?;
+    hop_at(&c, c.slot)
 }
 
-/// Where a choice landed: the class's table and the slot in it.
+/// Where a choice landed: a table (its first entry in its map, and which
+/// map) and the slot in it.
 pub struct Choice {
-    pub class: u32,
+    /// Index of the table's slot 0 in `SLOTS` or `DEST_SLOTS`.
+    pub base: u32,
+    pub destination_table: bool,
     pub slot: u32,
     pub slot_count: u32,
 }
 
-/// The `salt`-th choice for `key` from the same slot table (salt 0 is the
-/// first choice): fast failover's way to another hop of the window, chosen
-/// in proportion to the weights like any first choice.
-#[inline(always)]
-pub fn pick_hop_salted(key: &FlowKey, salt: u16) -> Result<u32, StatReason> {
-    let c = choose(key, salt)?;
-    hop_at(c.class, c.slot)
-}
-
+/// The `salt`-th choice for `key` from its table (salt 0 is the first
+/// choice): fast failover's way to another hop of the window, chosen in
+/// proportion to the weights like any first choice.
 #[inline(always)]
 pub fn choose(key: &FlowKey, salt: u16) -> Result<Choice, StatReason> {
     let cfg = CONFIG.get(0).ok_or(StatReason::PassNotReady)?;
@@ -49,19 +49,32 @@ pub fn choose(key: &FlowKey, salt: u16) -> Result<Choice, StatReason> {
         return Err(StatReason::PassNotReady);
     }
     let hash = flow_hash_salted(&cfg.hash_key, key, salt);
-    Ok(Choice {
-        class: class_of(key),
-        slot: (hash % cfg.slot_count as u64) as u32,
-        slot_count: cfg.slot_count,
-    })
+    let dest = DestKey::of(key);
+    match unsafe { DEST_TABLES.get(&dest) } {
+        Some(&index) if index < MAX_DEST_TABLES => Ok(Choice {
+            base: index * DEST_SLOT_COUNT,
+            destination_table: true,
+            slot: (hash % DEST_SLOT_COUNT as u64) as u32,
+            slot_count: DEST_SLOT_COUNT,
+        }),
+        _ => Ok(Choice {
+            base: class_of(key) * MAX_SLOT_COUNT,
+            destination_table: false,
+            slot: (hash % cfg.slot_count as u64) as u32,
+            slot_count: cfg.slot_count,
+        }),
+    }
 }
 
-/// The hop in `slot` of `class`'s table.
+/// The hop in `slot` of the table `c` chose.
 #[inline(always)]
-pub fn hop_at(class: u32, slot: u32) -> Result<u32, StatReason> {
-    let hop = *SLOTS
-        .get(class * MAX_SLOT_COUNT + slot)
-        .ok_or(StatReason::PassNotReady)?;
+pub fn hop_at(c: &Choice, slot: u32) -> Result<u32, StatReason> {
+    let entry = if c.destination_table {
+        DEST_SLOTS.get(c.base + slot)
+    } else {
+        SLOTS.get(c.base + slot)
+    };
+    let hop = *entry.ok_or(StatReason::PassNotReady)?;
     if hop == steerer_common::limits::NO_HOP {
         return Err(StatReason::PassNoHop);
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench policy` (issue 4): the time of one policy-engine
-//! tick over 10k, 100k and 1M active flows and 1,000 hops, as a ratio to
-//! the floor (iterating the same observations and summing their bytes),
+//! tick over 10k, 100k and 1M active flows, 1,000 hops (50 operators) and
+//! 20,000 destinations (up to 256 with windows of their own), as a ratio
+//! to the floor (iterating the same observations and summing their bytes),
 //! and the engine's resident memory per flow.
 
 mod memory;
@@ -42,6 +43,8 @@ fn observations(n: u32, t: u64) -> Vec<FlowSample<FlowKey>> {
             let rate = 1_000 + (hop as u64 * 37) % 5_000;
             FlowSample {
                 key: key(i),
+                // 20,000 destinations: the busiest get windows of their own.
+                destination: (i % 20_000) as u64,
                 hop,
                 bytes: 200 * t,
                 reply_bytes: rate * t,
@@ -64,15 +67,12 @@ fn main() {
         .map(|i| HopSpec {
             name: format!("hop{i}"),
             initial_estimate: 1e6 + i as f64,
+            operator: Some(format!("op{}", i % 50)),
         })
         .collect();
     let params = Params {
-        tick_ns: 5 * SEC,
-        memory_ns: 60 * SEC,
-        fail_after_ns: 3 * SEC,
-        max_share: 0.5,
-        exploration_share: 0.05,
         slot_count: slot_count_for(HOPS),
+        ..Params::default()
     };
     println!(
         "policy engine tick, {HOPS} hops, slot table {} slots; median of {SAMPLES} ticks",

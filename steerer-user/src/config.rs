@@ -68,6 +68,10 @@ pub struct HopConfig {
     /// (`accept 80,443` or `reject 25,119`); default: every port.
     #[serde(default)]
     pub exit_policy: Option<String>,
+    /// Operator tag: hops of one operator share `max_operator_share`, and
+    /// windows prefer operators they do not hold yet (SPEC 5.6).
+    #[serde(default)]
+    pub operator: Option<String>,
     /// Advertised speed, Mbit/s.
     pub estimated_speed_mbit: f64,
     /// Advertised capacity, Mbit/s.
@@ -106,6 +110,20 @@ pub struct Config {
     /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
     #[serde(default)]
     pub slot_count: Option<u32>,
+    /// N: hops in the class window (SPEC 5.4).
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// R: new connections to one destination per tick before it gets a
+    /// window of its own.
+    #[serde(default = "default_grow_after")]
+    pub grow_after: u64,
+    /// S: hops a destination window gains per R connections.
+    #[serde(default = "default_grow_by")]
+    pub grow_by: usize,
+    /// Largest fraction of a window's weight the hops of one operator tag
+    /// may hold together while 2+ operators are in it.
+    #[serde(default = "default_max_share")]
+    pub max_operator_share: f64,
     #[serde(rename = "hop", default)]
     pub hops: Vec<HopConfig>,
 }
@@ -118,6 +136,15 @@ fn default_max_share() -> f64 {
 }
 fn default_fail_after() -> u64 {
     DEFAULT_FAIL_AFTER_SECS
+}
+fn default_window() -> usize {
+    4
+}
+fn default_grow_after() -> u64 {
+    8
+}
+fn default_grow_by() -> usize {
+    2
 }
 
 impl Config {
@@ -161,6 +188,18 @@ impl Config {
         }
         if self.fail_after_secs == 0 {
             return Err(invalid("fail_after_secs", "must be at least 1 second"));
+        }
+        if self.window == 0 || self.window > MAX_HOPS as usize {
+            return Err(invalid("window", format!("must be 1..={MAX_HOPS}")));
+        }
+        if self.grow_after == 0 {
+            return Err(invalid("grow_after", "must be at least 1 connection"));
+        }
+        if self.grow_by > MAX_HOPS as usize {
+            return Err(invalid("grow_by", format!("must be 0..={MAX_HOPS}")));
+        }
+        if !(self.max_operator_share > 0.0 && self.max_operator_share <= 1.0) {
+            return Err(invalid("max_operator_share", "must be in (0, 1]"));
         }
         if self.hops.is_empty() {
             return Err(invalid("hop", "at least one [[hop]] is required"));

@@ -11,9 +11,9 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use steerer_common::{
     config::CONFIG_READY,
-    flow::LocalAddrKey,
+    flow::{DestKey, LocalAddrKey},
     hop::{HOP_ACTION_MARK, HOP_ENABLED},
-    limits::MAX_HOPS,
+    limits::{MAX_DEST_TABLES, MAX_HOPS},
     DataplaneConfig, FlowKey, HopEntry,
 };
 use steerer_user::{
@@ -147,17 +147,28 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             .map(|h| HopSpec {
                 name: h.name.clone(),
                 initial_estimate: h.initial_estimate_bytes_per_sec(),
+                operator: h.operator.clone(),
             })
             .collect(),
         Params {
             tick_ns: config.tick_secs * 1_000_000_000,
-            memory_ns: 60_000_000_000,
             fail_after_ns: config.fail_after_secs * 1_000_000_000,
             max_share: config.max_share,
-            exploration_share: 0.05,
+            max_operator_share: config.max_operator_share,
             slot_count,
+            window_base: config.window,
+            grow_after: config.grow_after,
+            grow_by: config.grow_by,
+            // The pool enumeration differs per run, like the hash key.
+            seed: hash_key[0] ^ hash_key[1].rotate_left(17),
+            ..Params::default()
         },
     );
+    // Destination tables of an earlier run belong to its engine's windows.
+    for (dest, _) in dp.destinations()? {
+        dp.remove_destination(&dest)?;
+    }
+    let mut dest_tables = DestinationTables::default();
     for (id, r) in resolved.iter().enumerate() {
         dp.set_hop(id as u32, &hop_entry(r))?;
         engine.set_usable(id, r.usable());
@@ -308,6 +319,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         let now = monotonic_ns();
         let samples = flows.iter().map(|(k, v)| FlowSample {
             key: *k,
+            destination: DestKey::of(k).id(),
             hop: v.hop,
             bytes: v.bytes,
             reply_bytes: v.reply_bytes,
@@ -387,6 +399,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             dp.write_slots(i as u32, t, tables.get(i).map(Vec::as_slice))?;
         }
         tables = next;
+        dest_tables.sync(&mut dp, &report, &flows)?;
         let status = TickStatus::new(
             tick_no,
             (now - started) as f64 / 1e9,
@@ -421,6 +434,89 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         info!(dir = %dir.display(), "detached and removed pinned maps and links");
     }
     Ok(())
+}
+
+/// The data plane's destination tables (SPEC 5.4), kept in step with the
+/// engine's destination windows: an index per destination, freed when its
+/// window goes.
+#[derive(Default)]
+struct DestinationTables {
+    held: HashMap<u64, (DestKey, u32, Vec<u32>)>,
+    free: Vec<u32>,
+    next: u32,
+}
+
+impl DestinationTables {
+    fn sync(
+        &mut self,
+        dp: &mut Dataplane,
+        report: &steerer_user::policy::TickReport<FlowKey>,
+        flows: &[(FlowKey, steerer_common::FlowValue)],
+    ) -> Result<()> {
+        let wanted: HashMap<u64, &[u32]> = report
+            .destination_tables
+            .iter()
+            .map(|d| (d.destination, d.table.as_slice()))
+            .collect();
+        let gone: Vec<u64> = self
+            .held
+            .keys()
+            .filter(|d| !wanted.contains_key(d))
+            .copied()
+            .collect();
+        for d in gone {
+            if let Some((key, index, _)) = self.held.remove(&d) {
+                dp.remove_destination(&key)?;
+                self.free.push(index);
+                info!(destination = %fmt_dest(&key), "destination window closed");
+            }
+        }
+        // Keys of newly windowed destinations, from the flows that made them.
+        let mut new_keys: HashMap<u64, DestKey> = HashMap::new();
+        if wanted.keys().any(|d| !self.held.contains_key(d)) {
+            for (k, _) in flows {
+                let key = DestKey::of(k);
+                let id = key.id();
+                if wanted.contains_key(&id) && !self.held.contains_key(&id) {
+                    new_keys.entry(id).or_insert(key);
+                }
+            }
+        }
+        let mut ids: Vec<u64> = wanted.keys().copied().collect();
+        ids.sort_unstable();
+        for d in ids {
+            let table = wanted[&d];
+            if let Some((key, index, previous)) = self.held.get_mut(&d) {
+                dp.set_destination_table(key, *index, table, Some(previous))?;
+                *previous = table.to_vec();
+                continue;
+            }
+            let Some(key) = new_keys.get(&d).copied() else {
+                continue; // its flows were evicted meanwhile; next tick
+            };
+            let index = match self.free.pop() {
+                Some(i) => i,
+                None if self.next < MAX_DEST_TABLES => {
+                    self.next += 1;
+                    self.next - 1
+                }
+                None => continue,
+            };
+            dp.set_destination_table(&key, index, table, None)?;
+            info!(destination = %fmt_dest(&key), index, "destination window opened");
+            self.held.insert(d, (key, index, table.to_vec()));
+        }
+        Ok(())
+    }
+}
+
+fn fmt_dest(k: &DestKey) -> String {
+    let ip: IpAddr = if k.family == steerer_common::flow::FAMILY_IPV4 {
+        IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
+    } else {
+        IpAddr::from(k.addr)
+    };
+    format!("{ip}:{} proto {}", k.port, k.proto)
 }
 
 /// The slot table of every port set (set 0 alone, and the engine's own

@@ -17,8 +17,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use steerer_common::{
-    flow::{FailoverKey, LocalAddrKey},
-    limits::{MAX_HOPS, MAX_SLOT_COUNT},
+    flow::{DestKey, FailoverKey, LocalAddrKey},
+    limits::{DEST_SLOT_COUNT, MAX_DEST_TABLES, MAX_HOPS, MAX_SLOT_COUNT},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
 use thiserror::Error;
@@ -62,6 +62,8 @@ pub mod map_names {
     pub const LOCAL_ADDRS: &str = "LOCAL_ADDRS";
     pub const FAILOVERS: &str = "FAILOVERS";
     pub const PORT_SETS: &str = "PORT_SETS";
+    pub const DEST_TABLES: &str = "DEST_TABLES";
+    pub const DEST_SLOTS: &str = "DEST_SLOTS";
 }
 
 #[derive(Debug, Error)]
@@ -394,6 +396,63 @@ impl Dataplane {
             written += 1;
         }
         Ok(written)
+    }
+
+    /// Write destination table `index` (`DEST_SLOT_COUNT` slots; with
+    /// `previous`, only changed slots) and point `dest` at it. The table is
+    /// written before the pointer, so no flow ever sees it half-written.
+    pub fn set_destination_table(
+        &mut self,
+        dest: &DestKey,
+        index: u32,
+        table: &[u32],
+        previous: Option<&[u32]>,
+    ) -> Result<usize, DataplaneError> {
+        if index >= MAX_DEST_TABLES || table.len() != DEST_SLOT_COUNT as usize {
+            return Err(DataplaneError::Map {
+                name: map_names::DEST_SLOTS,
+                message: format!(
+                    "table {index} of {} slots (need index < {MAX_DEST_TABLES}, {DEST_SLOT_COUNT} slots)",
+                    table.len()
+                ),
+            });
+        }
+        let mut written = 0;
+        {
+            let mut a: Array<_, u32> = Array::try_from(self.map_mut(map_names::DEST_SLOTS)?)
+                .map_err(map_err(map_names::DEST_SLOTS))?;
+            let base = index * DEST_SLOT_COUNT;
+            for (i, &hop) in table.iter().enumerate() {
+                if previous.is_some_and(|p| p.get(i) == Some(&hop)) {
+                    continue;
+                }
+                a.set(base + i as u32, hop, 0)
+                    .map_err(map_err(map_names::DEST_SLOTS))?;
+                written += 1;
+            }
+        }
+        let mut m: HashMap<_, DestKey, u32> =
+            HashMap::try_from(self.map_mut(map_names::DEST_TABLES)?)
+                .map_err(map_err(map_names::DEST_TABLES))?;
+        m.insert(dest, index, 0)
+            .map_err(map_err(map_names::DEST_TABLES))?;
+        Ok(written)
+    }
+
+    /// Forget `dest`'s own table: its new flows use their port set's table.
+    pub fn remove_destination(&mut self, dest: &DestKey) -> Result<(), DataplaneError> {
+        let mut m: HashMap<_, DestKey, u32> =
+            HashMap::try_from(self.map_mut(map_names::DEST_TABLES)?)
+                .map_err(map_err(map_names::DEST_TABLES))?;
+        match m.remove(dest) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err(map_names::DEST_TABLES)(e)),
+        }
+    }
+
+    /// Every destination with its own table (from an earlier run's pins).
+    pub fn destinations(&self) -> Result<Vec<(DestKey, u32)>, DataplaneError> {
+        read_hash(self.map(map_names::DEST_TABLES)?, map_names::DEST_TABLES)
     }
 
     pub fn read_slots(&self, class: u32, count: u32) -> Result<Vec<u32>, DataplaneError> {

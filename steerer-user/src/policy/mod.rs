@@ -1,19 +1,29 @@
 //! The control-plane policy, sans-IO: it never reads a clock, a socket or a
-//! map. The daemon (from BPF maps) and tests feed it flow samples stamped
-//! with time; it answers with weights and a slot table.
+//! map. The daemon (from BPF maps) and the simulator feed it flow samples
+//! stamped with time; it answers with hop windows, weights and slot tables.
 //!
-//! This is the foundation's policy (issue 2): one window holding every hop,
-//! weights proportional to each hop's speed measured over the past tick.
+//! Per tick (SPEC 5): per-flow deltas give each hop's speed over its busy
+//! time (5.1, 5.2); hops that answer nothing are declared disappeared
+//! (5.5); the class window of N hops replaces a bad member and grows while
+//! its hops are saturated; a destination with more than R new connections
+//! in a tick gets a window of its own of N + (connections over L / R) * S
+//! hops, weighted by what its hops moved to it where there is enough data
+//! and by their global speed otherwise (5.3, 5.4); shares are capped per
+//! hop and per operator and keep an exploration share (5.6); tables are
+//! built Maglev-like (`slot_table`).
 
 pub mod blocked;
 pub mod busy_time;
 pub mod choice;
+pub mod hop_window;
 pub mod slot_table;
 pub mod weights;
 pub mod window;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
+
+use hop_window::{destination_window_size, Enumerator, HopWindow};
 
 /// One configured hop as the policy sees it.
 #[derive(Debug, Clone)]
@@ -21,23 +31,63 @@ pub struct HopSpec {
     pub name: String,
     /// min(estimated speed, estimated capacity), bytes per second.
     pub initial_estimate: f64,
+    /// Operator tag (SPEC 2): hops of one operator share the operator's
+    /// max share, and windows prefer operators they do not hold yet.
+    pub operator: Option<String>,
 }
 
-/// Tunables (SPEC section 3).
+/// Tunables (SPEC section 3); `Params::default()` holds the SPEC defaults.
 #[derive(Debug, Clone)]
 pub struct Params {
     /// K, nanoseconds.
     pub tick_ns: u64,
-    /// L: how long a measured speed is remembered when a hop gets no traffic.
+    /// L: the sequence window; also how long a measured speed is remembered
+    /// and how long a disappeared hop stays out before a re-test.
     pub memory_ns: u64,
     /// T: no reply after this long marks a flow failed.
     pub fail_after_ns: u64,
     pub max_share: f64,
+    /// Largest share of one operator's hops together (SPEC 5.6).
+    pub max_operator_share: f64,
     /// Share of new flows spread evenly over every usable hop, so that each
     /// can be measured again (SPEC 5.6).
     pub exploration_share: f64,
-    /// Slots per table (prime).
+    /// Slots per class table (prime).
     pub slot_count: u32,
+    /// N: baseline window size.
+    pub window_base: usize,
+    /// R: new connections to one destination in one tick before it gets a
+    /// window of its own.
+    pub grow_after: u64,
+    /// S: hops added per R connections.
+    pub grow_by: usize,
+    /// Destination windows held at most (the data plane's table count); the
+    /// least recently used destination gives way.
+    pub max_destination_windows: usize,
+    /// Slots per destination table (prime).
+    pub destination_slot_count: u32,
+    /// Seed of the pool enumeration (random, fixed per run).
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            tick_ns: 5_000_000_000,
+            memory_ns: 60_000_000_000,
+            fail_after_ns: 3_000_000_000,
+            max_share: 0.5,
+            max_operator_share: 0.5,
+            exploration_share: 0.05,
+            slot_count: 401,
+            window_base: 4,
+            grow_after: 8,
+            grow_by: 2,
+            max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
+            destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
+            seed: 0,
+        }
+    }
 }
 
 /// What a flow's counters said at one instant. Times share the clock of
@@ -45,6 +95,8 @@ pub struct Params {
 #[derive(Debug, Clone, Copy)]
 pub struct FlowSample<K> {
     pub key: K,
+    /// The flow's destination (dst ip, dst port, proto) as an opaque id.
+    pub destination: u64,
     pub hop: u32,
     /// Forward bytes since the flow started.
     pub bytes: u64,
@@ -63,7 +115,8 @@ pub enum SpeedSource {
     Measured,
     /// No data this tick; last measurement (within L) reused.
     Remembered,
-    /// Never measured (or too long ago): min(estimated speed, capacity).
+    /// Never measured (or too long ago): min(estimated speed, capacity),
+    /// and never above the best measured hop of its window.
     Estimated,
 }
 
@@ -82,9 +135,11 @@ impl SpeedSource {
 pub struct HopReport {
     pub name: String,
     pub usable: bool,
-    /// Share of new flows (0..=1).
+    /// Member of the class window.
+    pub in_window: bool,
+    /// Share of new flows in the class table (0..=1).
     pub share: f64,
-    /// Slots held in the new table.
+    /// Slots held in the class table.
     pub slots: u32,
     /// Flows with a packet in the past K seconds.
     pub active_flows: u64,
@@ -99,25 +154,59 @@ pub struct HopReport {
     pub failed_total: u64,
 }
 
+/// A destination's own window and table.
+#[derive(Debug, Clone)]
+pub struct DestinationTable {
+    pub destination: u64,
+    pub members: Vec<u32>,
+    pub table: Vec<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct TickReport<K> {
     pub now_ns: u64,
     pub hops: Vec<HopReport>,
-    /// The new slot table (hop ids; `slot_table::EMPTY` when no hop usable).
+    /// The class window's members.
+    pub window: Vec<u32>,
+    /// The new class slot table (hop ids; `slot_table::EMPTY` when no hop
+    /// is usable).
     pub table: Vec<u32>,
-    /// Slots that changed hop compared with the previous table.
+    /// Slots that changed hop compared with the previous table, and the
+    /// least number that had to (sum of the hops' slot gains).
     pub moved_slots: usize,
+    pub min_moved_slots: usize,
     /// The flows that became failed this tick, with their hop (input for
     /// per-destination blocking, SPEC 5.5).
     pub newly_failed_flows: Vec<(K, u32)>,
     /// Hops declared disappeared this tick (no reply on any flow): out of
     /// every table; the caller resets their flows so retries go elsewhere.
     pub disappeared: Vec<u32>,
+    /// Every destination window, in destination order.
+    pub destination_tables: Vec<DestinationTable>,
 }
 
 /// Failed flows in one tick, with no reply on any flow of the hop, that
 /// declare a hop disappeared.
 pub const SILENT_FAILURES: u64 = 3;
+/// A window member slower than this fraction of the window's best is bad
+/// (SPEC 5.5) and replaced.
+pub const BAD_SPEED_FRACTION: f64 = 0.1;
+/// A member whose flows fail more than this often (with at least
+/// `SILENT_FAILURES` failures) is bad too.
+pub const BAD_FAILURE_RATIO: f64 = 0.5;
+/// Load (bytes over the whole tick / the hop's best speed within L) of the
+/// window's members above which they are saturated and the class window
+/// grows by S (SPEC is silent on load; an operator expects a full window
+/// to widen).
+pub const SATURATED_BUSY: f64 = 0.8;
+/// ... and below which a grown class window may shrink again.
+pub const IDLE_BUSY: f64 = 0.5;
+/// Bytes from a hop to a destination in a tick before its per-destination
+/// speed is used instead of the global one (SPEC 5.3 "enough data").
+pub const DESTINATION_MIN_BYTES: u64 = 64 * 1024;
+
+/// Bytes and busy intervals of one (destination, hop) in a tick.
+type Intervals = (u64, Vec<(u64, u64)>);
 
 /// The engine's memory of one flow between ticks (32 bytes plus the key).
 #[derive(Debug, Clone, Copy, Default)]
@@ -138,34 +227,74 @@ struct HopState {
     /// it is offered flows again as a re-test.
     silent_until: Option<u64>,
     last_measured: Option<(f64, u64)>,
+    /// Highest speed measured within L, and when.
+    peak: Option<(f64, u64)>,
     failed_total: u64,
+}
+
+#[derive(Debug, Clone)]
+struct DestinationWindow {
+    window: HopWindow,
+    /// New connections per tick over the last L/K ticks.
+    started: VecDeque<u64>,
+    last_used_tick: u64,
+    table: Vec<u32>,
+}
+
+/// What one tick measured, per hop (and per destination with a window).
+struct TickMeasure {
+    bytes: Vec<u64>,
+    active: Vec<u64>,
+    answered: Vec<u64>,
+    newly_failed: Vec<u64>,
+    /// Busy time in the tick, ns.
+    busy: Vec<u64>,
+    measured: Vec<Option<f64>>,
+    /// (destination, hop) -> (bytes, speed if measurable).
+    destination: HashMap<(u64, u32), (u64, Option<f64>)>,
+    started: HashMap<u64, u64>,
 }
 
 /// The policy engine.
 pub struct Engine<K> {
     hops: Vec<HopSpec>,
     seeds: Vec<u64>,
+    operators: Vec<Option<u64>>,
     state: Vec<HopState>,
     params: Params,
-    /// Bytes each flow had at the previous tick, for per-tick deltas.
     /// What each flow's counters said at the previous tick. The hasher is
     /// aHash, randomly keyed per process: flow keys come from the network,
     /// and SipHash (std's) costs a third of a tick at a million flows.
     flows: HashMap<K, FlowMemo, ahash::RandomState>,
     /// Ticks so far; flows not seen in the current tick are forgotten.
     tick_count: u64,
+    pool: Enumerator,
+    window: HopWindow,
+    /// The class window's size now (N, or more while saturated).
+    window_size: usize,
+    destinations: BTreeMap<u64, DestinationWindow>,
     table: Vec<u32>,
     last_tick_ns: Option<u64>,
     /// Speeds the last table was built from (for per-port-set tables).
     last_speeds: Vec<f64>,
+    last_sources: Vec<SpeedSource>,
     /// Flows the data plane moved off each hop by fast failover since the
     /// last tick (each an unanswered SYN).
     pending_failovers: Vec<u64>,
 }
 
+fn tag_id(tag: &str) -> u64 {
+    slot_table::hop_seed(tag)
+}
+
 impl<K: Hash + Eq + Copy> Engine<K> {
     pub fn new(hops: Vec<HopSpec>, params: Params) -> Self {
+        let n = hops.len();
         let seeds = hops.iter().map(|h| slot_table::hop_seed(&h.name)).collect();
+        let operators = hops
+            .iter()
+            .map(|h| h.operator.as_deref().map(tag_id))
+            .collect();
         let state = hops
             .iter()
             .map(|_| HopState {
@@ -174,20 +303,30 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             })
             .collect();
         let mut engine = Engine {
+            pool: Enumerator::new(n, params.seed),
+            window_size: params.window_base.max(1),
             hops,
             seeds,
+            operators,
             state,
             params,
             flows: HashMap::default(),
             tick_count: 0,
+            window: HopWindow::default(),
+            destinations: BTreeMap::new(),
             table: Vec::new(),
             last_tick_ns: None,
             last_speeds: Vec::new(),
+            last_sources: Vec::new(),
             pending_failovers: Vec::new(),
         };
-        let (speeds, _) = engine.speeds(&vec![None; engine.hops.len()], 0);
-        engine.table = engine.build_table(&speeds, None).1;
+        let (speeds, sources) = engine.speeds(&vec![None; n], 0);
+        engine.fill_window();
+        let (shares, table) = engine.class_table(&speeds, &sources, None);
+        let _ = shares;
+        engine.table = table;
         engine.last_speeds = speeds;
+        engine.last_sources = sources;
         engine
     }
 
@@ -199,9 +338,28 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         &self.hops
     }
 
-    /// The current slot table.
+    /// The current class slot table.
     pub fn table(&self) -> &[u32] {
         &self.table
+    }
+
+    /// The class window's members.
+    pub fn window(&self) -> &[u32] {
+        &self.window.members
+    }
+
+    /// The table of `destination`'s own window, if it has one.
+    pub fn table_for_destination(&self, destination: u64) -> Option<&[u32]> {
+        self.destinations
+            .get(&destination)
+            .map(|d| d.table.as_slice())
+    }
+
+    /// The members of `destination`'s own window, if it has one.
+    pub fn destination_window(&self, destination: u64) -> Option<&[u32]> {
+        self.destinations
+            .get(&destination)
+            .map(|d| d.window.members.as_slice())
     }
 
     /// Mark a hop usable or not (e.g. its next hop stopped resolving). Takes
@@ -241,75 +399,31 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             Some(t) if t < now_ns => t,
             _ => now_ns.saturating_sub(self.params.tick_ns),
         };
-        let mut bytes = vec![0u64; n];
-        let mut active = vec![0u64; n];
-        let mut newly_failed = vec![0u64; n];
-        let mut newly_failed_flows = Vec::new();
-        let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
-        let mut answered = vec![0u64; n];
-        self.tick_count += 1;
-        let tick = self.tick_count;
-
-        for f in flows {
-            let h = f.hop as usize;
-            if h >= n {
-                continue; // left over from another configuration
-            }
-            let total = f.bytes + f.reply_bytes;
-            let memo = self.flows.entry(f.key).or_default();
-            let delta = total.saturating_sub(memo.total);
-            if f.reply_bytes > memo.reply {
-                answered[h] += 1;
-            }
-            memo.total = total;
-            memo.reply = f.reply_bytes;
-            memo.seen_tick = tick;
-            if f.last_seen_ns >= window_start {
-                active[h] += 1;
-            }
-            // A flow that never got an answer moved no data: its retried SYNs
-            // would only stretch the hop's busy time (blackholes are judged
-            // by failures and exclusions, not by speed).
-            if delta > 0 && f.reply_packets > 0 {
-                bytes[h] += delta;
-                let start = f.first_seen_ns.max(window_start);
-                intervals[h].push((start, f.last_seen_ns.max(start)));
-            }
-            let failed = f.packets > 0
-                && f.reply_packets == 0
-                && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
-            if failed && !memo.failed {
-                memo.failed = true;
-                newly_failed[h] += 1;
-                newly_failed_flows.push((f.key, f.hop));
-            }
-        }
-        // Flows gone from the table (ended, evicted) are forgotten.
-        self.flows.retain(|_, m| m.seen_tick == tick);
-
-        let mut measured = vec![None; n];
+        let (m, newly_failed_flows) = self.measure(now_ns, window_start, flows);
         for h in 0..n {
-            let busy = busy_time::union_length(&mut intervals[h]);
-            // Below a millisecond of activity the quotient is noise.
-            if bytes[h] > 0 && busy >= 1_000_000 {
-                measured[h] = Some(bytes[h] as f64 / (busy as f64 / 1e9));
-            }
-            self.state[h].failed_total += newly_failed[h];
+            self.state[h].failed_total += m.newly_failed[h];
         }
-        let mut unanswered = newly_failed.clone();
-        for (h, n) in std::mem::take(&mut self.pending_failovers)
+        let mut unanswered = m.newly_failed.clone();
+        for (h, k) in std::mem::take(&mut self.pending_failovers)
             .into_iter()
             .enumerate()
         {
-            unanswered[h] += n;
+            unanswered[h] += k;
         }
-        let disappeared = self.judge_silence(now_ns, &unanswered, &answered);
-        let (speeds, sources) = self.speeds(&measured, now_ns);
-        let (shares, table) = self.build_table(&speeds, None);
-        self.last_speeds = speeds.clone();
+        let disappeared = self.judge_silence(now_ns, &unanswered, &m.answered);
+        let (speeds, sources) = self.speeds(&m.measured, now_ns);
+        let tick_len = now_ns.saturating_sub(window_start).max(1);
+        self.maintain_window(&m, &speeds, &sources, &unanswered, tick_len);
+        self.maintain_destinations(&m);
+
+        let (shares, table) = self.class_table(&speeds, &sources, None);
         let moved_slots = slot_table::moved(&self.table, &table);
+        let min_moved_slots = slot_table::min_moved(&self.table, &table);
         self.table = table;
+        self.last_speeds = speeds.clone();
+        self.last_sources = sources.clone();
         self.last_tick_ns = Some(now_ns);
+        self.build_destination_tables(&m, &speeds, &sources);
 
         let mut slots = vec![0u32; n];
         for &h in &self.table {
@@ -321,24 +435,120 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             .map(|h| HopReport {
                 name: self.hops[h].name.clone(),
                 usable: self.usable_now(h),
+                in_window: self.window.contains(h as u32),
                 share: shares[h],
                 slots: slots[h],
-                active_flows: active[h],
-                bytes: bytes[h],
+                active_flows: m.active[h],
+                bytes: m.bytes[h],
                 speed: speeds[h],
                 speed_source: sources[h],
-                newly_failed: newly_failed[h],
+                newly_failed: m.newly_failed[h],
                 failed_total: self.state[h].failed_total,
             })
             .collect();
         TickReport {
             now_ns,
             hops,
+            window: self.window.members.clone(),
             table: self.table.clone(),
             moved_slots,
+            min_moved_slots,
             newly_failed_flows,
             disappeared,
+            destination_tables: self
+                .destinations
+                .iter()
+                .map(|(&d, w)| DestinationTable {
+                    destination: d,
+                    members: w.window.members.clone(),
+                    table: w.table.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// Per-flow deltas into per-hop and per-destination figures.
+    fn measure(
+        &mut self,
+        now_ns: u64,
+        window_start: u64,
+        flows: impl IntoIterator<Item = FlowSample<K>>,
+    ) -> (TickMeasure, Vec<(K, u32)>) {
+        let n = self.hops.len();
+        let mut m = TickMeasure {
+            bytes: vec![0; n],
+            active: vec![0; n],
+            answered: vec![0; n],
+            newly_failed: vec![0; n],
+            busy: vec![0; n],
+            measured: vec![None; n],
+            destination: HashMap::new(),
+            started: HashMap::new(),
+        };
+        let mut newly_failed_flows = Vec::new();
+        let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
+        let mut dest_intervals: HashMap<(u64, u32), Intervals> = HashMap::new();
+        self.tick_count += 1;
+        let tick = self.tick_count;
+        for f in flows {
+            let h = f.hop as usize;
+            if h >= n {
+                continue; // left over from another configuration
+            }
+            let total = f.bytes + f.reply_bytes;
+            let memo = self.flows.entry(f.key).or_default();
+            let delta = total.saturating_sub(memo.total);
+            if f.reply_bytes > memo.reply {
+                m.answered[h] += 1;
+            }
+            memo.total = total;
+            memo.reply = f.reply_bytes;
+            memo.seen_tick = tick;
+            if f.last_seen_ns >= window_start {
+                m.active[h] += 1;
+            }
+            if f.first_seen_ns >= window_start {
+                *m.started.entry(f.destination).or_default() += 1;
+            }
+            // A flow that never got an answer moved no data: its retried SYNs
+            // would only stretch the hop's busy time (blackholes are judged
+            // by failures and exclusions, not by speed).
+            if delta > 0 && f.reply_packets > 0 {
+                m.bytes[h] += delta;
+                let start = f.first_seen_ns.max(window_start);
+                let interval = (start, f.last_seen_ns.max(start));
+                intervals[h].push(interval);
+                if self.destinations.contains_key(&f.destination) {
+                    let e = dest_intervals.entry((f.destination, f.hop)).or_default();
+                    e.0 += delta;
+                    e.1.push(interval);
+                }
+            }
+            let failed = f.packets > 0
+                && f.reply_packets == 0
+                && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
+            if failed && !memo.failed {
+                memo.failed = true;
+                m.newly_failed[h] += 1;
+                newly_failed_flows.push((f.key, f.hop));
+            }
+        }
+        // Flows gone from the table (ended, evicted) are forgotten.
+        self.flows.retain(|_, memo| memo.seen_tick == tick);
+        for (h, iv) in intervals.iter_mut().enumerate() {
+            m.busy[h] = busy_time::union_length(iv);
+            m.measured[h] = speed_of(m.bytes[h], m.busy[h]);
+        }
+        for (k, (bytes, mut iv)) in dest_intervals {
+            let busy = busy_time::union_length(&mut iv);
+            let speed = if bytes >= DESTINATION_MIN_BYTES {
+                speed_of(bytes, busy)
+            } else {
+                None
+            };
+            m.destination.insert(k, (bytes, speed));
+        }
+        (m, newly_failed_flows)
     }
 
     /// SPEC 5.5, disappeared: "no reply on any flow -> removed from every
@@ -366,6 +576,181 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         self.state[h].usable && self.state[h].silent_until.is_none()
     }
 
+    fn fill_window(&mut self) -> Vec<u32> {
+        let state = &self.state;
+        let operators = &self.operators;
+        self.window.fill(
+            self.window_size,
+            &mut self.pool,
+            |h| state[h as usize].usable && state[h as usize].silent_until.is_none(),
+            |h| operators[h as usize],
+        )
+    }
+
+    /// SPEC 5.4/5.5 for the class window: unusable members leave; one bad
+    /// member (far slower than the best, or failing most of its flows) is
+    /// replaced per tick; a saturated window grows by S, and a grown one
+    /// that is no longer busy loses the member that moved the least data.
+    fn maintain_window(
+        &mut self,
+        m: &TickMeasure,
+        speeds: &[f64],
+        sources: &[SpeedSource],
+        unanswered: &[u64],
+        tick_len: u64,
+    ) {
+        let usable: Vec<bool> = (0..self.hops.len()).map(|h| self.usable_now(h)).collect();
+        self.window.members.retain(|&h| usable[h as usize]);
+        let known = |h: u32| sources[h as usize] != SpeedSource::Estimated;
+        let best = self
+            .window
+            .members
+            .iter()
+            .filter(|&&h| known(h))
+            .map(|&h| speeds[h as usize])
+            .fold(0.0, f64::max);
+        let badness = |h: u32| -> Option<f64> {
+            let i = h as usize;
+            let failures = unanswered[i];
+            let ratio = failures as f64 / (failures + m.answered[i]).max(1) as f64;
+            if failures >= SILENT_FAILURES && ratio > BAD_FAILURE_RATIO {
+                return Some(ratio);
+            }
+            if known(h) && best > 0.0 && speeds[i] < BAD_SPEED_FRACTION * best {
+                return Some(1.0 - speeds[i] / best);
+            }
+            None
+        };
+        let worst = self
+            .window
+            .members
+            .iter()
+            .filter_map(|&h| badness(h).map(|b| (b, h)))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        // Replace only if the pool has someone else to offer.
+        let spare =
+            (0..self.hops.len() as u32).any(|h| usable[h as usize] && !self.window.contains(h));
+        if let (Some((_, h)), true) = (worst, spare) {
+            self.window.remove(h);
+        }
+        // Saturated: each member moved, over the whole tick, close to the
+        // best speed it showed within L (a hop with one idle long flow is
+        // busy all the time, but far from its best).
+        let members = &self.window.members;
+        let load = |h: u32| -> Option<f64> {
+            let i = h as usize;
+            let peak = self.state[i].peak?.0;
+            m.measured[i]?;
+            (peak > 0.0).then(|| m.bytes[i] as f64 / (tick_len as f64 / 1e9) / peak)
+        };
+        let loads: Vec<f64> = members.iter().filter_map(|&h| load(h)).collect();
+        if !members.is_empty() && loads.len() == members.len() {
+            let busy = loads.iter().sum::<f64>() / loads.len() as f64;
+            if busy >= SATURATED_BUSY {
+                self.window_size = members.len() + self.params.grow_by;
+            } else if busy < IDLE_BUSY && self.window_size > self.params.window_base {
+                self.window_size -= 1;
+                // "a window above its baseline loses the one hop that routed
+                // the least data in the past K seconds" (SPEC 5.4)
+                if let Some(&least) = members.iter().min_by_key(|&&h| (m.bytes[h as usize], h)) {
+                    self.window.remove(least);
+                }
+            }
+        }
+        self.window_size = self.window_size.max(self.params.window_base.max(1));
+        self.fill_window();
+    }
+
+    /// SPEC 5.4 for destinations: more than R new connections in this tick
+    /// give a destination its own window (the least recently used one gives
+    /// way beyond `max_destination_windows`); its size follows
+    /// N + (connections over L / R) * S; above that it loses its member
+    /// that moved the least data to it; after L without connections it is
+    /// dropped.
+    fn maintain_destinations(&mut self, m: &TickMeasure) {
+        let tick = self.tick_count;
+        let ring = (self.params.memory_ns / self.params.tick_ns.max(1)).max(1) as usize;
+        let mut fresh: Vec<(u64, u64)> = m
+            .started
+            .iter()
+            .filter(|(d, &c)| c > self.params.grow_after && !self.destinations.contains_key(d))
+            .map(|(&d, &c)| (d, c))
+            .collect();
+        fresh.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (d, w) in self.destinations.iter_mut() {
+            if m.started.get(d).is_some_and(|&c| c > 0) {
+                w.last_used_tick = tick;
+            }
+        }
+        for (d, _) in fresh {
+            if self.params.max_destination_windows == 0 {
+                break;
+            }
+            if self.destinations.len() >= self.params.max_destination_windows {
+                let lru = self
+                    .destinations
+                    .iter()
+                    .min_by_key(|(&d, w)| (w.last_used_tick, d))
+                    .map(|(&d, _)| d);
+                if let Some(old) = lru {
+                    self.destinations.remove(&old);
+                }
+            }
+            self.destinations.insert(
+                d,
+                DestinationWindow {
+                    window: self.window.clone(),
+                    started: VecDeque::new(),
+                    last_used_tick: tick,
+                    table: Vec::new(),
+                },
+            );
+        }
+        let usable: Vec<bool> = (0..self.hops.len()).map(|h| self.usable_now(h)).collect();
+        let available = usable.iter().filter(|&&u| u).count();
+        let (base, r, s) = (
+            self.params.window_base.max(1),
+            self.params.grow_after,
+            self.params.grow_by,
+        );
+        let mut gone = Vec::new();
+        for (&d, w) in self.destinations.iter_mut() {
+            let started = m.started.get(&d).copied().unwrap_or(0);
+            w.started.push_back(started);
+            while w.started.len() > ring {
+                w.started.pop_front();
+            }
+            let over_l: u64 = w.started.iter().sum();
+            if over_l == 0 {
+                gone.push(d);
+                continue;
+            }
+            w.window.members.retain(|&h| usable[h as usize]);
+            let size = destination_window_size(base, r, s, over_l).min(available);
+            if w.window.members.len() > size {
+                let least = w
+                    .window
+                    .members
+                    .iter()
+                    .min_by_key(|&&h| (m.destination.get(&(d, h)).map_or(0, |x| x.0), h))
+                    .copied();
+                if let Some(h) = least {
+                    w.window.remove(h);
+                }
+            }
+            let operators = &self.operators;
+            w.window.fill(
+                size,
+                &mut self.pool,
+                |h| usable[h as usize],
+                |h| operators[h as usize],
+            );
+        }
+        for d in gone {
+            self.destinations.remove(&d);
+        }
+    }
+
     /// Speed per hop: this tick's measurement, else a remembered one, else the
     /// operator's estimate. Remembers new measurements.
     fn speeds(&mut self, measured: &[Option<f64>], now_ns: u64) -> (Vec<f64>, Vec<SpeedSource>) {
@@ -375,13 +760,18 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             let state = &mut self.state[h];
             if let Some(speed) = m {
                 state.last_measured = Some((*speed, now_ns));
+                let stale = state.peak.is_none_or(|(p, at)| {
+                    *speed >= p || now_ns.saturating_sub(at) > self.params.memory_ns
+                });
+                if stale {
+                    state.peak = Some((*speed, now_ns));
+                }
                 speeds.push(*speed);
                 sources.push(SpeedSource::Measured);
-            } else if let Some((speed, at)) = state
+            } else if let Some((speed, _)) = state
                 .last_measured
                 .filter(|(_, at)| now_ns.saturating_sub(*at) <= self.params.memory_ns)
             {
-                let _ = at;
                 speeds.push(speed);
                 sources.push(SpeedSource::Remembered);
             } else {
@@ -394,39 +784,135 @@ impl<K: Hash + Eq + Copy> Engine<K> {
 
     /// The slot table for a port set served only by the hops in `allowed`
     /// (those accepting every port of the set), from the speeds of the last
-    /// tick. No allowed usable hop: an empty table (the data plane passes
-    /// such flows unsteered and counts them).
+    /// tick: the class window's allowed members, topped up to N from the
+    /// pool's enumeration order. No allowed usable hop: an empty table (the
+    /// data plane passes such flows unsteered and counts them).
     pub fn table_for(&self, allowed: &[bool]) -> Vec<u32> {
-        self.build_table(&self.last_speeds, Some(allowed)).1
+        self.class_table(&self.last_speeds, &self.last_sources, Some(allowed))
+            .1
     }
 
-    fn build_table(&self, speeds: &[f64], allowed: Option<&[bool]>) -> (Vec<f64>, Vec<u32>) {
-        let usable: Vec<bool> = (0..self.state.len())
-            .map(|h| {
-                self.usable_now(h) && allowed.is_none_or(|a| a.get(h).copied().unwrap_or(false))
-            })
+    /// Shares and table of the class window (restricted to `allowed`).
+    fn class_table(
+        &self,
+        speeds: &[f64],
+        sources: &[SpeedSource],
+        allowed: Option<&[bool]>,
+    ) -> (Vec<f64>, Vec<u32>) {
+        let ok = |h: u32| {
+            self.usable_now(h as usize)
+                && allowed.is_none_or(|a| a.get(h as usize).copied().unwrap_or(false))
+        };
+        let mut members: Vec<u32> = self
+            .window
+            .members
+            .iter()
+            .copied()
+            .filter(|&h| ok(h))
             .collect();
-        if !usable.iter().any(|&u| u) {
-            return (
-                vec![0.0; self.hops.len()],
-                vec![slot_table::EMPTY; self.params.slot_count as usize],
-            );
+        if allowed.is_some() {
+            for h in self.pool.order() {
+                if members.len() >= self.params.window_base.max(1) {
+                    break;
+                }
+                if ok(h) && !members.contains(&h) {
+                    members.push(h);
+                }
+            }
         }
-        let shares = weights::shares(
-            speeds,
-            &usable,
+        self.window_table(&members, speeds, sources, self.params.slot_count)
+    }
+
+    /// Shares (over all hops, zero outside `members`) and the table of a
+    /// window: weights by speed, estimates capped at the best measured
+    /// member ("claimed figures never outweigh measured ones"), caps per
+    /// hop and per operator, exploration share.
+    fn window_table(
+        &self,
+        members: &[u32],
+        speeds: &[f64],
+        sources: &[SpeedSource],
+        slots: u32,
+    ) -> (Vec<f64>, Vec<u32>) {
+        let n = self.hops.len();
+        if members.is_empty() {
+            return (vec![0.0; n], vec![slot_table::EMPTY; slots as usize]);
+        }
+        let best_known = members
+            .iter()
+            .filter(|&&h| sources[h as usize] != SpeedSource::Estimated)
+            .map(|&h| speeds[h as usize])
+            .fold(0.0, f64::max);
+        let mut w = vec![0.0; n];
+        let mut in_window = vec![false; n];
+        for &h in members {
+            let i = h as usize;
+            in_window[i] = true;
+            w[i] = if sources[i] == SpeedSource::Estimated && best_known > 0.0 {
+                speeds[i].min(best_known)
+            } else {
+                speeds[i]
+            };
+        }
+        let mut shares = weights::shares(
+            &w,
+            &in_window,
             self.params.max_share,
             self.params.exploration_share,
         );
-        let ids: Vec<u32> = (0..self.hops.len() as u32).collect();
-        let table = slot_table::build(&ids, &self.seeds, &shares, self.params.slot_count);
+        weights::cap_groups(&mut shares, &self.operators, self.params.max_operator_share);
+        let ids: Vec<u32> = (0..n as u32).collect();
+        let table = slot_table::build(&ids, &self.seeds, &shares, slots);
         (shares, table)
     }
+
+    /// Dual weights (SPEC 5.3): in a destination's window, a hop's weight is
+    /// its speed to that destination where it moved enough data there this
+    /// tick, its global speed otherwise.
+    fn build_destination_tables(
+        &mut self,
+        m: &TickMeasure,
+        speeds: &[f64],
+        sources: &[SpeedSource],
+    ) {
+        let slots = self.params.destination_slot_count;
+        let mut tables = Vec::with_capacity(self.destinations.len());
+        for (&d, w) in &self.destinations {
+            let mut sp = speeds.to_vec();
+            let mut src = sources.to_vec();
+            for &h in &w.window.members {
+                if let Some((_, Some(s))) = m.destination.get(&(d, h)) {
+                    sp[h as usize] = *s;
+                    src[h as usize] = SpeedSource::Measured;
+                }
+            }
+            let members: Vec<u32> = w
+                .window
+                .members
+                .iter()
+                .copied()
+                .filter(|&h| self.usable_now(h as usize))
+                .collect();
+            tables.push((d, self.window_table(&members, &sp, &src, slots).1));
+        }
+        for (d, t) in tables {
+            if let Some(w) = self.destinations.get_mut(&d) {
+                w.table = t;
+            }
+        }
+    }
+}
+
+/// Bytes per second over `busy_ns`; below a millisecond of activity the
+/// quotient is noise.
+fn speed_of(bytes: u64, busy_ns: u64) -> Option<f64> {
+    (bytes > 0 && busy_ns >= 1_000_000).then(|| bytes as f64 / (busy_ns as f64 / 1e9))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const SEC: u64 = 1_000_000_000;
 
@@ -435,9 +921,8 @@ mod tests {
             tick_ns: SEC,
             memory_ns: 60 * SEC,
             fail_after_ns: 3 * SEC,
-            max_share: 0.5,
-            exploration_share: 0.05,
             slot_count: 307,
+            ..Params::default()
         }
     }
 
@@ -448,6 +933,7 @@ mod tests {
             .map(|(i, &e)| HopSpec {
                 name: format!("h{i}"),
                 initial_estimate: e,
+                operator: None,
             })
             .collect()
     }
@@ -455,6 +941,7 @@ mod tests {
     fn sample(key: u32, hop: u32, bytes: u64, first: u64, last: u64) -> FlowSample<u32> {
         FlowSample {
             key,
+            destination: 0,
             hop,
             bytes,
             reply_bytes: 0,
@@ -467,6 +954,372 @@ mod tests {
 
     fn slots_of(table: &[u32], hop: u32) -> usize {
         table.iter().filter(|&&x| x == hop).count()
+    }
+
+    fn sample_to(
+        key: u32,
+        dest: u64,
+        hop: u32,
+        bytes: u64,
+        first: u64,
+        last: u64,
+    ) -> FlowSample<u32> {
+        FlowSample {
+            destination: dest,
+            ..sample(key, hop, bytes, first, last)
+        }
+    }
+
+    fn members(e: &Engine<u32>) -> Vec<u32> {
+        let mut m = e.window().to_vec();
+        m.sort_unstable();
+        m
+    }
+
+    #[test]
+    fn the_class_window_starts_with_n_hops_and_only_they_get_slots() {
+        // "Every class starts with a window of N hops" (SPEC 5.4).
+        let e: Engine<u32> = Engine::new(hops(&[100.0; 10]), params());
+        assert_eq!(e.window().len(), 4);
+        for h in 0..10 {
+            assert_eq!(
+                slots_of(e.table(), h) > 0,
+                e.window().contains(&h),
+                "hop {h}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_member_is_replaced_by_a_hop_not_seen_before() {
+        // "bad: low measured speed ... -> low weight, then replaced" (SPEC 5.5).
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 10]), params());
+        let before = members(&e);
+        let slow = before[0];
+        let flows: Vec<_> = before
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| {
+                let bytes = if h == slow { 10_000 } else { 10_000_000 };
+                // Busy a tenth of the tick: fast, not saturated.
+                sample(i as u32, h, bytes, 0, SEC / 10)
+            })
+            .collect();
+        let r = e.tick(SEC, flows);
+        assert_eq!(r.window.len(), 4, "window stays at N");
+        assert!(
+            !r.window.contains(&slow),
+            "slow hop {slow} replaced: {:?}",
+            r.window
+        );
+        let newcomer: Vec<u32> = r
+            .window
+            .iter()
+            .copied()
+            .filter(|h| !before.contains(h))
+            .collect();
+        assert_eq!(newcomer.len(), 1);
+        assert_eq!(slots_of(&r.table, slow), 0);
+        assert!(slots_of(&r.table, newcomer[0]) > 0);
+    }
+
+    #[test]
+    fn a_busy_destination_gets_its_own_window_of_n_plus_s_per_r() {
+        // "If more than R connections to a destination D were tried in the
+        // past K seconds, D gets its own window ... at least
+        // N + (connections / R) * S" (SPEC 5.4; N 4, R 8, S 2).
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 12]), params());
+        let flows: Vec<_> = (0..20)
+            .map(|k| sample_to(k, 7, e.window()[0], 1000, SEC / 2, SEC))
+            .collect();
+        let r = e.tick(SEC, flows);
+        let w = e.destination_window(7).expect("own window").to_vec();
+        assert_eq!(w.len(), 4 + (20 / 8) * 2);
+        let t = e.table_for_destination(7).unwrap();
+        assert_eq!(t.len(), params().destination_slot_count as usize);
+        assert!(t.iter().all(|h| w.contains(h)));
+        assert_eq!(r.destination_tables.len(), 1);
+        // Exactly R connections is not "more than R".
+        let mut e2: Engine<u32> = Engine::new(hops(&[100.0; 12]), params());
+        e2.tick(
+            SEC,
+            (0..8)
+                .map(|k| sample_to(k, 9, 0, 1, SEC / 2, SEC))
+                .collect::<Vec<_>>(),
+        );
+        assert!(e2.destination_window(9).is_none());
+    }
+
+    #[test]
+    fn a_destination_window_shrinks_by_one_then_closes_after_l() {
+        // "a window above its baseline loses the one hop that routed the
+        // least data in the past K seconds" (SPEC 5.4).
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 12]), params());
+        e.tick(
+            SEC,
+            (0..24)
+                .map(|k| sample_to(k, 7, 0, 1, SEC / 2, SEC))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(e.destination_window(7).unwrap().len(), 4 + 3 * 2);
+        // 9 more connections at 30 s; the first 24 leave the L window at 61 s.
+        for t in 2..=60u64 {
+            let flows: Vec<_> = if t == 30 {
+                (100..109)
+                    .map(|k| sample_to(k, 7, 0, 1, t * SEC - SEC / 2, t * SEC))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            e.tick(t * SEC, flows);
+        }
+        // 33 connections over L: 4 + 4 * 2.
+        assert_eq!(e.destination_window(7).unwrap().len(), 12);
+        let sizes: Vec<usize> = (61..=68u64)
+            .map(|t| {
+                e.tick(t * SEC, Vec::new());
+                e.destination_window(7).unwrap().len()
+            })
+            .collect();
+        // 9 connections over L: size 4 + 1 * 2 = 6, one hop per tick.
+        assert_eq!(sizes, vec![11, 10, 9, 8, 7, 6, 6, 6]);
+        for t in 67..=95u64 {
+            e.tick(t * SEC, Vec::new());
+        }
+        assert!(
+            e.destination_window(7).is_none(),
+            "closed after L without connections"
+        );
+    }
+
+    #[test]
+    fn destination_weights_use_per_destination_data_where_there_is_enough() {
+        // SPEC 5.3: "(a) by all data through h, and (b) by data from h to D.
+        // Per-destination data is used where there is enough of it".
+        let mut p = params();
+        p.window_base = 2;
+        p.max_share = 1.0;
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0]), p);
+        // Tick 1: destination 5 gets its own window (both hops).
+        e.tick(
+            SEC,
+            (0..10)
+                .map(|k| sample_to(k, 5, k % 2, 1, SEC / 2, SEC))
+                .collect::<Vec<_>>(),
+        );
+        assert!(e.destination_window(5).is_some());
+        // Tick 2: hop 0 is fast overall (to destination 1) but slow to 5;
+        // hop 1 is slow overall but fast to 5.
+        let flows = vec![
+            sample_to(20, 1, 0, 50_000_000, SEC, 2 * SEC),
+            sample_to(21, 5, 0, 100_000, SEC, 2 * SEC),
+            sample_to(22, 5, 1, 5_000_000, SEC, 2 * SEC),
+        ];
+        let r = e.tick(2 * SEC, flows);
+        assert!(
+            slots_of(&r.table, 0) > slots_of(&r.table, 1),
+            "class table: hop 0 faster"
+        );
+        let d = e.table_for_destination(5).unwrap();
+        assert!(
+            slots_of(d, 1) > slots_of(d, 0),
+            "destination 5: hop 1 faster to it"
+        );
+    }
+
+    #[test]
+    fn a_claimed_speed_never_outweighs_a_measured_one() {
+        // "Claimed figures never outweigh measured ones" (SPEC 5.3).
+        let mut p = params();
+        p.max_share = 1.0;
+        let mut e: Engine<u32> = Engine::new(hops(&[1e6, 1e12]), p);
+        let r = e.tick(SEC, vec![sample(1, 0, 10_000_000, 0, SEC)]);
+        assert_eq!(r.hops[1].speed_source, SpeedSource::Estimated);
+        assert!(
+            r.hops[1].share <= r.hops[0].share + 1e-9,
+            "{} vs {}",
+            r.hops[1].share,
+            r.hops[0].share
+        );
+    }
+
+    #[test]
+    fn one_operator_holds_at_most_its_share_and_windows_mix_operators() {
+        // SPEC 5.6: "max share per hop and per operator tag; windows drawn
+        // from diverse operators".
+        let mut hs = hops(&[100.0; 8]);
+        for (i, h) in hs.iter_mut().enumerate() {
+            h.operator = Some(if i < 6 {
+                "big".into()
+            } else {
+                format!("small{i}")
+            });
+        }
+        let e: Engine<u32> = Engine::new(hs.clone(), params());
+        let w = e.window();
+        assert!(
+            w.iter().filter(|&&h| h >= 6).count() >= 2,
+            "both small operators in {w:?}"
+        );
+        let big: usize = w
+            .iter()
+            .filter(|&&h| h < 6)
+            .map(|&h| slots_of(e.table(), h))
+            .sum();
+        assert!(
+            big as f64 <= 0.5 * 307.0 + 2.0,
+            "operator big holds {big} of 307 slots"
+        );
+    }
+
+    #[test]
+    fn a_saturated_window_grows_by_s() {
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 10]), params());
+        let w = e.window().to_vec();
+        // Every member busy the whole tick.
+        let flows: Vec<_> = w.iter().map(|&h| sample(h, h, 1_000_000, 0, SEC)).collect();
+        let r = e.tick(SEC, flows);
+        assert_eq!(r.window.len(), 4 + 2);
+    }
+
+    #[test]
+    fn the_least_recently_used_destination_window_gives_way() {
+        let mut p = params();
+        p.max_destination_windows = 2;
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 6]), p);
+        let burst = |d: u64, base: u32, t: u64| -> Vec<FlowSample<u32>> {
+            (0..9)
+                .map(|k| sample_to(base + k, d, 0, 1, t * SEC - SEC / 2, t * SEC))
+                .collect()
+        };
+        e.tick(SEC, burst(1, 0, 1));
+        e.tick(2 * SEC, burst(2, 100, 2));
+        let mut f = burst(1, 200, 3);
+        f.extend(burst(3, 300, 3));
+        e.tick(3 * SEC, f);
+        assert!(e.destination_window(1).is_some(), "used at tick 3");
+        assert!(e.destination_window(2).is_none(), "least recently used");
+        assert!(e.destination_window(3).is_some());
+    }
+
+    #[test]
+    fn moved_slots_are_reported_against_the_minimum() {
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0, 100.0, 100.0]), params());
+        let r = e.tick(
+            SEC,
+            vec![
+                sample(1, 0, 10_000_000, 0, SEC),
+                sample(2, 1, 10_000_000, 0, SEC),
+                sample(3, 2, 1_000_000, 0, SEC),
+            ],
+        );
+        assert!(r.min_moved_slots > 0);
+        assert!(r.moved_slots >= r.min_moved_slots);
+        assert!(
+            r.moved_slots <= 3 * r.min_moved_slots,
+            "{} vs {}",
+            r.moved_slots,
+            r.min_moved_slots
+        );
+    }
+
+    /// A random run: hop count, and per tick a list of (hop, destination,
+    /// bytes, busy tenths of the tick, answered).
+    /// (hop, destination, bytes, busy tenths, answered).
+    type TraceFlow = (u32, u64, u64, u64, bool);
+
+    fn arb_run() -> impl Strategy<Value = (usize, Vec<Vec<TraceFlow>>)> {
+        (2usize..12).prop_flat_map(|n| {
+            let flow = (
+                0..n as u32,
+                0u64..4,
+                0u64..20_000_000,
+                1u64..=10,
+                proptest::bool::weighted(0.9),
+            );
+            (
+                Just(n),
+                proptest::collection::vec(proptest::collection::vec(flow, 0..40), 1..6),
+            )
+        })
+    }
+
+    /// Feed `run` to a fresh engine; returns every tick's report.
+    fn replay(n: usize, run: &[Vec<TraceFlow>], seed: u64) -> Vec<TickReport<u32>> {
+        let mut p = params();
+        p.seed = seed;
+        let mut e: Engine<u32> = Engine::new(hops(&vec![100.0; n]), p);
+        let mut key = 0;
+        run.iter()
+            .enumerate()
+            .map(|(t, flows)| {
+                let t = t as u64 + 1;
+                let samples: Vec<_> = flows
+                    .iter()
+                    .map(|&(hop, dest, bytes, busy, answered)| {
+                        key += 1;
+                        let mut f = sample_to(
+                            key,
+                            dest,
+                            hop,
+                            bytes,
+                            (t - 1) * SEC,
+                            (t - 1) * SEC + busy * SEC / 10,
+                        );
+                        if !answered {
+                            f.reply_packets = 0;
+                        }
+                        f
+                    })
+                    .collect();
+                e.tick(t * SEC, samples)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn window_and_table_invariants_hold_on_every_tick((n, run) in arb_run(), seed in 0u64..1000) {
+            let p = params();
+            for r in replay(n, &run, seed) {
+                // Window size never below N (every hop here is usable or
+                // disappeared; count those left).
+                let usable = r.hops.iter().filter(|h| h.usable).count();
+                prop_assert!(r.window.len() >= p.window_base.min(usable), "window {:?}, {} usable", r.window, usable);
+                // Weights of a window sum to its slot count: every slot
+                // holds a member of the window.
+                if !r.window.is_empty() {
+                    prop_assert!(r.table.iter().all(|h| r.window.contains(h)));
+                }
+                // No hop above max share while the window has 2+ hops (one
+                // slot of rounding).
+                if r.window.len() >= 2 {
+                    for &h in &r.window {
+                        let slots = slots_of(&r.table, h) as f64;
+                        prop_assert!(slots <= p.max_share * p.slot_count as f64 + 1.0, "hop {} holds {}", h, slots);
+                    }
+                }
+                for d in &r.destination_tables {
+                    prop_assert!(d.members.len() >= p.window_base.min(usable));
+                    prop_assert!(d.table.iter().all(|h| d.members.contains(h)));
+                }
+            }
+        }
+
+        #[test]
+        fn the_same_inputs_and_seed_give_the_same_decisions((n, run) in arb_run(), seed in 0u64..1000) {
+            // Issue 4: "the same inputs and seed give the same decisions".
+            let a = replay(n, &run, seed);
+            let b = replay(n, &run, seed);
+            for (x, y) in a.iter().zip(&b) {
+                prop_assert_eq!(&x.window, &y.window);
+                prop_assert_eq!(&x.table, &y.table);
+                prop_assert_eq!(&x.disappeared, &y.disappeared);
+                let dx: Vec<_> = x.destination_tables.iter().map(|d| (d.destination, &d.members, &d.table)).collect();
+                let dy: Vec<_> = y.destination_tables.iter().map(|d| (d.destination, &d.members, &d.table)).collect();
+                prop_assert_eq!(dx, dy);
+            }
+        }
     }
 
     #[test]

@@ -101,6 +101,27 @@ pub fn build(ids: &[u32], seeds: &[u64], weights: &[f64], slots: u32) -> Vec<u32
     table
 }
 
+/// The fewest slots any table change from `old` to `new` must move: the
+/// sum of the hops' gains in slot count (each gained slot was someone
+/// else's). `moved / min_moved` is how close to minimal the builder is.
+pub fn min_moved(old: &[u32], new: &[u32]) -> usize {
+    if old.len() != new.len() {
+        return new.len();
+    }
+    let mut count: std::collections::HashMap<u32, i64> = std::collections::HashMap::new();
+    for &h in old {
+        *count.entry(h).or_default() -= 1;
+    }
+    for &h in new {
+        *count.entry(h).or_default() += 1;
+    }
+    count
+        .values()
+        .filter(|&&d| d > 0)
+        .map(|&d| d as usize)
+        .sum()
+}
+
 /// Slots whose hop differs between two tables of the same size.
 pub fn moved(old: &[u32], new: &[u32]) -> usize {
     old.iter().zip(new).filter(|(a, b)| a != b).count()

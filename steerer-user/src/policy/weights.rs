@@ -54,6 +54,68 @@ pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, exploration: f64)
     out
 }
 
+/// Cap the total share of each group (an operator tag, SPEC 5.6 "max
+/// share per hop and per operator tag") at `cap` while at least two groups
+/// hold a share; the excess goes to the uncapped groups in proportion to
+/// their shares (water-filling). `group_of[i]`: hop i's group, `None` for a
+/// hop without a tag (a group of its own). Shares keep their sum.
+pub fn cap_groups(shares: &mut [f64], group_of: &[Option<u64>], cap: f64) {
+    // Group key: the tag, or a unique key per untagged hop.
+    let key = |i: usize| match group_of.get(i).copied().flatten() {
+        Some(g) => (0u8, g),
+        None => (1u8, i as u64),
+    };
+    let mut groups: Vec<(u8, u64)> = (0..shares.len())
+        .filter(|&i| shares[i] > 0.0)
+        .map(key)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.len() < 2 {
+        return;
+    }
+    let cap = cap.max(1.0 / groups.len() as f64);
+    let mut capped: Vec<(u8, u64)> = Vec::new();
+    for _ in 0..groups.len() {
+        let total = |g: (u8, u64), s: &[f64]| -> f64 {
+            (0..s.len()).filter(|&i| key(i) == g).map(|i| s[i]).sum()
+        };
+        let mut excess = 0.0;
+        // Untagged hops are their own groups for the two-groups rule, but
+        // only `max_share` (per hop) limits them.
+        for &g in groups.iter().filter(|g| g.0 == 0) {
+            let t = total(g, shares);
+            if t > cap + 1e-12 {
+                let scale = cap / t;
+                for (i, x) in shares.iter_mut().enumerate() {
+                    if key(i) == g {
+                        *x *= scale;
+                    }
+                }
+                excess += t - cap;
+                if !capped.contains(&g) {
+                    capped.push(g);
+                }
+            }
+        }
+        if excess <= 1e-12 {
+            break;
+        }
+        let free: f64 = (0..shares.len())
+            .filter(|&i| !capped.contains(&key(i)))
+            .map(|i| shares[i])
+            .sum();
+        if free <= 0.0 {
+            break;
+        }
+        for (i, x) in shares.iter_mut().enumerate() {
+            if !capped.contains(&key(i)) {
+                *x += excess * *x / free;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +142,41 @@ mod tests {
         assert_eq!(s, vec![1.0, 0.0]);
     }
 
+    #[test]
+    fn one_operator_gets_at_most_the_operator_cap() {
+        // "max share per hop and per operator tag" (SPEC 5.6): three hops of
+        // operator 7 would hold 90%; capped at 50%, the rest goes to the
+        // untagged hop.
+        let mut s = vec![0.3, 0.3, 0.3, 0.1];
+        cap_groups(&mut s, &[Some(7), Some(7), Some(7), None], 0.5);
+        assert!((s[0] + s[1] + s[2] - 0.5).abs() < 1e-9, "{s:?}");
+        assert!((s[3] - 0.5).abs() < 1e-9);
+        assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
     proptest! {
+        #[test]
+        fn operator_cap_holds_and_keeps_the_sum(
+            s in proptest::collection::vec(0.01f64..1.0, 2..10),
+            tags in proptest::collection::vec(0u64..3, 10),
+        ) {
+            let total: f64 = s.iter().sum();
+            let mut s: Vec<f64> = s.iter().map(|x| x / total).collect();
+            let groups: Vec<Option<u64>> = (0..s.len()).map(|i| Some(tags[i])).collect();
+            cap_groups(&mut s, &groups, 0.5);
+            prop_assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+            let mut distinct: Vec<u64> = groups.iter().flatten().copied().collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let cap = 0.5f64.max(1.0 / distinct.len() as f64);
+            if distinct.len() >= 2 {
+                for g in distinct {
+                    let t: f64 = (0..s.len()).filter(|&i| groups[i] == Some(g)).map(|i| s[i]).sum();
+                    prop_assert!(t <= cap + 1e-6, "group {} holds {}", g, t);
+                }
+            }
+        }
+
         #[test]
         fn shares_sum_to_one_and_respect_the_cap(
             speeds in proptest::collection::vec(0.0f64..1e9, 2..10),

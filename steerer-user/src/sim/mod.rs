@@ -143,15 +143,16 @@ impl<'a> Simulation<'a> {
             .map(|(i, &claim)| HopSpec {
                 name: format!("hop{i}"),
                 initial_estimate: claim,
+                operator: sc.hop_operator[i].clone(),
             })
             .collect();
         let params = Params {
             tick_ns: (sc.file.tick_secs * 1e9) as u64,
             memory_ns: 60 * SEC,
             fail_after_ns: 3 * SEC,
-            max_share: 0.5,
-            exploration_share: 0.05,
             slot_count: slot_count_for(n),
+            seed,
+            ..Params::default()
         };
         let mut policy = Policy::new(kind, seed, hops, params);
         let up = vec![true; n];
@@ -500,6 +501,7 @@ fn sample_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowSample<u64> {
     let reply = c.received as u64;
     FlowSample {
         key: c.attempt,
+        destination: c.destination as u64,
         hop,
         bytes: request,
         reply_bytes: reply,

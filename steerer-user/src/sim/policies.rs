@@ -184,8 +184,9 @@ impl Policy {
 
 impl SteererPolicy {
     fn choose(&mut self, now_ns: u64, a: &Attempt) -> Option<u32> {
-        let (engine, blocks) = (&self.engine, &mut self.blocks);
-        choice::choose(engine.table(), &self.hash_key, a.key, 0, |h| {
+        let table = table_for(&self.engine, a.destination);
+        let blocks = &mut self.blocks;
+        choice::choose(table, &self.hash_key, a.key, 0, |h| {
             !matches!(
                 blocks.check(h, &a.destination, now_ns),
                 Verdict::Excluded { .. }
@@ -201,9 +202,10 @@ impl SteererPolicy {
             b.failovers(old, a.destination, 1, now_ns)
         });
         self.engine.record_failovers(old, 1);
-        let (engine, blocks) = (&self.engine, &mut self.blocks);
+        let table = table_for(&self.engine, a.destination);
+        let blocks = &mut self.blocks;
         choice::choose(
-            engine.table(),
+            table,
             &self.hash_key,
             a.key,
             failovers.saturating_add(1),
@@ -260,4 +262,12 @@ impl SteererPolicy {
     pub fn answered(&mut self, hop: u32, destination: u32) {
         self.blocks.flow_answered(hop, destination);
     }
+}
+
+/// The destination's own table if it has one, else the class table (what
+/// the data plane's destination map does).
+fn table_for(engine: &Engine<u64>, destination: u32) -> &[u32] {
+    engine
+        .table_for_destination(destination as u64)
+        .unwrap_or(engine.table())
 }

@@ -46,6 +46,9 @@ pub struct HopGroup {
     /// What the hop claims (directory data); steerer starts from
     /// min(claim, capacity estimate) and learns. Default: `mbit`.
     pub claimed_mbit: Option<f64>,
+    /// Operator tag shared by the group's hops (SPEC 5.6 caps an
+    /// operator's total share).
+    pub operator: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -154,6 +157,7 @@ pub struct Scenario {
     pub hop_capacity: Vec<f64>,
     /// Claimed speed of every hop, bytes per second.
     pub hop_claim: Vec<f64>,
+    pub hop_operator: Vec<Option<String>>,
 }
 
 impl Scenario {
@@ -223,6 +227,7 @@ impl Scenario {
         }
         let mut hop_capacity = Vec::new();
         let mut hop_claim = Vec::new();
+        let mut hop_operator = Vec::new();
         for (i, g) in file.hops.iter().enumerate() {
             if !(g.mbit.is_finite() && g.mbit > 0.0) {
                 return Err(invalid("hops.mbit", format!("group {i}: must be positive")));
@@ -237,6 +242,7 @@ impl Scenario {
             for _ in 0..g.count {
                 hop_capacity.push(g.mbit * 125_000.0);
                 hop_claim.push(claim * 125_000.0);
+                hop_operator.push(g.operator.clone());
             }
         }
         if hop_capacity.is_empty() {
@@ -288,6 +294,7 @@ impl Scenario {
             flow_sizes,
             hop_capacity,
             hop_claim,
+            hop_operator,
         })
     }
 

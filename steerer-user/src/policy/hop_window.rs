@@ -1,0 +1,200 @@
+//! Hop windows (SPEC 5.4): the hops a new flow may be steered to. The
+//! class window starts with N hops; a busy destination gets a window of its
+//! own, grown by S hops per R connections over the L window, and shrunk by
+//! one hop (the one that moved the least data) per tick when above that
+//! size. New members come from a random enumeration of the pool, hops
+//! never seen before first, another operator preferred (SPEC 5.6,
+//! diversity).
+
+use rand::{seq::SliceRandom, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Random enumeration of the hop pool, fixed by a seed: "get hops not seen
+/// before" walks the permutation; once every hop was seen it starts over.
+#[derive(Debug, Clone)]
+pub struct Enumerator {
+    order: Vec<u32>,
+    cursor: usize,
+    seen: Vec<bool>,
+}
+
+impl Enumerator {
+    pub fn new(hops: usize, seed: u64) -> Enumerator {
+        let mut order: Vec<u32> = (0..hops as u32).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        Enumerator {
+            order,
+            cursor: 0,
+            seen: vec![false; hops],
+        }
+    }
+
+    /// The next hop for which `eligible` holds: never-seen hops first (in
+    /// enumeration order), then the others from the cursor on. Among
+    /// eligible hops, one with `preferred` wins over one without within the
+    /// same group (unseen / seen).
+    pub fn next(
+        &mut self,
+        eligible: impl Fn(u32) -> bool,
+        preferred: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        let n = self.order.len();
+        if n == 0 {
+            return None;
+        }
+        let walk = |want_unseen: bool, want_preferred: bool, me: &Self| {
+            (0..n).map(|i| me.order[(me.cursor + i) % n]).find(|&h| {
+                me.seen[h as usize] != want_unseen
+                    && eligible(h)
+                    && (!want_preferred || preferred(h))
+            })
+        };
+        let pick = walk(true, true, self)
+            .or_else(|| walk(true, false, self))
+            .or_else(|| walk(false, true, self))
+            .or_else(|| walk(false, false, self))?;
+        self.seen[pick as usize] = true;
+        if let Some(pos) = self.order.iter().position(|&h| h == pick) {
+            self.cursor = (pos + 1) % n;
+        }
+        Some(pick)
+    }
+
+    /// Every hop in enumeration order (from the start; the cursor is not
+    /// moved).
+    pub fn order(&self) -> impl Iterator<Item = u32> + '_ {
+        self.order.iter().copied()
+    }
+
+    pub fn mark_seen(&mut self, hop: u32) {
+        if let Some(s) = self.seen.get_mut(hop as usize) {
+            *s = true;
+        }
+    }
+}
+
+/// A window: its member hops, in the order they joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HopWindow {
+    pub members: Vec<u32>,
+}
+
+impl HopWindow {
+    pub fn contains(&self, hop: u32) -> bool {
+        self.members.contains(&hop)
+    }
+
+    /// Add hops from `pool` until the window holds `size` (or the pool has
+    /// nothing eligible left). `operator_of` gives each hop's operator tag;
+    /// hops of an operator not yet in the window are preferred.
+    pub fn fill(
+        &mut self,
+        size: usize,
+        pool: &mut Enumerator,
+        usable: impl Fn(u32) -> bool,
+        operator_of: impl Fn(u32) -> Option<u64>,
+    ) -> Vec<u32> {
+        let mut added = Vec::new();
+        while self.members.len() < size {
+            let members = &self.members;
+            let ops: Vec<Option<u64>> = members.iter().map(|&h| operator_of(h)).collect();
+            let next = pool.next(
+                |h| usable(h) && !members.contains(&h),
+                |h| match operator_of(h) {
+                    Some(op) => !ops.contains(&Some(op)),
+                    None => true,
+                },
+            );
+            match next {
+                Some(h) => {
+                    self.members.push(h);
+                    added.push(h);
+                }
+                None => break,
+            }
+        }
+        added
+    }
+
+    /// Remove `hop` if present; true if it was a member.
+    pub fn remove(&mut self, hop: u32) -> bool {
+        let before = self.members.len();
+        self.members.retain(|&h| h != hop);
+        self.members.len() != before
+    }
+}
+
+/// Size a destination's window must have (SPEC 5.4): at least
+/// N + (connections / R) * S, with the connections counted over L.
+pub fn destination_window_size(
+    base: usize,
+    grow_after: u64,
+    grow_by: usize,
+    connections: u64,
+) -> usize {
+    if grow_after == 0 {
+        return base;
+    }
+    base + (connections / grow_after) as usize * grow_by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn enumeration_offers_every_hop_once_before_repeating() {
+        // "get N hops not seen before" (SPEC 5.4).
+        let mut e = Enumerator::new(10, 7);
+        let mut first: Vec<u32> = (0..10).filter_map(|_| e.next(|_| true, |_| true)).collect();
+        first.sort_unstable();
+        assert_eq!(first, (0..10).collect::<Vec<_>>());
+        assert!(e.next(|_| true, |_| true).is_some(), "then it starts over");
+    }
+
+    #[test]
+    fn fill_prefers_another_operator() {
+        // "windows drawn from diverse operators" (SPEC 5.6): hops 0-4 share
+        // operator 1, hop 5 is operator 2; a window of two takes one of each.
+        let op = |h: u32| Some(if h < 5 { 1 } else { 2 });
+        for seed in 0..20 {
+            let mut e = Enumerator::new(6, seed);
+            let mut w = HopWindow::default();
+            w.fill(2, &mut e, |_| true, op);
+            let ops: Vec<_> = w.members.iter().map(|&h| op(h)).collect();
+            assert!(
+                ops.contains(&Some(1)) && ops.contains(&Some(2)),
+                "seed {seed}: {w:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn destination_window_grows_by_s_per_r_connections() {
+        // "its size is at least N + (connections / R) * S" (SPEC 5.4).
+        assert_eq!(destination_window_size(4, 8, 2, 7), 4);
+        assert_eq!(destination_window_size(4, 8, 2, 8), 6);
+        assert_eq!(destination_window_size(4, 8, 2, 40), 14);
+    }
+
+    proptest! {
+        #[test]
+        fn fill_reaches_the_size_when_enough_hops_are_usable(
+            hops in 1usize..40, size in 1usize..12, seed in 0u64..1000,
+            unusable in proptest::collection::vec(0u32..40, 0..10),
+        ) {
+            let mut e = Enumerator::new(hops, seed);
+            let mut w = HopWindow::default();
+            let usable = |h: u32| !unusable.contains(&h);
+            w.fill(size, &mut e, usable, |_| None);
+            let available = (0..hops as u32).filter(|h| usable(*h)).count();
+            prop_assert_eq!(w.members.len(), size.min(available));
+            let mut m = w.members.clone();
+            m.sort_unstable();
+            m.dedup();
+            prop_assert_eq!(m.len(), w.members.len(), "no hop twice");
+            prop_assert!(w.members.iter().all(|&h| usable(h)));
+        }
+    }
+}
