@@ -30,3 +30,12 @@ pub const MAX_DEST_TABLES: u32 = 256;
 
 /// Slots per destination table (prime; 100 x a window of 10 hops).
 pub const DEST_SLOT_COUNT: u32 = 1021;
+
+/// Destination tables live in the `SLOTS` map after the class tables, so a
+/// lookup never has to choose between two maps (which would double the
+/// verifier's paths in the failover walk).
+pub const DEST_SLOTS_BASE: u32 = MAX_CLASSES * MAX_SLOT_COUNT;
+
+/// Entries of the `SLOTS` map: every class table, then every destination
+/// table.
+pub const SLOTS_LEN: u32 = DEST_SLOTS_BASE + MAX_DEST_TABLES * DEST_SLOT_COUNT;

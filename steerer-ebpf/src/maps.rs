@@ -7,10 +7,7 @@ use aya_ebpf::{
 };
 use steerer_common::{
     flow::{DestKey, FailoverKey, LocalAddrKey},
-    limits::{
-        DEST_SLOT_COUNT, MAX_CLASSES, MAX_DEST_TABLES, MAX_FAILOVER_KEYS, MAX_HOPS,
-        MAX_LOCAL_ADDRS, MAX_SLOT_COUNT,
-    },
+    limits::{MAX_DEST_TABLES, MAX_FAILOVER_KEYS, MAX_HOPS, MAX_LOCAL_ADDRS, SLOTS_LEN},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
 
@@ -20,20 +17,18 @@ pub const FLOW_TABLE_DEFAULT: u32 = 1 << 18;
 #[map(name = "FLOWS")]
 pub static FLOWS: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(FLOW_TABLE_DEFAULT, 0);
 
-/// Slot tables, one per class, laid out as `class * MAX_SLOT_COUNT + slot`.
+/// Slot tables: one per class at `class * MAX_SLOT_COUNT + slot`, then one
+/// per destination with a window of its own at
+/// `DEST_SLOTS_BASE + index * DEST_SLOT_COUNT + slot`.
 #[map(name = "SLOTS")]
-pub static SLOTS: Array<u32> = Array::pinned(MAX_CLASSES * MAX_SLOT_COUNT, 0);
+pub static SLOTS: Array<u32> = Array::pinned(SLOTS_LEN, 0);
 
 /// Destination (dst ip, dst port, proto) -> index of its own slot table
-/// in `DEST_SLOTS` (SPEC 5.4). User space keeps at most `MAX_DEST_TABLES`
+/// (SPEC 5.4). User space keeps at most `MAX_DEST_TABLES`
 /// and evicts the least recently used destination itself, so the map is a
 /// plain hash (an LRU map would drop entries behind its back).
 #[map(name = "DEST_TABLES")]
 pub static DEST_TABLES: HashMap<DestKey, u32> = HashMap::pinned(MAX_DEST_TABLES, 0);
-
-/// Destination slot tables, laid out as `index * DEST_SLOT_COUNT + slot`.
-#[map(name = "DEST_SLOTS")]
-pub static DEST_SLOTS: Array<u32> = Array::pinned(MAX_DEST_TABLES * DEST_SLOT_COUNT, 0);
 
 /// Destination port -> port set (selection class, index of its slot
 /// table). All ports start in set 0.

@@ -5,12 +5,12 @@
 use steerer_common::{
     config::CONFIG_READY,
     flow::DestKey,
-    limits::{DEST_SLOT_COUNT, MAX_CLASSES, MAX_DEST_TABLES, MAX_SLOT_COUNT},
+    limits::{DEST_SLOTS_BASE, DEST_SLOT_COUNT, MAX_CLASSES, MAX_DEST_TABLES, MAX_SLOT_COUNT},
     siphash::flow_hash_salted,
     FlowKey, StatReason,
 };
 
-use crate::maps::{CONFIG, DEST_SLOTS, DEST_TABLES, PORT_SETS, SLOTS};
+use crate::maps::{CONFIG, DEST_TABLES, PORT_SETS, SLOTS};
 
 /// Class (port set) of the flow's destination port; an out-of-range entry
 /// falls back to set 0.
@@ -29,12 +29,11 @@ pub fn pick_hop(key: &FlowKey) -> Result<u32, StatReason> {
     hop_at(&c, c.slot)
 }
 
-/// Where a choice landed: a table (its first entry in its map, and which
-/// map) and the slot in it.
+/// Where a choice landed: a table (its first entry in `SLOTS`) and the
+/// slot in it.
 pub struct Choice {
-    /// Index of the table's slot 0 in `SLOTS` or `DEST_SLOTS`.
+    /// Index of the table's slot 0 in `SLOTS`.
     pub base: u32,
-    pub destination_table: bool,
     pub slot: u32,
     pub slot_count: u32,
 }
@@ -45,23 +44,24 @@ pub struct Choice {
 #[inline(always)]
 pub fn choose(key: &FlowKey, salt: u16) -> Result<Choice, StatReason> {
     let cfg = CONFIG.get(0).ok_or(StatReason::PassNotReady)?;
-    if cfg.flags & CONFIG_READY == 0 || cfg.slot_count == 0 || cfg.slot_count > MAX_SLOT_COUNT {
+    // Copied out once checked: a map value may change under a later helper
+    // call, and the division below must see the value that was checked.
+    let slot_count = cfg.slot_count;
+    if cfg.flags & CONFIG_READY == 0 || slot_count == 0 || slot_count > MAX_SLOT_COUNT {
         return Err(StatReason::PassNotReady);
     }
     let hash = flow_hash_salted(&cfg.hash_key, key, salt);
     let dest = DestKey::of(key);
     match unsafe { DEST_TABLES.get(&dest) } {
         Some(&index) if index < MAX_DEST_TABLES => Ok(Choice {
-            base: index * DEST_SLOT_COUNT,
-            destination_table: true,
+            base: DEST_SLOTS_BASE + index * DEST_SLOT_COUNT,
             slot: (hash % DEST_SLOT_COUNT as u64) as u32,
             slot_count: DEST_SLOT_COUNT,
         }),
         _ => Ok(Choice {
             base: class_of(key) * MAX_SLOT_COUNT,
-            destination_table: false,
-            slot: (hash % cfg.slot_count as u64) as u32,
-            slot_count: cfg.slot_count,
+            slot: (hash % slot_count as u64) as u32,
+            slot_count,
         }),
     }
 }
@@ -69,12 +69,7 @@ pub fn choose(key: &FlowKey, salt: u16) -> Result<Choice, StatReason> {
 /// The hop in `slot` of the table `c` chose.
 #[inline(always)]
 pub fn hop_at(c: &Choice, slot: u32) -> Result<u32, StatReason> {
-    let entry = if c.destination_table {
-        DEST_SLOTS.get(c.base + slot)
-    } else {
-        SLOTS.get(c.base + slot)
-    };
-    let hop = *entry.ok_or(StatReason::PassNotReady)?;
+    let hop = *SLOTS.get(c.base + slot).ok_or(StatReason::PassNotReady)?;
     if hop == steerer_common::limits::NO_HOP {
         return Err(StatReason::PassNoHop);
     }

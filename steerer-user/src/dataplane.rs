@@ -18,7 +18,7 @@ use aya::{
 };
 use steerer_common::{
     flow::{DestKey, FailoverKey, LocalAddrKey},
-    limits::{DEST_SLOT_COUNT, MAX_DEST_TABLES, MAX_HOPS, MAX_SLOT_COUNT},
+    limits::{DEST_SLOTS_BASE, DEST_SLOT_COUNT, MAX_DEST_TABLES, MAX_HOPS, MAX_SLOT_COUNT},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
 use thiserror::Error;
@@ -63,7 +63,6 @@ pub mod map_names {
     pub const FAILOVERS: &str = "FAILOVERS";
     pub const PORT_SETS: &str = "PORT_SETS";
     pub const DEST_TABLES: &str = "DEST_TABLES";
-    pub const DEST_SLOTS: &str = "DEST_SLOTS";
 }
 
 #[derive(Debug, Error)]
@@ -410,7 +409,7 @@ impl Dataplane {
     ) -> Result<usize, DataplaneError> {
         if index >= MAX_DEST_TABLES || table.len() != DEST_SLOT_COUNT as usize {
             return Err(DataplaneError::Map {
-                name: map_names::DEST_SLOTS,
+                name: map_names::SLOTS,
                 message: format!(
                     "table {index} of {} slots (need index < {MAX_DEST_TABLES}, {DEST_SLOT_COUNT} slots)",
                     table.len()
@@ -419,15 +418,15 @@ impl Dataplane {
         }
         let mut written = 0;
         {
-            let mut a: Array<_, u32> = Array::try_from(self.map_mut(map_names::DEST_SLOTS)?)
-                .map_err(map_err(map_names::DEST_SLOTS))?;
-            let base = index * DEST_SLOT_COUNT;
+            let mut a: Array<_, u32> = Array::try_from(self.map_mut(map_names::SLOTS)?)
+                .map_err(map_err(map_names::SLOTS))?;
+            let base = DEST_SLOTS_BASE + index * DEST_SLOT_COUNT;
             for (i, &hop) in table.iter().enumerate() {
                 if previous.is_some_and(|p| p.get(i) == Some(&hop)) {
                     continue;
                 }
                 a.set(base + i as u32, hop, 0)
-                    .map_err(map_err(map_names::DEST_SLOTS))?;
+                    .map_err(map_err(map_names::SLOTS))?;
                 written += 1;
             }
         }

@@ -354,3 +354,56 @@ fn a_failed_first_load_leaves_no_pins() {
     assert!(r.is_err(), "a 0-entry flow table must be refused");
     assert!(!dir.exists(), "the pin directory it created is gone again");
 }
+
+#[test]
+fn a_destination_table_overrides_the_port_set_table() {
+    // SPEC 5.4 in the data plane: a destination with a window of its own
+    // is steered from its own table; other destinations, and the same one
+    // once its table is removed, from their port set's.
+    use steerer_common::{flow::DestKey, limits::DEST_SLOT_COUNT};
+    let mut t = TestDataplane::new(true);
+    enable_second_hop(&mut t);
+    let busy = tcp_v4([198, 18, 0, 2], [198, 19, 0, 7], 40000, 443, 64, b"");
+    let other = tcp_v4([198, 18, 0, 2], [198, 19, 0, 8], 40000, 443, 64, b"");
+    let key = |pkt: &[u8]| {
+        let mut k = FlowKey {
+            family: FAMILY_IPV4,
+            proto: 6,
+            src_port: 40000,
+            dst_port: 443,
+            ..FlowKey::default()
+        };
+        k.src_addr[..4].copy_from_slice(&pkt[26..30]);
+        k.dst_addr[..4].copy_from_slice(&pkt[30..34]);
+        k
+    };
+    let dest = DestKey::of(&key(&busy));
+    t.dp.set_destination_table(&dest, 3, &vec![1; DEST_SLOT_COUNT as usize], None)
+        .unwrap();
+    assert_eq!(
+        run_xdp(&t, &busy).out[0..6],
+        HOP1_DST_MAC,
+        "its own table: hop 1"
+    );
+    assert_eq!(
+        run_xdp(&t, &other).out[0..6],
+        HOP_DST_MAC,
+        "port set table: hop 0"
+    );
+    let hop_of = |k: &FlowKey| {
+        t.dp.flows()
+            .unwrap()
+            .into_iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.hop)
+    };
+    assert_eq!(hop_of(&key(&busy)), Some(1));
+    assert_eq!(hop_of(&key(&other)), Some(0));
+    assert_eq!(t.dp.destinations().unwrap(), vec![(dest, 3)]);
+
+    // Removed: a new flow to it (another source port) uses the set's table.
+    t.dp.remove_destination(&dest).unwrap();
+    let again = tcp_v4([198, 18, 0, 2], [198, 19, 0, 7], 40001, 443, 64, b"");
+    assert_eq!(run_xdp(&t, &again).out[0..6], HOP_DST_MAC);
+    assert!(t.dp.destinations().unwrap().is_empty());
+}
