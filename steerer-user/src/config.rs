@@ -365,6 +365,26 @@ estimated_capacity_mbit = 1000
     }
 
     #[test]
+    fn window_parameters_are_validated_naming_the_field() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(
+            (c.window, c.grow_after, c.grow_by),
+            (4, 8, 2),
+            "SPEC 3 defaults"
+        );
+        for (line, field) in [
+            ("window = 0", "window"),
+            ("grow_after = 0", "grow_after"),
+            ("max_operator_share = 1.5", "max_operator_share"),
+        ] {
+            let c = Config::parse(&format!("{line}\n{GOOD}")).unwrap();
+            assert_eq!(field_of(c.validate(&exists).unwrap_err()), field, "{line}");
+        }
+        let c = Config::parse(&format!("window = 2\ngrow_by = 3\n{GOOD}")).unwrap();
+        c.validate(&exists).unwrap();
+    }
+
+    #[test]
     fn unknown_interface_is_rejected_naming_the_hop() {
         let c = Config::parse(&GOOD.replace("\"eth2\"", "\"nope0\"")).unwrap();
         let err = c.validate(&exists).unwrap_err();

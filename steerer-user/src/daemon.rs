@@ -189,6 +189,8 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         .map(|h| h.initial_estimate_bytes_per_sec())
         .collect();
     let mut plan = PortSetPlan::new(&policies, &plan_weights);
+    // The ports each hop accepts now: its exit policy minus its exclusions.
+    let mut accepts = policies.clone();
     dp.set_port_sets(&plan.port_to_set)?;
     if !plan.is_trivial() {
         for (i, (ports, allowed)) in plan.sets.iter().enumerate() {
@@ -336,7 +338,19 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 engine.record_failovers(k.hop, n - seen);
             }
         }
-        let report = engine.tick(now, samples);
+        // A destination's own window only holds hops that accept its port
+        // and are not excluded for it (the port sets enforce the same for
+        // every other flow).
+        let dest_port: HashMap<u64, u16> = flows
+            .iter()
+            .map(|(k, _)| (DestKey::of(k).id(), k.dst_port))
+            .collect();
+        let allowed = |d: u64, h: u32| {
+            dest_port
+                .get(&d)
+                .is_none_or(|&p| accepts.get(h as usize).is_some_and(|a| a.contains(p)))
+        };
+        let report = engine.tick_with(now, samples, &allowed);
 
         if !report.disappeared.is_empty() {
             let gone: Vec<FlowKey> = flows
@@ -385,7 +399,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 );
             }
             excluded = now_excluded;
-            let mut accepts = policies.clone();
+            accepts = policies.clone();
             for &(hop, port) in &excluded {
                 if let Some(a) = accepts.get_mut(hop as usize) {
                     a.remove(port);

@@ -738,4 +738,22 @@ impl PinnedMaps {
         let count = self.config()?.slot_count;
         read_slots(&self.map(map_names::SLOTS)?, class, count)
     }
+
+    /// Every destination with a table of its own, and that table.
+    pub fn destination_tables(&self) -> Result<Vec<(DestKey, Vec<u32>)>, DataplaneError> {
+        let dests: Vec<(DestKey, u32)> =
+            read_hash(&self.map(map_names::DEST_TABLES)?, map_names::DEST_TABLES)?;
+        let slots = self.map(map_names::SLOTS)?;
+        let a: Array<_, u32> = Array::try_from(&slots).map_err(map_err(map_names::SLOTS))?;
+        dests
+            .into_iter()
+            .map(|(k, index)| {
+                let base = DEST_SLOTS_BASE + index * DEST_SLOT_COUNT;
+                let table = (0..DEST_SLOT_COUNT)
+                    .map(|i| a.get(&(base + i), 0).map_err(map_err(map_names::SLOTS)))
+                    .collect::<Result<Vec<u32>, _>>()?;
+                Ok((k, table))
+            })
+            .collect()
+    }
 }

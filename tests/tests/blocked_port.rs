@@ -88,4 +88,19 @@ fn a_hop_blackholing_one_port_is_excluded_for_that_port_only() {
         "{}",
         steerer.log()
     );
+    // The busy destinations got tables of their own (SPEC 5.4), and the
+    // one on the blocked port never holds the blackholing hop.
+    let dests = maps.destination_tables().unwrap();
+    let blocked_dest = dests
+        .iter()
+        .find(|(k, _)| k.port == BLOCKED)
+        .expect("a destination table for the busy 8443 server");
+    assert!(
+        !blocked_dest.1.contains(&0),
+        "hop 0 in the 8443 destination's table"
+    );
+    assert!(
+        dests.iter().any(|(k, t)| k.port == OPEN && t.contains(&0)),
+        "the open port's destination table keeps hop 0"
+    );
 }

@@ -394,6 +394,19 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         now_ns: u64,
         flows: impl IntoIterator<Item = FlowSample<K>>,
     ) -> TickReport<K> {
+        self.tick_with(now_ns, flows, &|_, _| true)
+    }
+
+    /// [`Engine::tick`], where `allowed(destination, hop)` says whether a
+    /// hop may serve a destination at all (its exit policy accepts the
+    /// port, the block list does not exclude it): a destination's own
+    /// window and table only ever hold allowed hops.
+    pub fn tick_with(
+        &mut self,
+        now_ns: u64,
+        flows: impl IntoIterator<Item = FlowSample<K>>,
+        allowed: &dyn Fn(u64, u32) -> bool,
+    ) -> TickReport<K> {
         let n = self.hops.len();
         let window_start = match self.last_tick_ns {
             Some(t) if t < now_ns => t,
@@ -414,7 +427,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let (speeds, sources) = self.speeds(&m.measured, now_ns);
         let tick_len = now_ns.saturating_sub(window_start).max(1);
         self.maintain_window(&m, &speeds, &sources, &unanswered, tick_len);
-        self.maintain_destinations(&m);
+        self.maintain_destinations(&m, allowed);
 
         let (shares, table) = self.class_table(&speeds, &sources, None);
         let moved_slots = slot_table::moved(&self.table, &table);
@@ -423,7 +436,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         self.last_speeds = speeds.clone();
         self.last_sources = sources.clone();
         self.last_tick_ns = Some(now_ns);
-        self.build_destination_tables(&m, &speeds, &sources);
+        self.build_destination_tables(&m, &speeds, &sources, allowed);
 
         let mut slots = vec![0u32; n];
         for &h in &self.table {
@@ -667,7 +680,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// N + (connections over L / R) * S; above that it loses its member
     /// that moved the least data to it; after L without connections it is
     /// dropped.
-    fn maintain_destinations(&mut self, m: &TickMeasure) {
+    fn maintain_destinations(&mut self, m: &TickMeasure, allowed: &dyn Fn(u64, u32) -> bool) {
         let tick = self.tick_count;
         let ring = (self.params.memory_ns / self.params.tick_ns.max(1)).max(1) as usize;
         let mut fresh: Vec<(u64, u64)> = m
@@ -707,7 +720,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             );
         }
         let usable: Vec<bool> = (0..self.hops.len()).map(|h| self.usable_now(h)).collect();
-        let available = usable.iter().filter(|&&u| u).count();
+        let available_all = usable.len();
         let (base, r, s) = (
             self.params.window_base.max(1),
             self.params.grow_after,
@@ -725,7 +738,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 gone.push(d);
                 continue;
             }
-            w.window.members.retain(|&h| usable[h as usize]);
+            let eligible = |h: u32| usable[h as usize] && allowed(d, h);
+            w.window.members.retain(|&h| eligible(h));
+            let available = (0..available_all as u32).filter(|&h| eligible(h)).count();
             let size = destination_window_size(base, r, s, over_l).min(available);
             if w.window.members.len() > size {
                 let least = w
@@ -739,12 +754,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 }
             }
             let operators = &self.operators;
-            w.window.fill(
-                size,
-                &mut self.pool,
-                |h| usable[h as usize],
-                |h| operators[h as usize],
-            );
+            w.window
+                .fill(size, &mut self.pool, eligible, |h| operators[h as usize]);
         }
         for d in gone {
             self.destinations.remove(&d);
@@ -874,6 +885,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         m: &TickMeasure,
         speeds: &[f64],
         sources: &[SpeedSource],
+        allowed: &dyn Fn(u64, u32) -> bool,
     ) {
         let slots = self.params.destination_slot_count;
         let mut tables = Vec::with_capacity(self.destinations.len());
@@ -891,7 +903,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 .members
                 .iter()
                 .copied()
-                .filter(|&h| self.usable_now(h as usize))
+                .filter(|&h| self.usable_now(h as usize) && allowed(d, h))
                 .collect();
             tables.push((d, self.window_table(&members, &sp, &src, slots).1));
         }
@@ -1180,6 +1192,23 @@ mod tests {
         let flows: Vec<_> = w.iter().map(|&h| sample(h, h, 1_000_000, 0, SEC)).collect();
         let r = e.tick(SEC, flows);
         assert_eq!(r.window.len(), 4 + 2);
+    }
+
+    #[test]
+    fn a_destination_window_holds_only_hops_allowed_for_it() {
+        // A hop blocked for D (or whose exit policy refuses D's port) never
+        // enters D's own window or table.
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 6]), params());
+        let blocked = e.window()[0];
+        let not_blocked = |d: u64, h: u32| !(d == 7 && h == blocked);
+        let flows: Vec<_> = (0..20)
+            .map(|k| sample_to(k, 7, 1, 1, SEC / 2, SEC))
+            .collect();
+        let r = e.tick_with(SEC, flows, &not_blocked);
+        let w = e.destination_window(7).unwrap();
+        assert!(!w.contains(&blocked) && w.len() == 5, "{w:?}");
+        assert_eq!(slots_of(e.table_for_destination(7).unwrap(), blocked), 0);
+        assert!(r.window.contains(&blocked), "the class window keeps it");
     }
 
     #[test]

@@ -228,7 +228,10 @@ impl SteererPolicy {
         samples: Vec<FlowSample<u64>>,
         destination_of: impl Fn(u64) -> Option<u32>,
     ) -> (Vec<f64>, Vec<u32>) {
-        let report = self.engine.tick(now_ns, samples);
+        // A destination's own window never holds a hop excluded for it.
+        let blocks = &self.blocks;
+        let allowed = |d: u64, h: u32| !blocks.is_excluded(h, &(d as u32), now_ns);
+        let report = self.engine.tick_with(now_ns, samples, &allowed);
         for (key, hop) in &report.newly_failed_flows {
             if let Some(d) = destination_of(*key) {
                 self.feed_failure(*hop, d, now_ns, |b| b.flow_failed(*hop, d, now_ns));
