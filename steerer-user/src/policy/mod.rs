@@ -20,10 +20,11 @@ pub mod slot_table;
 pub mod weights;
 pub mod window;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use hop_window::{destination_window_size, Enumerator, HopWindow};
+use window::{PacketInterval, WindowSequence};
 
 /// One configured hop as the policy sees it.
 #[derive(Debug, Clone)]
@@ -66,6 +67,8 @@ pub struct Params {
     pub max_destination_windows: usize,
     /// Slots per destination table (prime).
     pub destination_slot_count: u32,
+    /// M: grouping tolerance of the window sequences (SPEC 5.2).
+    pub group_tolerance_ns: u64,
     /// Seed of the pool enumeration (random, fixed per run).
     pub seed: u64,
 }
@@ -85,6 +88,7 @@ impl Default for Params {
             grow_by: 2,
             max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
             destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
+            group_tolerance_ns: 50_000_000,
             seed: 0,
         }
     }
@@ -235,8 +239,9 @@ struct HopState {
 #[derive(Debug, Clone)]
 struct DestinationWindow {
     window: HopWindow,
-    /// New connections per tick over the last L/K ticks.
-    started: VecDeque<u64>,
+    /// The destination's L window (SPEC 5.2): data, busy time and
+    /// connections started, per K-second sub-window.
+    sequence: WindowSequence,
     last_used_tick: u64,
     table: Vec<u32>,
 }
@@ -427,7 +432,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let (speeds, sources) = self.speeds(&m.measured, now_ns);
         let tick_len = now_ns.saturating_sub(window_start).max(1);
         self.maintain_window(&m, &speeds, &sources, &unanswered, tick_len);
-        self.maintain_destinations(&m, allowed);
+        self.maintain_destinations(&m, window_start, allowed);
 
         let (shares, table) = self.class_table(&speeds, &sources, None);
         let moved_slots = slot_table::moved(&self.table, &table);
@@ -437,6 +442,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         self.last_sources = sources.clone();
         self.last_tick_ns = Some(now_ns);
         self.build_destination_tables(&m, &speeds, &sources, allowed);
+        for w in self.destinations.values_mut() {
+            w.sequence.roll(now_ns);
+        }
 
         let mut slots = vec![0u32; n];
         for &h in &self.table {
@@ -520,8 +528,22 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             if f.last_seen_ns >= window_start {
                 m.active[h] += 1;
             }
-            if f.first_seen_ns >= window_start {
+            let started = f.first_seen_ns >= window_start;
+            if started {
                 *m.started.entry(f.destination).or_default() += 1;
+            }
+            if let Some(w) = self.destinations.get_mut(&f.destination) {
+                let start = f.first_seen_ns.max(window_start);
+                if delta > 0 && f.reply_packets > 0 {
+                    let interval = PacketInterval {
+                        start_ns: start,
+                        end_ns: f.last_seen_ns.max(start),
+                        bytes: delta,
+                    };
+                    w.sequence.record(interval, started);
+                } else if started {
+                    w.sequence.count_started(1);
+                }
             }
             // A flow that never got an answer moved no data: its retried SYNs
             // would only stretch the hop's busy time (blackholes are judged
@@ -680,9 +702,13 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// N + (connections over L / R) * S; above that it loses its member
     /// that moved the least data to it; after L without connections it is
     /// dropped.
-    fn maintain_destinations(&mut self, m: &TickMeasure, allowed: &dyn Fn(u64, u32) -> bool) {
+    fn maintain_destinations(
+        &mut self,
+        m: &TickMeasure,
+        window_start: u64,
+        allowed: &dyn Fn(u64, u32) -> bool,
+    ) {
         let tick = self.tick_count;
-        let ring = (self.params.memory_ns / self.params.tick_ns.max(1)).max(1) as usize;
         let mut fresh: Vec<(u64, u64)> = m
             .started
             .iter()
@@ -709,11 +735,19 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                     self.destinations.remove(&old);
                 }
             }
+            let mut sequence = WindowSequence::new(
+                self.params.tick_ns,
+                self.params.memory_ns,
+                self.params.group_tolerance_ns,
+                window_start,
+            );
+            // The connections that earned it the window.
+            sequence.count_started(m.started.get(&d).copied().unwrap_or(0));
             self.destinations.insert(
                 d,
                 DestinationWindow {
                     window: self.window.clone(),
-                    started: VecDeque::new(),
+                    sequence,
                     last_used_tick: tick,
                     table: Vec::new(),
                 },
@@ -728,12 +762,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         );
         let mut gone = Vec::new();
         for (&d, w) in self.destinations.iter_mut() {
-            let started = m.started.get(&d).copied().unwrap_or(0);
-            w.started.push_back(started);
-            while w.started.len() > ring {
-                w.started.pop_front();
-            }
-            let over_l: u64 = w.started.iter().sum();
+            let over_l = w.sequence.connections_started();
             if over_l == 0 {
                 gone.push(d);
                 continue;

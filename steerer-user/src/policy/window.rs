@@ -118,6 +118,13 @@ impl WindowSequence {
         );
     }
 
+    /// Count `n` connections started in the current sub-window that moved
+    /// no data (yet): they count for the window's size, not its speed.
+    pub fn count_started(&mut self, n: u64) {
+        let cur = self.ring.back_mut().expect("ring is never empty");
+        cur.connections_started += n;
+    }
+
     /// Close the current sub-window at `now_ns` and open the next; the
     /// oldest one leaves once L/K are kept. Call once per tick.
     pub fn roll(&mut self, now_ns: u64) {
