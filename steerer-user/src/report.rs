@@ -9,6 +9,9 @@ use crate::policy::TickReport;
 pub struct HopStatus {
     pub name: String,
     pub usable: bool,
+    /// Member of the class window.
+    #[serde(default)]
+    pub in_window: bool,
     pub share: f64,
     pub slots: u32,
     pub active_flows: u64,
@@ -26,7 +29,13 @@ pub struct TickStatus {
     pub elapsed_secs: f64,
     pub flows: u64,
     pub moved_slots: usize,
+    /// The fewest slots the change had to move.
+    #[serde(default)]
+    pub min_moved_slots: usize,
     pub slot_count: usize,
+    /// Destinations with a window and table of their own.
+    #[serde(default)]
+    pub destination_windows: usize,
     pub hops: Vec<HopStatus>,
 }
 
@@ -37,13 +46,16 @@ impl TickStatus {
             elapsed_secs,
             flows,
             moved_slots: r.moved_slots,
+            min_moved_slots: r.min_moved_slots,
             slot_count: r.table.len(),
+            destination_windows: r.destination_tables.len(),
             hops: r
                 .hops
                 .iter()
                 .map(|h| HopStatus {
                     name: h.name.clone(),
                     usable: h.usable,
+                    in_window: h.in_window,
                     share: h.share,
                     slots: h.slots,
                     active_flows: h.active_flows,
@@ -60,18 +72,26 @@ impl TickStatus {
     /// The table printed every tick.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "tick {} at {:.1}s: {} flows in table, {} of {} slots moved\n",
-            self.tick, self.elapsed_secs, self.flows, self.moved_slots, self.slot_count
+            "tick {} at {:.1}s: {} flows in table, {} of {} slots moved (fewest possible {}), {} destination windows\n",
+            self.tick,
+            self.elapsed_secs,
+            self.flows,
+            self.moved_slots,
+            self.slot_count,
+            self.min_moved_slots,
+            self.destination_windows
         );
         s.push_str(&format!(
             "  {:<12} {:>7} {:>6} {:>7} {:>12} {:>12} {:<10} {:>7}\n",
             "hop", "weight", "slots", "active", "bytes", "speed Mb/s", "speed from", "failed"
         ));
         for h in &self.hops {
-            let name = if h.usable {
-                h.name.clone()
-            } else {
+            let name = if !h.usable {
                 format!("{} (down)", h.name)
+            } else if !h.in_window {
+                format!("{} (out)", h.name)
+            } else {
+                h.name.clone()
             };
             s.push_str(&format!(
                 "  {:<12} {:>6.1}% {:>6} {:>7} {:>12} {:>12.1} {:<10} {:>7}\n",
