@@ -62,6 +62,10 @@ pub struct Params {
     pub grow_after: u64,
     /// S: hops added per R connections.
     pub grow_by: usize,
+    /// Largest destination window: a destination table of 1021 slots still
+    /// gives each of 32 hops about 32 slots of resolution. (The class
+    /// window grows with load up to the whole pool.)
+    pub max_window: usize,
     /// Destination windows held at most (the data plane's table count); the
     /// least recently used destination gives way.
     pub max_destination_windows: usize,
@@ -86,6 +90,7 @@ impl Default for Params {
             window_base: 4,
             grow_after: 8,
             grow_by: 2,
+            max_window: 32,
             max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
             destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
             group_tolerance_ns: 50_000_000,
@@ -200,8 +205,8 @@ pub const BAD_SPEED_FRACTION: f64 = 0.1;
 pub const BAD_FAILURE_RATIO: f64 = 0.5;
 /// Load (bytes over the whole tick / the hop's best speed within L) of the
 /// window's members above which they are saturated and the class window
-/// grows by S (SPEC is silent on load; an operator expects a full window
-/// to widen).
+/// grows fourfold (at least S more) (SPEC is silent on load; an operator
+/// expects a full window to widen).
 pub const SATURATED_BUSY: f64 = 0.8;
 /// ... and below which a grown class window may shrink again.
 pub const IDLE_BUSY: f64 = 0.5;
@@ -679,10 +684,14 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             (peak > 0.0).then(|| m.bytes[i] as f64 / (tick_len as f64 / 1e9) / peak)
         };
         let loads: Vec<f64> = members.iter().filter_map(|&h| load(h)).collect();
-        if !members.is_empty() && loads.len() == members.len() {
+        // Judged on the members measured this tick (new ones have not
+        // been yet), once at least half of them are.
+        if !loads.is_empty() && 2 * loads.len() >= members.len() {
             let busy = loads.iter().sum::<f64>() / loads.len() as f64;
             if busy >= SATURATED_BUSY {
-                self.window_size = members.len() + self.params.grow_by;
+                // Four times (at least S more): a gateway whose load needs
+                // hundreds of hops gets there in a few ticks, not hundreds.
+                self.window_size = (members.len() + self.params.grow_by).max(members.len() * 4);
             } else if busy < IDLE_BUSY && self.window_size > self.params.window_base {
                 self.window_size -= 1;
                 // "a window above its baseline loses the one hop that routed
@@ -770,7 +779,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             let eligible = |h: u32| usable[h as usize] && allowed(d, h);
             w.window.members.retain(|&h| eligible(h));
             let available = (0..available_all as u32).filter(|&h| eligible(h)).count();
-            let size = destination_window_size(base, r, s, over_l).min(available);
+            let size = destination_window_size(base, r, s, over_l)
+                .min(self.params.max_window.max(base))
+                .min(available);
             if w.window.members.len() > size {
                 let least = w
                     .window
@@ -1214,13 +1225,40 @@ mod tests {
     }
 
     #[test]
-    fn a_saturated_window_grows_by_s() {
-        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 10]), params());
+    fn a_saturated_window_grows_and_an_idle_one_shrinks_back() {
+        let mut e: Engine<u32> = Engine::new(hops(&[100.0; 40]), params());
         let w = e.window().to_vec();
-        // Every member busy the whole tick.
+        // Every member moving its best speed the whole tick: saturated.
         let flows: Vec<_> = w.iter().map(|&h| sample(h, h, 1_000_000, 0, SEC)).collect();
         let r = e.tick(SEC, flows);
-        assert_eq!(r.window.len(), 4 + 2);
+        assert_eq!(r.window.len(), 16, "fourfold");
+        // Then a tick at a tenth of that: one member fewer per tick, the
+        // one that moved the least, down to N.
+        let quiet = |t: u64, w: &[u32]| -> Vec<FlowSample<u32>> {
+            w.iter()
+                .map(|&h| {
+                    sample(
+                        1000 * t as u32 + h,
+                        h,
+                        100_000 + h as u64,
+                        (t - 1) * SEC,
+                        (t - 1) * SEC + SEC / 10,
+                    )
+                })
+                .collect()
+        };
+        let r2 = e.tick(2 * SEC, quiet(2, &r.window));
+        assert_eq!(r2.window.len(), 15);
+        let least = *r.window.iter().min().unwrap();
+        assert!(
+            !r2.window.contains(&least),
+            "the member with the least data left"
+        );
+        let mut last = r2;
+        for t in 3..30 {
+            last = e.tick(t * SEC, quiet(t, &last.window));
+        }
+        assert_eq!(last.window.len(), 4, "back to N");
     }
 
     #[test]

@@ -108,18 +108,17 @@ pub fn min_moved(old: &[u32], new: &[u32]) -> usize {
     if old.len() != new.len() {
         return new.len();
     }
-    let mut count: std::collections::HashMap<u32, i64> = std::collections::HashMap::new();
+    // Hop ids are small; EMPTY counts as a hop of its own (index 0).
+    let index = |h: u32| if h == EMPTY { 0 } else { h as usize + 1 };
+    let top = old.iter().chain(new).map(|&h| index(h)).max().unwrap_or(0);
+    let mut count = vec![0i64; top + 1];
     for &h in old {
-        *count.entry(h).or_default() -= 1;
+        count[index(h)] -= 1;
     }
     for &h in new {
-        *count.entry(h).or_default() += 1;
+        count[index(h)] += 1;
     }
-    count
-        .values()
-        .filter(|&&d| d > 0)
-        .map(|&d| d as usize)
-        .sum()
+    count.iter().filter(|&&d| d > 0).map(|&d| d as usize).sum()
 }
 
 /// Slots whose hop differs between two tables of the same size.
