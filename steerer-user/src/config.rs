@@ -72,6 +72,10 @@ pub struct HopConfig {
     /// windows prefer operators they do not hold yet (SPEC 5.6).
     #[serde(default)]
     pub operator: Option<String>,
+    /// Measured or known round-trip time to the hop, milliseconds: windows
+    /// prefer nearer hops among otherwise equal candidates (SPEC 5.4).
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
     /// Advertised speed, Mbit/s.
     pub estimated_speed_mbit: f64,
     /// Advertised capacity, Mbit/s.
@@ -267,6 +271,11 @@ impl Config {
             if let Some(policy) = &hop.exit_policy {
                 crate::portsets::PortSet::parse_policy(policy)
                     .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
+            }
+            if let Some(l) = hop.latency_ms {
+                if !(l.is_finite() && l >= 0.0) {
+                    return Err(invalid(field("latency_ms"), format!("{l} must be >= 0")));
+                }
             }
             for (f, v) in [
                 ("estimated_speed_mbit", hop.estimated_speed_mbit),

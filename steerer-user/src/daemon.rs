@@ -148,6 +148,9 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 name: h.name.clone(),
                 initial_estimate: h.initial_estimate_bytes_per_sec(),
                 operator: h.operator.clone(),
+                // No directory feeds the daemon yet: every hop is as fresh.
+                fresh: false,
+                latency_ms: h.latency_ms,
             })
             .collect(),
         Params {

@@ -26,6 +26,8 @@ impl Trace {
                 name: format!("hop{i}"),
                 initial_estimate: 100.0 * MB as f64,
                 operator: None,
+                fresh: false,
+                latency_ms: None,
             })
             .collect();
         let params = Params {

@@ -16,6 +16,22 @@ pub struct Enumerator {
     order: Vec<u32>,
     cursor: usize,
     seen: Vec<bool>,
+    /// Per hop: (0 for fresh directory data, else 1; probe latency
+    /// bucket). Lower first; equal ranks keep the random order.
+    rank: Vec<(u8, u32)>,
+}
+
+/// Probe latencies within this many milliseconds count as equal.
+pub const LATENCY_BUCKET_MS: f64 = 10.0;
+
+/// A hop's rank for the enumeration: fresh directory data first, then
+/// lower probe latency (unknown latency last).
+pub fn enumeration_rank(fresh: bool, latency_ms: Option<f64>) -> (u8, u32) {
+    let bucket = match latency_ms {
+        Some(l) if l.is_finite() && l >= 0.0 => (l / LATENCY_BUCKET_MS) as u32,
+        _ => u32::MAX,
+    };
+    (u8::from(!fresh), bucket)
 }
 
 impl Enumerator {
@@ -26,6 +42,16 @@ impl Enumerator {
             order,
             cursor: 0,
             seen: vec![false; hops],
+            rank: vec![(0, 0); hops],
+        }
+    }
+
+    /// SPEC 5.4: "preferring fresh directory data; nearby hops (lower probe
+    /// latency) are preferred among equals". `rank[h]` from
+    /// [`enumeration_rank`].
+    pub fn set_ranks(&mut self, rank: Vec<(u8, u32)>) {
+        if rank.len() == self.order.len() {
+            self.rank = rank;
         }
     }
 
@@ -42,12 +68,18 @@ impl Enumerator {
         if n == 0 {
             return None;
         }
+        // The best-ranked candidate of a group; among equal ranks the first
+        // in enumeration order from the cursor.
         let walk = |want_unseen: bool, want_preferred: bool, me: &Self| {
-            (0..n).map(|i| me.order[(me.cursor + i) % n]).find(|&h| {
-                me.seen[h as usize] != want_unseen
-                    && eligible(h)
-                    && (!want_preferred || preferred(h))
-            })
+            (0..n)
+                .map(|i| (i, me.order[(me.cursor + i) % n]))
+                .filter(|&(_, h)| {
+                    me.seen[h as usize] != want_unseen
+                        && eligible(h)
+                        && (!want_preferred || preferred(h))
+                })
+                .min_by_key(|&(i, h)| (me.rank[h as usize], i))
+                .map(|(_, h)| h)
         };
         let pick = walk(true, true, self)
             .or_else(|| walk(true, false, self))
@@ -151,6 +183,29 @@ mod tests {
         first.sort_unstable();
         assert_eq!(first, (0..10).collect::<Vec<_>>());
         assert!(e.next(|_| true, |_| true).is_some(), "then it starts over");
+    }
+
+    #[test]
+    fn fresh_directory_data_first_then_lower_latency() {
+        // SPEC 5.4: "preferring fresh directory data; nearby hops (lower
+        // probe latency) are preferred among equals".
+        let mut e = Enumerator::new(6, 3);
+        e.set_ranks(vec![
+            enumeration_rank(false, Some(1.0)),
+            enumeration_rank(true, Some(80.0)),
+            enumeration_rank(true, Some(20.0)),
+            enumeration_rank(false, None),
+            enumeration_rank(true, None),
+            enumeration_rank(false, Some(5.0)),
+        ]);
+        let picks: Vec<u32> = (0..6).filter_map(|_| e.next(|_| true, |_| true)).collect();
+        // Fresh: 2 (20 ms), 1 (80 ms), 4 (unknown); then 0 and 5 (both
+        // under 10 ms: equals, random order), then 3.
+        assert_eq!(&picks[..3], &[2, 1, 4]);
+        let mut mid = picks[3..5].to_vec();
+        mid.sort_unstable();
+        assert_eq!(mid, vec![0, 5]);
+        assert_eq!(picks[5], 3);
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub struct HopSpec {
     /// Operator tag (SPEC 2): hops of one operator share the operator's
     /// max share, and windows prefer operators they do not hold yet.
     pub operator: Option<String>,
+    /// The directory published fresh data about this hop (preferred when
+    /// windows take new members).
+    pub fresh: bool,
+    /// Probe latency, milliseconds (lower preferred among equals).
+    pub latency_ms: Option<f64>,
 }
 
 /// Tunables (SPEC section 3); `Params::default()` holds the SPEC defaults.
@@ -312,8 +317,14 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 ..HopState::default()
             })
             .collect();
+        let mut pool = Enumerator::new(n, params.seed);
+        pool.set_ranks(
+            hops.iter()
+                .map(|h| hop_window::enumeration_rank(h.fresh, h.latency_ms))
+                .collect(),
+        );
         let mut engine = Engine {
-            pool: Enumerator::new(n, params.seed),
+            pool,
             window_size: params.window_base.max(1),
             hops,
             seeds,
@@ -986,6 +997,8 @@ mod tests {
                 name: format!("h{i}"),
                 initial_estimate: e,
                 operator: None,
+                fresh: false,
+                latency_ms: None,
             })
             .collect()
     }

@@ -144,6 +144,8 @@ impl<'a> Simulation<'a> {
                 name: format!("hop{i}"),
                 initial_estimate: claim,
                 operator: sc.hop_operator[i].clone(),
+                fresh: false,
+                latency_ms: None,
             })
             .collect();
         let params = Params {
