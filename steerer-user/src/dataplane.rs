@@ -382,9 +382,19 @@ impl Dataplane {
                 message: format!("{} slots > {MAX_SLOT_COUNT}", table.len()),
             });
         }
+        self.write_slot_range(class * MAX_SLOT_COUNT, table, previous)
+    }
+
+    /// Write `table` into `SLOTS` from `base`; with `previous`, only the
+    /// slots that changed. Returns how many were written.
+    fn write_slot_range(
+        &mut self,
+        base: u32,
+        table: &[u32],
+        previous: Option<&[u32]>,
+    ) -> Result<usize, DataplaneError> {
         let mut a: Array<_, u32> =
             Array::try_from(self.map_mut(map_names::SLOTS)?).map_err(map_err(map_names::SLOTS))?;
-        let base = class * MAX_SLOT_COUNT;
         let mut written = 0;
         for (i, &hop) in table.iter().enumerate() {
             if previous.is_some_and(|p| p.get(i) == Some(&hop)) {
@@ -416,20 +426,8 @@ impl Dataplane {
                 ),
             });
         }
-        let mut written = 0;
-        {
-            let mut a: Array<_, u32> = Array::try_from(self.map_mut(map_names::SLOTS)?)
-                .map_err(map_err(map_names::SLOTS))?;
-            let base = DEST_SLOTS_BASE + index * DEST_SLOT_COUNT;
-            for (i, &hop) in table.iter().enumerate() {
-                if previous.is_some_and(|p| p.get(i) == Some(&hop)) {
-                    continue;
-                }
-                a.set(base + i as u32, hop, 0)
-                    .map_err(map_err(map_names::SLOTS))?;
-                written += 1;
-            }
-        }
+        let written =
+            self.write_slot_range(DEST_SLOTS_BASE + index * DEST_SLOT_COUNT, table, previous)?;
         let mut m: HashMap<_, DestKey, u32> =
             HashMap::try_from(self.map_mut(map_names::DEST_TABLES)?)
                 .map_err(map_err(map_names::DEST_TABLES))?;

@@ -346,3 +346,31 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
         .clone();
     Ok(out)
 }
+
+/// Run `connections` uploads of `size` bytes to `target` from `ns` with
+/// `workers` in parallel, each on its first socket (no application
+/// retry), and fail with the first failure and `context` unless every one
+/// completes. Returns the results.
+pub fn run_all_must_complete(
+    ns: &str,
+    target: std::net::SocketAddr,
+    connections: usize,
+    workers: usize,
+    size: u64,
+    context: &dyn Fn() -> String,
+) -> Vec<ConnResult> {
+    let mut w = Workload::fixed(vec![target], connections, workers, size);
+    w.connect_timeout = Duration::from_secs(5);
+    w.retries = 0;
+    let results = run_workload(ns, &w, Arc::new(Progress::default())).expect("workload");
+    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} connections failed: {:?}\n{}",
+        failed.len(),
+        results.len(),
+        failed.first(),
+        context()
+    );
+    results
+}

@@ -4,14 +4,13 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::Arc,
     time::Duration,
 };
 
 use steerer_lab::{
     lab::SERVER_V4,
     steerer::SteererProcess,
-    traffic::{run_workload, Progress, Server, Workload},
+    traffic::{run_all_must_complete, Server},
     HopOptions, Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -36,18 +35,7 @@ fn retransmitted_syn_leaves_a_blackholing_hop_and_the_connection_completes() {
         .expect("steerer starts");
 
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), BLOCKED);
-    let mut w = Workload::fixed(vec![target], 40, 8, 10_000);
-    w.connect_timeout = Duration::from_secs(5);
-    w.retries = 0;
-    let results =
-        run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
-    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
-    assert!(
-        failed.is_empty(),
-        "{} connections failed: {:?}",
-        failed.len(),
-        failed.first()
-    );
+    let results = run_all_must_complete(&lab.client_ns(), target, 40, 8, 10_000, &String::new);
 
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
     let flows: Vec<_> = maps

@@ -12,7 +12,7 @@ use std::{
 use steerer_lab::{
     lab::SERVER_V4,
     steerer::SteererProcess,
-    traffic::{run_workload, Progress, Server, Workload},
+    traffic::{run_all_must_complete, run_workload, Progress, Server, Workload},
     Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -65,20 +65,7 @@ fn a_deleted_hop_gets_no_new_flows_within_two_ticks_and_connections_complete() {
     let _ = background.join().unwrap().expect("background workload");
     let since = steerer_user::monotonic_ns();
 
-    let mut w = Workload::fixed(vec![target], 150, 8, 20_000);
-    w.connect_timeout = Duration::from_secs(5);
-    w.retries = 0;
-    let results =
-        run_workload(&lab.client_ns(), &w, Arc::new(Progress::default())).expect("workload");
-    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} connections after the vanish failed: {:?}\n{}",
-        failed.len(),
-        results.len(),
-        failed.first(),
-        steerer.log()
-    );
+    run_all_must_complete(&lab.client_ns(), target, 150, 8, 20_000, &|| steerer.log());
     // Flows with packets since `since` (the client's source ports may
     // repeat earlier ones, so keys alone do not tell new from old).
     let new: Vec<_> = maps

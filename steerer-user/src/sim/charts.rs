@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use plotters::prelude::*;
+use plotters::{coord::Shift, prelude::*};
 
 use super::{results::BUCKET_NS, RunResult};
 
@@ -91,14 +91,7 @@ fn completion_cdf(path: &Path, title: &str, results: &[RunResult]) -> ChartResul
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, root, SeriesLabelPosition::LowerRight)
 }
 
 fn retries(path: &Path, title: &str, results: &[RunResult], p: u32) -> ChartResult {
@@ -167,14 +160,7 @@ fn retries(path: &Path, title: &str, results: &[RunResult], p: u32) -> ChartResu
             .label(format!("1/(P-1) = {e:.3}"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE)
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, root, SeriesLabelPosition::UpperRight)
 }
 
 /// steerer's share of new flows per hop at every tick; the ten hops with
@@ -242,9 +228,18 @@ fn weights(path: &Path, title: &str, results: &[RunResult]) -> ChartResult {
             .label(format!("other {} hops", hops - shown.len()))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
     }
+    finish(chart, root, SeriesLabelPosition::UpperRight)
+}
+
+/// Draw the legend at `position` and write the file.
+fn finish<'a, X: Ranged, Y: Ranged>(
+    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    root: DrawingArea<SVGBackend<'a>, Shift>,
+    position: SeriesLabelPosition,
+) -> ChartResult {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE)
         .border_style(BLACK)
         .draw()
