@@ -68,6 +68,7 @@ fn main() {
             name: format!("hop{i}"),
             initial_estimate: 1e6 + i as f64,
             operator: Some(format!("op{}", i % 50)),
+            subnet: None,
             fresh: false,
             latency_ms: None,
         })

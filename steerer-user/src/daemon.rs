@@ -148,6 +148,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 name: h.name.clone(),
                 initial_estimate: h.initial_estimate_bytes_per_sec(),
                 operator: h.operator.clone(),
+                subnet: h.next_hop.map(subnet_of),
                 // No directory feeds the daemon yet: every hop is as fresh.
                 fresh: false,
                 latency_ms: h.latency_ms,
@@ -524,6 +525,20 @@ impl DestinationTables {
             self.held.insert(d, (key, index, table.to_vec()));
         }
         Ok(())
+    }
+}
+
+/// The /24 (IPv4) or /48 (IPv6) of a hop's address, for window diversity.
+fn subnet_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
     }
 }
 

@@ -26,6 +26,7 @@ impl Trace {
                 name: format!("hop{i}"),
                 initial_estimate: 100.0 * MB as f64,
                 operator: None,
+                subnet: None,
                 fresh: false,
                 latency_ms: None,
             })

@@ -105,6 +105,10 @@ impl Enumerator {
     }
 }
 
+/// What makes two hops alike for diversity: (operator tag, subnet), each
+/// as an id, `None` when unknown.
+pub type Diversity = (Option<u64>, Option<u64>);
+
 /// A window: its member hops, in the order they joined.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HopWindow {
@@ -117,26 +121,26 @@ impl HopWindow {
     }
 
     /// Add hops from `pool` until the window holds `size` (or the pool has
-    /// nothing eligible left). `operator_of` gives each hop's operator tag;
-    /// hops of an operator not yet in the window are preferred.
+    /// nothing eligible left). `diversity_of` gives each hop's (operator
+    /// tag, subnet); hops whose operator and subnet are not yet in the
+    /// window are preferred (SPEC 5.6).
     pub fn fill(
         &mut self,
         size: usize,
         pool: &mut Enumerator,
         usable: impl Fn(u32) -> bool,
-        operator_of: impl Fn(u32) -> Option<u64>,
+        diversity_of: impl Fn(u32) -> Diversity,
     ) -> Vec<u32> {
         let mut added = Vec::new();
         while self.members.len() < size {
             let members = &self.members;
-            let ops: Vec<Option<u64>> = members.iter().map(|&h| operator_of(h)).collect();
-            let next = pool.next(
-                |h| usable(h) && !members.contains(&h),
-                |h| match operator_of(h) {
-                    Some(op) => !ops.contains(&Some(op)),
-                    None => true,
-                },
-            );
+            let held: Vec<Diversity> = members.iter().map(|&h| diversity_of(h)).collect();
+            let new_to_window = |h: u32| {
+                let (op, net) = diversity_of(h);
+                op.is_none_or(|o| !held.iter().any(|d| d.0 == Some(o)))
+                    && net.is_none_or(|n| !held.iter().any(|d| d.1 == Some(n)))
+            };
+            let next = pool.next(|h| usable(h) && !members.contains(&h), new_to_window);
             match next {
                 Some(h) => {
                     self.members.push(h);
@@ -216,12 +220,19 @@ mod tests {
         for seed in 0..20 {
             let mut e = Enumerator::new(6, seed);
             let mut w = HopWindow::default();
-            w.fill(2, &mut e, |_| true, op);
+            w.fill(2, &mut e, |_| true, |h| (op(h), None));
             let ops: Vec<_> = w.members.iter().map(|&h| op(h)).collect();
             assert!(
                 ops.contains(&Some(1)) && ops.contains(&Some(2)),
                 "seed {seed}: {w:?}"
             );
+        }
+        // Subnets likewise: hops 0-4 in one /24, hop 5 in another.
+        for seed in 0..20 {
+            let mut e = Enumerator::new(6, seed);
+            let mut w = HopWindow::default();
+            w.fill(2, &mut e, |_| true, |h| (None, op(h)));
+            assert!(w.members.contains(&5), "seed {seed}: {w:?}");
         }
     }
 
@@ -242,7 +253,7 @@ mod tests {
             let mut e = Enumerator::new(hops, seed);
             let mut w = HopWindow::default();
             let usable = |h: u32| !unusable.contains(&h);
-            w.fill(size, &mut e, usable, |_| None);
+            w.fill(size, &mut e, usable, |_| (None, None));
             let available = (0..hops as u32).filter(|h| usable(*h)).count();
             prop_assert_eq!(w.members.len(), size.min(available));
             let mut m = w.members.clone();

@@ -35,6 +35,9 @@ pub struct HopSpec {
     /// Operator tag (SPEC 2): hops of one operator share the operator's
     /// max share, and windows prefer operators they do not hold yet.
     pub operator: Option<String>,
+    /// The hop's network (e.g. the /24 of its address): windows prefer
+    /// subnets they do not hold yet (SPEC 5.6).
+    pub subnet: Option<String>,
     /// The directory published fresh data about this hop (preferred when
     /// windows take new members).
     pub fresh: bool,
@@ -275,6 +278,7 @@ pub struct Engine<K> {
     hops: Vec<HopSpec>,
     seeds: Vec<u64>,
     operators: Vec<Option<u64>>,
+    subnets: Vec<Option<u64>>,
     state: Vec<HopState>,
     params: Params,
     /// What each flow's counters said at the previous tick. The hasher is
@@ -310,6 +314,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             .iter()
             .map(|h| h.operator.as_deref().map(tag_id))
             .collect();
+        let subnets = hops
+            .iter()
+            .map(|h| h.subnet.as_deref().map(tag_id))
+            .collect();
         let state = hops
             .iter()
             .map(|_| HopState {
@@ -329,6 +337,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             hops,
             seeds,
             operators,
+            subnets,
             state,
             params,
             flows: HashMap::default(),
@@ -629,12 +638,12 @@ impl<K: Hash + Eq + Copy> Engine<K> {
 
     fn fill_window(&mut self) -> Vec<u32> {
         let state = &self.state;
-        let operators = &self.operators;
+        let (operators, subnets) = (&self.operators, &self.subnets);
         self.window.fill(
             self.window_size,
             &mut self.pool,
             |h| state[h as usize].usable && state[h as usize].silent_until.is_none(),
-            |h| operators[h as usize],
+            |h| (operators[h as usize], subnets[h as usize]),
         )
     }
 
@@ -804,9 +813,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                     w.window.remove(h);
                 }
             }
-            let operators = &self.operators;
-            w.window
-                .fill(size, &mut self.pool, eligible, |h| operators[h as usize]);
+            let (operators, subnets) = (&self.operators, &self.subnets);
+            w.window.fill(size, &mut self.pool, eligible, |h| {
+                (operators[h as usize], subnets[h as usize])
+            });
         }
         for d in gone {
             self.destinations.remove(&d);
@@ -997,6 +1007,7 @@ mod tests {
                 name: format!("h{i}"),
                 initial_estimate: e,
                 operator: None,
+                subnet: None,
                 fresh: false,
                 latency_ms: None,
             })

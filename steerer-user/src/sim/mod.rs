@@ -144,6 +144,7 @@ impl<'a> Simulation<'a> {
                 name: format!("hop{i}"),
                 initial_estimate: claim,
                 operator: sc.hop_operator[i].clone(),
+                subnet: None,
                 fresh: false,
                 latency_ms: None,
             })
