@@ -140,7 +140,7 @@ fn demo(args: &RunArgs) -> Result<()> {
         connections: None,
         duration: Some(Duration::from_secs(args.duration)),
         sizes: Sizes::Cdf {
-            cdf: SizeCdf::parse(WEBSEARCH)?,
+            cdf: SizeCdf::parse(WEBSEARCH).map_err(anyhow::Error::msg)?,
             scale: 0.5,
             max: 10_000_000,
         },

@@ -23,6 +23,7 @@
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
 
 pub mod charts;
+pub mod flow_size;
 pub mod policies;
 pub mod results;
 pub mod scenario;
