@@ -146,21 +146,29 @@ impl DestKey {
         }
     }
 
-    /// A stable 64-bit id (FNV-1a), the policy engine's name for it.
+    /// A stable 64-bit id, the policy engine's name for it: FNV-1a of the
+    /// address, protocol and family in the high 48 bits, the port in the
+    /// low 16 (so the port can be read back, [`DestKey::port_of`], without
+    /// a map from ids to keys).
     pub fn id(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |b: u8| {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        };
-        for b in self.addr {
-            eat(b);
-        }
-        for b in self.port.to_be_bytes() {
-            eat(b);
-        }
-        eat(self.proto);
-        eat(self.family);
-        h
+        let rest = self.addr.iter().copied().chain([self.proto, self.family]);
+        (fnv1a(rest) & !0xffff) | self.port as u64
     }
+
+    /// The destination port of an id made by [`DestKey::id`].
+    pub fn port_of(id: u64) -> u16 {
+        id as u16
+    }
+}
+
+/// FNV-1a over `bytes`: a stable 64-bit hash (the same across runs and
+/// compiler versions, unlike std's `DefaultHasher`), for names and ids
+/// that are not secret.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }

@@ -292,16 +292,6 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 None => {}
             }
         }
-        if !vanished.is_empty() {
-            let gone: Vec<FlowKey> = dp
-                .flows()?
-                .into_iter()
-                .filter(|(_, v)| vanished.contains(&v.hop))
-                .map(|(k, _)| k)
-                .collect();
-            let reset = dp.remove_flows(&gone)?;
-            info!(flows = reset, "reset the flows of vanished hops");
-        }
         // Hops whose next hop did not resolve get another chance every tick.
         for (id, r) in resolved.iter_mut().enumerate() {
             if !r.link_present {
@@ -321,7 +311,8 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
                 }
             }
         }
-        let flows = dp.flows()?;
+        let mut flows = dp.flows()?;
+        reset_flows(&mut dp, &mut flows, &vanished, "vanished")?;
         let now = monotonic_ns();
         let samples = flows.iter().map(|(k, v)| FlowSample {
             key: *k,
@@ -345,33 +336,21 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         // A destination's own window only holds hops that accept its port
         // and are not excluded for it (the port sets enforce the same for
         // every other flow).
-        let dest_port: HashMap<u64, u16> = flows
-            .iter()
-            .map(|(k, _)| (DestKey::of(k).id(), k.dst_port))
-            .collect();
         let allowed = |d: u64, h: u32| {
-            dest_port
-                .get(&d)
-                .is_none_or(|&p| accepts.get(h as usize).is_some_and(|a| a.contains(p)))
+            accepts
+                .get(h as usize)
+                .is_some_and(|a| a.contains(DestKey::port_of(d)))
         };
         let report = engine.tick_with(now, samples, &allowed);
 
-        if !report.disappeared.is_empty() {
-            let gone: Vec<FlowKey> = flows
-                .iter()
-                .filter(|(_, v)| report.disappeared.contains(&v.hop))
-                .map(|(k, _)| *k)
-                .collect();
-            let reset = dp.remove_flows(&gone)?;
-            for &h in &report.disappeared {
-                blocks.forget_hop(h);
-                warn!(
-                    hop = config.hops.get(h as usize).map_or("?", |c| c.name.as_str()),
-                    "no reply on any flow: hop taken out of every table until its re-test"
-                );
-            }
-            info!(flows = reset, "reset the flows of disappeared hops");
+        for &h in &report.disappeared {
+            blocks.forget_hop(h);
+            warn!(
+                hop = config.hops.get(h as usize).map_or("?", |c| c.name.as_str()),
+                "no reply on any flow: hop taken out of every table until its re-test"
+            );
         }
+        reset_flows(&mut dp, &mut flows, &report.disappeared, "disappeared")?;
         for (k, hop) in &report.newly_failed_flows {
             blocks.flow_failed(*hop, k.dst_port, now);
         }
@@ -543,12 +522,31 @@ fn subnet_of(ip: IpAddr) -> String {
 }
 
 fn fmt_dest(k: &DestKey) -> String {
-    let ip: IpAddr = if k.family == steerer_common::flow::FAMILY_IPV4 {
-        IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
-    } else {
-        IpAddr::from(k.addr)
-    };
+    let ip = steerer_user::report::key_addr(k.family, &k.addr);
     format!("{ip}:{} proto {}", k.port, k.proto)
+}
+
+/// Reset (delete) the flows of `hops` (SPEC 5.5: their senders' retries
+/// are steered afresh) and drop them from `flows`, this tick's reading of
+/// the flow table.
+fn reset_flows(
+    dp: &mut Dataplane,
+    flows: &mut Vec<(FlowKey, steerer_common::FlowValue)>,
+    hops: &[u32],
+    why: &str,
+) -> Result<()> {
+    if hops.is_empty() {
+        return Ok(());
+    }
+    let gone: Vec<FlowKey> = flows
+        .iter()
+        .filter(|(_, v)| hops.contains(&v.hop))
+        .map(|(k, _)| *k)
+        .collect();
+    flows.retain(|(_, v)| !hops.contains(&v.hop));
+    let reset = dp.remove_flows(&gone)?;
+    info!(flows = reset, hops = ?hops, "reset the flows of {why} hops");
+    Ok(())
 }
 
 /// The slot table of every port set (set 0 alone, and the engine's own

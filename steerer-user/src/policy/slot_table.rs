@@ -54,15 +54,9 @@ fn permutation_params(seed: u64, slots: u32) -> (u64, u64) {
     (offset, skip)
 }
 
-/// Stable 64-bit seed for a hop name (FNV-1a; stable across runs and
-/// compiler versions, unlike `DefaultHasher`).
+/// Stable 64-bit seed for a hop name.
 pub fn hop_seed(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    steerer_common::flow::fnv1a(name.bytes())
 }
 
 /// Build a table of `slots` entries (prime) holding hop ids `ids[i]` in
