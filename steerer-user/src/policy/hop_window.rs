@@ -97,12 +97,6 @@ impl Enumerator {
     pub fn order(&self) -> impl Iterator<Item = u32> + '_ {
         self.order.iter().copied()
     }
-
-    pub fn mark_seen(&mut self, hop: u32) {
-        if let Some(s) = self.seen.get_mut(hop as usize) {
-            *s = true;
-        }
-    }
 }
 
 /// What makes two hops alike for diversity: (operator tag, subnet), each
@@ -130,8 +124,7 @@ impl HopWindow {
         pool: &mut Enumerator,
         usable: impl Fn(u32) -> bool,
         diversity_of: impl Fn(u32) -> Diversity,
-    ) -> Vec<u32> {
-        let mut added = Vec::new();
+    ) {
         while self.members.len() < size {
             let members = &self.members;
             let held: Vec<Diversity> = members.iter().map(|&h| diversity_of(h)).collect();
@@ -140,23 +133,16 @@ impl HopWindow {
                 op.is_none_or(|o| !held.iter().any(|d| d.0 == Some(o)))
                     && net.is_none_or(|n| !held.iter().any(|d| d.1 == Some(n)))
             };
-            let next = pool.next(|h| usable(h) && !members.contains(&h), new_to_window);
-            match next {
-                Some(h) => {
-                    self.members.push(h);
-                    added.push(h);
-                }
+            match pool.next(|h| usable(h) && !members.contains(&h), new_to_window) {
+                Some(h) => self.members.push(h),
                 None => break,
             }
         }
-        added
     }
 
-    /// Remove `hop` if present; true if it was a member.
-    pub fn remove(&mut self, hop: u32) -> bool {
-        let before = self.members.len();
+    /// Remove `hop` if present.
+    pub fn remove(&mut self, hop: u32) {
         self.members.retain(|&h| h != hop);
-        self.members.len() != before
     }
 }
 

@@ -348,7 +348,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             last_tick_ns: None,
             last_speeds: Vec::new(),
             last_sources: Vec::new(),
-            pending_failovers: Vec::new(),
+            pending_failovers: vec![0; n],
         };
         let (speeds, sources) = engine.speeds(&vec![None; n], 0);
         engine.fill_window();
@@ -408,12 +408,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// since the last tick. Such flows end up on another hop, so the flow
     /// table alone would never show the old hop failing.
     pub fn record_failovers(&mut self, hop: u32, n: u64) {
-        let h = hop as usize;
-        if h < self.hops.len() {
-            if self.pending_failovers.len() < self.hops.len() {
-                self.pending_failovers.resize(self.hops.len(), 0);
-            }
-            self.pending_failovers[h] += n;
+        if let Some(c) = self.pending_failovers.get_mut(hop as usize) {
+            *c += n;
         }
     }
 
@@ -446,12 +442,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         for h in 0..n {
             self.state[h].failed_total += m.newly_failed[h];
         }
-        let mut unanswered = m.newly_failed.clone();
-        for (h, k) in std::mem::take(&mut self.pending_failovers)
-            .into_iter()
-            .enumerate()
-        {
-            unanswered[h] += k;
+        let mut unanswered = std::mem::replace(&mut self.pending_failovers, vec![0; n]);
+        for (u, failed) in unanswered.iter_mut().zip(&m.newly_failed) {
+            *u += failed;
         }
         let disappeared = self.judge_silence(now_ns, &unanswered, &m.answered);
         let (speeds, sources) = self.speeds(&m.measured, now_ns);
@@ -636,7 +629,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         self.state[h].usable && self.state[h].silent_until.is_none()
     }
 
-    fn fill_window(&mut self) -> Vec<u32> {
+    fn fill_window(&mut self) {
         let state = &self.state;
         let (operators, subnets) = (&self.operators, &self.subnets);
         self.window.fill(
@@ -644,7 +637,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             &mut self.pool,
             |h| state[h as usize].usable && state[h as usize].silent_until.is_none(),
             |h| (operators[h as usize], subnets[h as usize]),
-        )
+        );
     }
 
     /// SPEC 5.4/5.5 for the class window: unusable members leave; one bad

@@ -246,7 +246,6 @@ impl<'a> Simulation<'a> {
         if let Some(h) = hop {
             self.result.attempts_per_hop[h as usize] += 1;
             if self.blackholed(h, destination) {
-                self.result.blackholed_attempts += 1;
                 self.result.note_blackholed_attempt(h, destination, now);
             }
         }
@@ -412,7 +411,6 @@ impl<'a> Simulation<'a> {
                             self.result.failovers += 1;
                             self.take_exclusions();
                             if self.blackholed(new, d) {
-                                self.result.blackholed_attempts += 1;
                                 self.result.note_blackholed_attempt(new, d, now);
                             }
                             let flowing = self.moves_data(Some(new), d);

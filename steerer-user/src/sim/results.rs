@@ -124,7 +124,9 @@ impl RunResult {
         self.bucket(start_ns, retries);
     }
 
+    /// A flow was sent into a blackhole (a new attempt, or a failover move).
     pub fn note_blackholed_attempt(&mut self, hop: u32, dest: u32, now_ns: u64) {
+        self.blackholed_attempts += 1;
         self.blackhole_hits
             .entry((hop, dest))
             .or_insert((now_ns, None));
