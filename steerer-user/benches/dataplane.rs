@@ -192,31 +192,19 @@ fn main() {
         let mut ns = Vec::new();
         let (mut pass_ns, mut lookup_ns) = (Vec::new(), Vec::new());
         let (mut x_pass, mut x_lookup) = (Vec::new(), Vec::new());
+        let mut run = |program: &'static str, pkts: &[Vec<u8>], expect: u32, label: &str| {
+            let prog = t.dp.xdp_program_named(program).unwrap();
+            sample(prog, pkts, calls, repeat, expect, label)
+        };
         for _ in 0..SAMPLES {
-            let p = sample(
-                t.dp.xdp_program_named("bench_xdp_pass").unwrap(),
+            let p = run("bench_xdp_pass", baseline_pkts, XDP_PASS, "bench_xdp_pass");
+            let l = run(
+                "bench_parse_lookup",
                 baseline_pkts,
-                calls,
-                repeat,
-                XDP_PASS,
-                "bench_xdp_pass",
-            );
-            let l = sample(
-                t.dp.xdp_program_named("bench_parse_lookup").unwrap(),
-                baseline_pkts,
-                calls,
-                repeat,
                 lookup_expect,
                 "bench_parse_lookup",
             );
-            let n = sample(
-                t.dp.xdp_program_named("steerer_xdp").unwrap(),
-                steerer.0,
-                calls,
-                repeat,
-                steerer.1,
-                case,
-            );
+            let n = run("steerer_xdp", steerer.0, steerer.1, case);
             ns.push(n);
             pass_ns.push(p);
             lookup_ns.push(l);
