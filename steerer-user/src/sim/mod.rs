@@ -186,6 +186,14 @@ impl<'a> Simulation<'a> {
         hop.is_some_and(|h| self.up[h as usize] && !self.blackholed(h, d))
     }
 
+    /// Whether connection `i` moves data follows from its hop and
+    /// destination (hop up, no blackhole).
+    fn refresh_flowing(&mut self, i: usize) {
+        let c = &self.conns[i];
+        let flowing = self.moves_data(c.hop, c.destination);
+        self.set_flowing(i, flowing);
+    }
+
     fn set_flowing(&mut self, i: usize, flowing: bool) {
         let c = &mut self.conns[i];
         if c.flowing == flowing {
@@ -249,8 +257,7 @@ impl<'a> Simulation<'a> {
                 self.result.note_blackholed_attempt(h, destination, now);
             }
         }
-        let flowing = self.moves_data(hop, destination);
-        self.set_flowing(i, flowing);
+        self.refresh_flowing(i);
     }
 
     /// The attempt of connection `i` ends (completed or abandoned): steerer
@@ -285,9 +292,7 @@ impl<'a> Simulation<'a> {
         if changed {
             self.policy.hops_changed(&self.up);
             for i in 0..self.conns.len() {
-                let c = &self.conns[i];
-                let flowing = self.moves_data(c.hop, c.destination);
-                self.set_flowing(i, flowing);
+                self.refresh_flowing(i);
             }
         }
     }
@@ -413,8 +418,7 @@ impl<'a> Simulation<'a> {
                             if self.blackholed(new, d) {
                                 self.result.note_blackholed_attempt(new, d, now);
                             }
-                            let flowing = self.moves_data(Some(new), d);
-                            self.set_flowing(i, flowing);
+                            self.refresh_flowing(i);
                         }
                     }
                 }
