@@ -292,7 +292,6 @@ fn tc_program_accounts_replies_to_the_reversed_flow() {
     assert_eq!(v.reply_packets, 1);
     assert_eq!(v.reply_bytes, reply.len() as u64);
     assert!(v.last_reply_ns >= v.first_seen_ns);
-    let _ = FlowKey::default();
 }
 
 #[test]
