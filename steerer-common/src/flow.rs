@@ -91,11 +91,12 @@ pub struct FlowValue {
     pub bytes: u64,
     pub reply_packets: u64,
     pub reply_bytes: u64,
-    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the first packet.
+    /// `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC, one-jiffy resolution) of
+    /// the first packet.
     pub first_seen_ns: u64,
-    /// `bpf_ktime_get_ns` of the latest packet in either direction.
+    /// `bpf_ktime_get_coarse_ns` of the latest packet in either direction.
     pub last_seen_ns: u64,
-    /// `bpf_ktime_get_ns` of the latest reply packet (0: none yet).
+    /// `bpf_ktime_get_coarse_ns` of the latest reply packet (0: none yet).
     pub last_reply_ns: u64,
 }
 

@@ -1,6 +1,10 @@
 //! Flow-table access: counters with atomic adds, insertion on a miss.
 
-use core::intrinsics::{atomic_xadd, AtomicOrdering};
+use core::{
+    intrinsics::{atomic_xadd, AtomicOrdering},
+    mem::MaybeUninit,
+    ptr::write_volatile,
+};
 
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
 use steerer_common::{FlowKey, FlowValue};
@@ -42,18 +46,26 @@ pub fn reply(value: *mut FlowValue, bytes: u64, now: u64) {
 /// racing CPU created it first, that CPU's hop wins and is returned.
 #[inline(always)]
 pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> {
-    let value = FlowValue {
-        hop,
-        failovers: 0,
-        packets: 1,
-        bytes,
-        reply_packets: 0,
-        reply_bytes: 0,
-        first_seen_ns: now,
-        last_seen_ns: now,
-        last_reply_ns: 0,
-    };
-    if FLOWS.insert(key, &value, BPF_NOEXIST as u64).is_ok() {
+    let mut value = MaybeUninit::<FlowValue>::uninit();
+    let v = value.as_mut_ptr();
+    // Field by field with volatile stores: LLVM merges adjacent zero
+    // fields of a struct literal into a `memset`, which the BPF target
+    // turns into a call of a byte loop.
+    unsafe {
+        write_volatile(&raw mut (*v).hop, hop);
+        write_volatile(&raw mut (*v).failovers, 0);
+        write_volatile(&raw mut (*v).packets, 1);
+        write_volatile(&raw mut (*v).bytes, bytes);
+        write_volatile(&raw mut (*v).reply_packets, 0);
+        write_volatile(&raw mut (*v).reply_bytes, 0);
+        write_volatile(&raw mut (*v).first_seen_ns, now);
+        write_volatile(&raw mut (*v).last_seen_ns, now);
+        write_volatile(&raw mut (*v).last_reply_ns, 0);
+    }
+    // SAFETY: every field was written above (FlowValue has no padding).
+    // Borrowed in place: a moved copy would be built again with a memset.
+    let value = unsafe { value.assume_init_ref() };
+    if FLOWS.insert(key, value, BPF_NOEXIST as u64).is_ok() {
         return Ok(hop);
     }
     match FLOWS.get_ptr_mut(key) {

@@ -3,6 +3,8 @@
 //! hop, fail over a repeated SYN. Applying the hop's action is up to the
 //! caller (`act`).
 
+use core::{mem::MaybeUninit, ptr::write_volatile};
+
 use steerer_common::{flow::LocalAddrKey, HopEntry, StatReason};
 
 use crate::{
@@ -63,10 +65,20 @@ fn is_local(parsed: &Parsed) -> bool {
     if parse::is_special_destination(&parsed.key) {
         return true;
     }
-    let local = LocalAddrKey {
-        addr: parsed.key.dst_addr,
-        family: parsed.key.family,
-        _pad: [0; 3],
-    };
-    unsafe { LOCAL_ADDRS.get(&local).is_some() }
+    let mut local = MaybeUninit::<LocalAddrKey>::uninit();
+    let k = local.as_mut_ptr();
+    // Volatile for the padding: a constant `[0; 3]` becomes a call of the
+    // BPF target's byte-loop `memset` (see `flow::insert`).
+    unsafe {
+        (*k).addr = parsed.key.dst_addr;
+        (*k).family = parsed.key.family;
+        let pad = (&raw mut (*k)._pad) as *mut u8;
+        write_volatile(pad, 0);
+        write_volatile(pad.add(1), 0);
+        write_volatile(pad.add(2), 0);
+    }
+    // SAFETY: every field was written above; borrowed in place (a moved
+    // copy would be built again with a memset).
+    let local = unsafe { local.assume_init_ref() };
+    unsafe { LOCAL_ADDRS.get(local).is_some() }
 }
