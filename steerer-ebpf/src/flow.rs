@@ -3,10 +3,13 @@
 use core::{
     intrinsics::{atomic_xadd, AtomicOrdering},
     mem::MaybeUninit,
-    ptr::write_volatile,
+    ptr::{read_volatile, write_volatile},
 };
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_coarse_ns};
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
+};
 use steerer_common::{FlowKey, FlowValue};
 
 use crate::maps::FLOWS;
@@ -77,7 +80,31 @@ pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> 
 /// Monotonic time, coarse (one jiffy, 1-4 ms): the control plane judges
 /// flows over seconds, and the coarse clock is several times cheaper per
 /// packet than the precise one (see BENCHMARKS.md).
+///
+/// Cheaper still: the coarse clock only moves when `jiffies` does, and the
+/// verifier turns `bpf_jiffies64` into a single load, so the last reading
+/// is kept in a global (the object's `.bss`, no map lookup) and the clock
+/// is asked again only in a new jiffy. CPUs may race on the two words; the
+/// worst a reader gets is the previous jiffy's reading, which the control
+/// plane, judging time in seconds, cannot tell apart.
 #[inline(always)]
 pub fn now_ns() -> u64 {
-    unsafe { bpf_ktime_get_coarse_ns() }
+    let jiffies = unsafe { bpf_jiffies64() };
+    unsafe {
+        if read_volatile(&raw const CLOCK_JIFFIES) == jiffies {
+            return read_volatile(&raw const CLOCK_NS);
+        }
+        let ns = bpf_ktime_get_coarse_ns();
+        // The reading before its jiffy: a CPU that sees the new jiffy then
+        // usually finds its reading too (x86 keeps store order).
+        write_volatile(&raw mut CLOCK_NS, ns);
+        write_volatile(&raw mut CLOCK_JIFFIES, jiffies);
+        ns
+    }
 }
+
+/// `now_ns`'s cache: the jiffy of the last coarse reading, and the reading.
+#[unsafe(no_mangle)]
+static mut CLOCK_JIFFIES: u64 = 0;
+#[unsafe(no_mangle)]
+static mut CLOCK_NS: u64 = 0;

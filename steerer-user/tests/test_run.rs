@@ -406,3 +406,44 @@ fn a_destination_table_overrides_the_port_set_table() {
     assert_eq!(run_xdp(&t, &again).out[0..6], HOP_DST_MAC);
     assert!(t.dp.destinations().unwrap().is_empty());
 }
+
+/// Flow times are CLOCK_MONOTONIC as the control plane reads it, and they
+/// move: the data plane reads a coarse clock through a per-jiffy cache
+/// (`flow::now_ns`), which must neither lag by more than a couple of
+/// jiffies nor stick.
+#[test]
+fn flow_times_follow_the_monotonic_clock() {
+    fn monotonic_ns() -> u64 {
+        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
+        ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+    }
+    // Two jiffies at HZ=100, the coarsest kernel setting, and a margin.
+    const LAG_NS: u64 = 25_000_000;
+    let t = TestDataplane::new(true);
+    let pkt = tcp_v4([198, 18, 0, 7], [198, 19, 0, 7], 40007, 443, 64, b"t");
+    let before = monotonic_ns();
+    assert_eq!(run_xdp(&t, &pkt).verdict, XDP_REDIRECT);
+    let after = monotonic_ns();
+    let v = t.dp.flows().unwrap()[0].1;
+    assert!(
+        v.first_seen_ns + LAG_NS >= before && v.first_seen_ns <= after,
+        "first_seen {} outside [{before} - lag, {after}]",
+        v.first_seen_ns
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let before = monotonic_ns();
+    assert_eq!(run_xdp(&t, &pkt).verdict, XDP_REDIRECT);
+    let after = monotonic_ns();
+    let v2 = t.dp.flows().unwrap()[0].1;
+    assert!(
+        v2.last_seen_ns + LAG_NS >= before && v2.last_seen_ns <= after,
+        "last_seen {} outside [{before} - lag, {after}]",
+        v2.last_seen_ns
+    );
+    assert!(
+        v2.last_seen_ns >= v.first_seen_ns + 100_000_000 - LAG_NS,
+        "last_seen moved {} ns over a 100 ms sleep",
+        v2.last_seen_ns - v.first_seen_ns
+    );
+    assert_eq!(v2.first_seen_ns, v.first_seen_ns);
+}
