@@ -150,6 +150,9 @@ fn main() {
     // ICMP: parsed, not steerable, passed unmodified.
     let mut icmp = established.clone();
     icmp[14 + 9] = 1;
+    let (mut ip, _) = etherparse::Ipv4Header::from_slice(&icmp[14..]).expect("ipv4");
+    ip.header_checksum = ip.calc_header_checksum();
+    icmp[14 + 10..14 + 12].copy_from_slice(&ip.header_checksum.to_be_bytes());
     // Create the established flow once.
     {
         let prog = t.dp.xdp_program().expect("xdp");

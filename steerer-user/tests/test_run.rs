@@ -6,6 +6,7 @@ mod support;
 use aya::programs::{TestRun, TestRunOptions};
 use etherparse::{Ipv4Header, NetSlice, SlicedPacket, TransportSlice};
 use steerer_common::{flow::FAMILY_IPV4, FlowKey, HopEntry, StatReason};
+use steerer_user::monotonic_ns;
 use support::*;
 
 #[test]
@@ -81,6 +82,28 @@ fn ipv4_with_options_is_steered_by_the_ports_after_them() {
         assert_eq!(flows.len(), 1);
         assert_eq!((flows[0].0.src_port, flows[0].0.dst_port), (40000, 80));
     }
+}
+
+/// A header whose checksum does not add up is what a router drops: passed
+/// to the kernel unchanged (which drops and counts it), counted as
+/// malformed, no flow. Checked for a byte flipped in the fixed header, in
+/// the checksum itself, and in an option word (the sum covers options).
+#[test]
+fn ipv4_header_with_a_wrong_checksum_passes_unchanged() {
+    let t = TestDataplane::new(true);
+    let good = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40000, 80, 64, b"x");
+    for at in [14 + 1, 14 + 10, 14 + 15] {
+        let mut pkt = good.clone();
+        pkt[at] ^= 0x40;
+        assert_passed_unchanged(&t, &pkt, StatReason::PassMalformed);
+    }
+    let mut opts = tcp_v4_with_options(&[0x94, 0x04, 0x00, 0x00], 64);
+    opts[14 + 22] ^= 0x01;
+    assert_passed_unchanged(&t, &opts, StatReason::PassMalformed);
+    // The same packets intact are steered.
+    assert_eq!(run_xdp(&t, &good).verdict, XDP_REDIRECT);
+    let intact = tcp_v4_with_options(&[0x94, 0x04, 0x00, 0x00], 64);
+    assert_eq!(run_xdp(&t, &intact).verdict, XDP_REDIRECT);
 }
 
 #[test]
@@ -413,10 +436,6 @@ fn a_destination_table_overrides_the_port_set_table() {
 /// jiffies nor stick.
 #[test]
 fn flow_times_follow_the_monotonic_clock() {
-    fn monotonic_ns() -> u64 {
-        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap();
-        ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
-    }
     // Two jiffies at HZ=100, the coarsest kernel setting, and a margin.
     const LAG_NS: u64 = 25_000_000;
     let t = TestDataplane::new(true);
