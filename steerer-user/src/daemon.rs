@@ -19,6 +19,7 @@ use steerer_common::{
 use steerer_user::{
     config::{Config, HopAction},
     dataplane::{self, AttachMode, Dataplane},
+    instance_lock::{self, InstanceLock},
     monotonic_ns, netlink,
     policy::blocked::BlockList,
     policy::{Engine, FlowSample, HopSpec, Params},
@@ -72,11 +73,17 @@ pub fn run(opts: RunOptions) -> Result<()> {
             opts.iface
         );
     }
+    // Held until this function returns; the kernel releases it if the
+    // process dies instead.
+    let lock = InstanceLock::acquire(Path::new(instance_lock::LOCK_DIR), &opts.iface)?;
+    info!(lock = %lock.path().display(), pid = std::process::id(), "one steerer per interface: lock taken");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run_async(opts, config))
+    let result = runtime.block_on(run_async(opts, config));
+    drop(lock);
+    result
 }
 
 async fn run_async(opts: RunOptions, config: Config) -> Result<()> {

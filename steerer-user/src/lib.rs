@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod dataplane;
+pub mod instance_lock;
 pub mod netlink;
 pub mod policy;
 pub mod portsets;

@@ -1,7 +1,7 @@
 //! Running the `steerer` binary on a lab's gateway.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
@@ -187,6 +187,14 @@ impl Drop for SteererProcess {
         }
         if let Some(dir) = self.config_path.parent() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        // steerer removes its instance lock on a clean exit; not after a
+        // kill (steerer-user's `instance_lock::LOCK_DIR`).
+        if let Some(iface) = self.pin_dir.file_name() {
+            let _ = std::fs::remove_file(
+                Path::new("/run/steerer").join(format!("{}.lock", iface.to_string_lossy())),
+            );
+            let _ = std::fs::remove_dir("/run/steerer");
         }
     }
 }
