@@ -138,6 +138,15 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     }
     let reused = pin_dir.join(dataplane::map_names::FLOWS).exists();
     let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
+    let entries = dp.flow_table_entries()?;
+    match opts.flow_table_size {
+        Some(asked) if reused && asked != entries => warn!(
+            entries,
+            asked,
+            "the reused flow table keeps its size; --flow-table-size takes effect with --fresh"
+        ),
+        _ => info!(entries, "flow table"),
+    }
     let slot_count = config.effective_slot_count();
     let previous = dp.config()?;
     let hash_key = if reused && previous.flags & CONFIG_READY != 0 {

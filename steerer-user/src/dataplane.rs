@@ -79,6 +79,16 @@ pub enum DataplaneError {
         pin_dir: String,
         source: Box<aya::EbpfError>,
     },
+    #[error(
+        "the maps pinned in {pin_dir} were made by a different steerer build ({}); \
+         nothing was changed. Run with --fresh to start from empty maps (established \
+         flows are steered afresh), or run the build that made them",
+        mismatches.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    IncompatiblePins {
+        pin_dir: String,
+        mismatches: Vec<crate::pin_compat::ShapeMismatch>,
+    },
     #[error("program {name}: {source}")]
     Program {
         name: &'static str,
@@ -142,7 +152,9 @@ pub struct Dataplane {
 
 impl Dataplane {
     /// Load the object, creating or reusing the maps pinned in `pin_dir`.
-    /// `flow_table_size` overrides the LRU size (must match reused pins).
+    /// Pins whose shape differs from this build's maps are refused before
+    /// anything is loaded (`pin_compat`). `flow_table_size` sizes a new
+    /// flow table; a reused one keeps its size (`flow_table_entries`).
     pub fn load(pin_dir: &Path, flow_table_size: Option<u32>) -> Result<Self, DataplaneError> {
         if !bpffs_mounted() {
             return Err(DataplaneError::NoBpffs);
@@ -162,6 +174,18 @@ impl Dataplane {
             context: format!("creating {}", pin_dir.display()),
             source,
         })?;
+        let mismatches = crate::pin_compat::check(EBPF_OBJECT, pin_dir).map_err(|message| {
+            DataplaneError::Map {
+                name: "pinned maps",
+                message,
+            }
+        })?;
+        if !mismatches.is_empty() {
+            return Err(DataplaneError::IncompatiblePins {
+                pin_dir: pin_dir.display().to_string(),
+                mismatches,
+            });
+        }
         let mut loader = EbpfLoader::new();
         loader.default_map_pin_directory(pin_dir);
         if let Some(size) = flow_table_size {
@@ -193,6 +217,23 @@ impl Dataplane {
 
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
+    }
+
+    /// Entries of the flow table in the kernel: a reused pin keeps the
+    /// size it was created with, whatever this run asked for.
+    pub fn flow_table_entries(&self) -> Result<u32, DataplaneError> {
+        let map = self.map(map_names::FLOWS)?;
+        let info = match map {
+            aya::maps::Map::LruHashMap(data) => data.info(),
+            _ => {
+                return Err(DataplaneError::Map {
+                    name: map_names::FLOWS,
+                    message: "not an LRU hash map".into(),
+                })
+            }
+        };
+        info.map(|i| i.max_entries())
+            .map_err(map_err(map_names::FLOWS))
     }
 
     /// Attach the steering program to `iface` ingress (XDP, or TC with

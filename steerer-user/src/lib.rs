@@ -5,6 +5,7 @@ pub mod config;
 pub mod dataplane;
 pub mod instance_lock;
 pub mod netlink;
+pub mod pin_compat;
 pub mod policy;
 pub mod portsets;
 pub mod report;

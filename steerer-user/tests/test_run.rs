@@ -466,3 +466,69 @@ fn flow_times_follow_the_monotonic_clock() {
     );
     assert_eq!(v2.first_seen_ns, v.first_seen_ns);
 }
+
+/// A pin from another build (here SLOTS with 16 entries and 8-byte values,
+/// as bpftool makes it) is refused before anything is loaded, with what
+/// differs and `--fresh` in the message, and left as it was: the data plane
+/// that made it may still be steering.
+#[test]
+fn pins_of_another_build_are_refused_and_left_alone() {
+    require_root();
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/steerer-test-foreign-{}",
+        std::process::id()
+    ));
+    let _ = steerer_user::dataplane::remove_pins(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pin = dir.join("SLOTS");
+    let made = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&pin)
+        .args([
+            "type", "array", "key", "4", "value", "8", "entries", "16", "name", "SLOTS",
+        ])
+        .status()
+        .expect("bpftool (installed by cargo xtask setup)");
+    assert!(made.success(), "bpftool map create failed");
+    let result = steerer_user::dataplane::Dataplane::load(&dir, None);
+    let msg = match result {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    };
+    let pin_left = pin.exists();
+    let only_pin = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) == 1;
+    let _ = steerer_user::dataplane::remove_pins(&dir);
+    assert!(
+        msg.contains("SLOTS value size is 8 pinned, 4 in this build")
+            && msg.contains("SLOTS entries is 16 pinned")
+            && msg.contains("--fresh"),
+        "refusal does not say what differs: {msg:?}"
+    );
+    assert!(
+        pin_left && only_pin,
+        "the foreign pin was touched, or maps were pinned beside it"
+    );
+}
+
+/// A reused flow table keeps the size it was made with (established flows
+/// stay in it); the size asked for applies to a new one.
+#[test]
+fn a_reused_flow_table_keeps_its_size() {
+    require_root();
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/steerer-test-resize-{}",
+        std::process::id()
+    ));
+    let _ = steerer_user::dataplane::remove_pins(&dir);
+    let first = steerer_user::dataplane::Dataplane::load(&dir, Some(4096)).expect("first load");
+    let made = first.flow_table_entries().expect("entries");
+    drop(first);
+    let kept = steerer_user::dataplane::Dataplane::load(&dir, Some(8192))
+        .map(|d| d.flow_table_entries().ok());
+    let _ = steerer_user::dataplane::remove_pins(&dir);
+    assert_eq!(made, 4096);
+    assert!(
+        matches!(kept, Ok(Some(4096))),
+        "reload with another size: {kept:?}"
+    );
+}
