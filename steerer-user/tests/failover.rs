@@ -3,7 +3,6 @@
 
 mod support;
 
-use aya::programs::{TestRun as _, TestRunOptions};
 use etherparse::PacketBuilder;
 use steerer_common::StatReason;
 use support::*;
@@ -79,15 +78,7 @@ fn a_flow_with_replies_or_a_non_syn_packet_does_not_move() {
         b.write(&mut out, &[]).unwrap();
         out
     };
-    let mut out = vec![0u8; reply.len() + 64];
-    t.dp.tc_program()
-        .unwrap()
-        .test_run(TestRunOptions {
-            data_in: Some(&reply),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .unwrap();
+    assert_eq!(run_tc_reply(&t, &reply).verdict, 0, "TC_ACT_OK");
     assert!(t.dp.flows().unwrap()[0].1.reply_packets > 0);
     run_xdp(&t, &first);
     let v = t.dp.flows().unwrap()[0].1;

@@ -3,7 +3,6 @@
 
 mod support;
 
-use aya::programs::{TestRun, TestRunOptions};
 use etherparse::{Ipv4Header, NetSlice, SlicedPacket, TransportSlice};
 use steerer_common::{flow::FAMILY_IPV4, FlowKey, HopEntry, StatReason};
 use steerer_user::monotonic_ns;
@@ -295,20 +294,9 @@ fn tc_program_accounts_replies_to_the_reversed_flow() {
         60,
         b"response!",
     );
-    let mut out = vec![0u8; reply.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(&reply),
-        data_out: Some(&mut out),
-        ..Default::default()
-    };
-    let r =
-        t.dp.tc_program()
-            .unwrap()
-            .test_run(opts)
-            .expect("tc test run");
-    assert_eq!(r.return_value, 0, "TC_ACT_OK");
-    out.truncate(r.data_size_out as usize);
-    assert_eq!(out, reply, "reply bytes unchanged");
+    let o = run_tc_reply(&t, &reply);
+    assert_eq!(o.verdict, 0, "TC_ACT_OK");
+    assert_eq!(o.out, reply, "reply bytes unchanged");
     let flows = t.dp.flows().unwrap();
     assert_eq!(flows.len(), 1, "no entry created for the reply direction");
     let v = flows[0].1;

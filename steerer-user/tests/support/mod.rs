@@ -132,6 +132,27 @@ pub struct Outcome {
     pub out: Vec<u8>,
 }
 
+/// A reply packet through the reply accountant (`steerer_tc_reply`).
+#[allow(dead_code)] // not every test binary sends replies
+pub fn run_tc_reply(t: &TestDataplane, pkt: &[u8]) -> Outcome {
+    let mut out = vec![0u8; pkt.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(pkt),
+        data_out: Some(&mut out),
+        ..Default::default()
+    };
+    let r =
+        t.dp.tc_program()
+            .unwrap()
+            .test_run(opts)
+            .expect("tc test run");
+    out.truncate(r.data_size_out as usize);
+    Outcome {
+        verdict: r.return_value,
+        out,
+    }
+}
+
 pub fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
     let mut out = vec![0u8; pkt.len() + 256];
     let opts = TestRunOptions {
