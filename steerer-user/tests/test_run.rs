@@ -352,13 +352,21 @@ fn port_sets_select_their_own_slot_table() {
     );
 }
 
+/// A pin directory of this test process for `tag`, with any leftovers of
+/// an earlier run removed.
+fn scratch_pin_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/steerer-test-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = steerer_user::dataplane::remove_pins(&dir);
+    dir
+}
+
 #[test]
 fn a_failed_first_load_leaves_no_pins() {
     require_root();
-    let dir = std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/steerer-test-fail-{}",
-        std::process::id()
-    ));
+    let dir = scratch_pin_dir("fail");
     // A flow table of 0 entries cannot be created.
     let r = steerer_user::dataplane::Dataplane::load(&dir, Some(0));
     assert!(r.is_err(), "a 0-entry flow table must be refused");
@@ -462,11 +470,7 @@ fn flow_times_follow_the_monotonic_clock() {
 #[test]
 fn pins_of_another_build_are_refused_and_left_alone() {
     require_root();
-    let dir = std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/steerer-test-foreign-{}",
-        std::process::id()
-    ));
-    let _ = steerer_user::dataplane::remove_pins(&dir);
+    let dir = scratch_pin_dir("foreign");
     std::fs::create_dir_all(&dir).unwrap();
     let pin = dir.join("SLOTS");
     let made = std::process::Command::new("bpftool")
@@ -503,11 +507,7 @@ fn pins_of_another_build_are_refused_and_left_alone() {
 #[test]
 fn a_reused_flow_table_keeps_its_size() {
     require_root();
-    let dir = std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/steerer-test-resize-{}",
-        std::process::id()
-    ));
-    let _ = steerer_user::dataplane::remove_pins(&dir);
+    let dir = scratch_pin_dir("resize");
     let first = steerer_user::dataplane::Dataplane::load(&dir, Some(4096)).expect("first load");
     let made = first.flow_table_entries().expect("entries");
     drop(first);

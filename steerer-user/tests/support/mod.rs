@@ -9,7 +9,10 @@ use std::{
     sync::atomic::{AtomicU32, Ordering},
 };
 
-use aya::programs::{TestRun as _, TestRunOptions};
+use aya::{
+    programs::{TestRun, TestRunOptions},
+    TestRunResult,
+};
 use etherparse::PacketBuilder;
 use steerer_common::StatReason;
 use steerer_common::{config::CONFIG_READY, hop::HOP_ENABLED, DataplaneConfig, HopEntry};
@@ -132,20 +135,18 @@ pub struct Outcome {
     pub out: Vec<u8>,
 }
 
-/// A reply packet through the reply accountant (`steerer_tc_reply`).
-#[allow(dead_code)] // not every test binary sends replies
-pub fn run_tc_reply(t: &TestDataplane, pkt: &[u8]) -> Outcome {
+/// One packet through a loaded packet program; its verdict and output.
+fn run_packet<P>(prog: &P, pkt: &[u8]) -> Outcome
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
     let mut out = vec![0u8; pkt.len() + 256];
     let opts = TestRunOptions {
         data_in: Some(pkt),
         data_out: Some(&mut out),
         ..Default::default()
     };
-    let r =
-        t.dp.tc_program()
-            .unwrap()
-            .test_run(opts)
-            .expect("tc test run");
+    let r = prog.test_run(opts).expect("test run");
     out.truncate(r.data_size_out as usize);
     Outcome {
         verdict: r.return_value,
@@ -153,23 +154,14 @@ pub fn run_tc_reply(t: &TestDataplane, pkt: &[u8]) -> Outcome {
     }
 }
 
+/// A reply packet through the reply accountant (`steerer_tc_reply`).
+#[allow(dead_code)] // not every test binary sends replies
+pub fn run_tc_reply(t: &TestDataplane, pkt: &[u8]) -> Outcome {
+    run_packet(t.dp.tc_program().unwrap(), pkt)
+}
+
 pub fn run_xdp(t: &TestDataplane, pkt: &[u8]) -> Outcome {
-    let mut out = vec![0u8; pkt.len() + 256];
-    let opts = TestRunOptions {
-        data_in: Some(pkt),
-        data_out: Some(&mut out),
-        ..Default::default()
-    };
-    let r =
-        t.dp.xdp_program()
-            .unwrap()
-            .test_run(opts)
-            .expect("test run");
-    out.truncate(r.data_size_out as usize);
-    Outcome {
-        verdict: r.return_value,
-        out,
-    }
+    run_packet(t.dp.xdp_program().unwrap(), pkt)
 }
 
 pub fn stat(t: &TestDataplane, reason: StatReason) -> u64 {
