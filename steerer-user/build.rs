@@ -14,10 +14,18 @@ fn main() -> anyhow::Result<()> {
         .to_str()
         .ok_or_else(|| anyhow!("non-UTF-8 path {}", root.display()))?;
     println!("cargo:rerun-if-changed=../steerer-common/src");
+    // `--features bench` adds the benchmark's reference programs to the
+    // object; a production build never carries them.
+    let features: &[&str] = if std::env::var_os("CARGO_FEATURE_BENCH").is_some() {
+        &["bench"]
+    } else {
+        &[]
+    };
     aya_build::build_ebpf(
         [Package {
             name: "steerer-ebpf",
             root_dir: root,
+            features,
             ..Default::default()
         }],
         Toolchain::default(),

@@ -16,7 +16,7 @@ pub const PROTO_UDP: u8 = 17;
 /// IPv4 address occupies the first four bytes and the rest stays zero, so the
 /// same key shape (and the same hash input) serves both families.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     pub src_addr: [u8; 16],
     pub dst_addr: [u8; 16],
@@ -114,14 +114,14 @@ pub struct LocalAddrKey {
 }
 
 /// Key of the failover counters: a repeated SYN moved a flow off `hop`
-/// while it was trying to reach `dst_port`. The control plane reads these
-/// as evidence that `hop` blocks that port.
+/// while it was trying to reach `dest` (SPEC 4.1.5: "the failure is
+/// counted against (old hop, destination)"). The control plane reads these
+/// as evidence that `hop` blocks that destination.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FailoverKey {
     pub hop: u32,
-    pub dst_port: u16,
-    pub _pad: u16,
+    pub dest: DestKey,
 }
 
 /// A destination (SPEC 2: dst ip, dst port, proto): key of the data
@@ -172,4 +172,46 @@ pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// Longest hop name the `HOP_NAMES` map holds (bytes of UTF-8).
+pub const HOP_NAME_MAX: usize = 63;
+
+/// Value of the `HOP_NAMES` map: the name of the hop that owns a hop id,
+/// kept next to the pins so that a restarted control plane gives every
+/// name the id it had (SPEC 5: a hop is its name, never its position).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HopName {
+    /// Bytes used in `bytes`; 0: the id is free.
+    pub len: u8,
+    pub bytes: [u8; HOP_NAME_MAX],
+}
+
+impl Default for HopName {
+    fn default() -> Self {
+        HopName {
+            len: 0,
+            bytes: [0; HOP_NAME_MAX],
+        }
+    }
+}
+
+impl HopName {
+    /// `None` when `name` is empty or longer than [`HOP_NAME_MAX`].
+    pub fn new(name: &str) -> Option<HopName> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > HOP_NAME_MAX {
+            return None;
+        }
+        let mut out = HopName::default();
+        out.bytes[..b.len()].copy_from_slice(b);
+        out.len = b.len() as u8;
+        Some(out)
+    }
+
+    /// The name's bytes (empty for a free id).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..(self.len as usize).min(HOP_NAME_MAX)]
+    }
 }

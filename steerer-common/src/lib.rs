@@ -7,6 +7,7 @@ pub mod config;
 pub mod flow;
 pub mod hop;
 pub mod limits;
+pub mod select;
 pub mod siphash;
 pub mod stats;
 
@@ -26,4 +27,5 @@ mod pod {
     unsafe impl aya::Pod for crate::flow::LocalAddrKey {}
     unsafe impl aya::Pod for crate::flow::FailoverKey {}
     unsafe impl aya::Pod for crate::flow::DestKey {}
+    unsafe impl aya::Pod for crate::flow::HopName {}
 }

@@ -4,12 +4,17 @@
 //!   choose a hop for new flows, apply the hop's action.
 //! * `steerer_tc_reply` (TC egress, same interface): account reply traffic to
 //!   the flow it answers.
+//! * `steerer_tc` (TC ingress, `--attach tc`): the XDP program's decision,
+//!   with the `mark` action too.
+//! * only with the `bench` feature: the two reference programs of `cargo
+//!   xtask bench dataplane` (`baseline`), never in the production object.
 #![no_std]
 #![no_main]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
 mod act;
+#[cfg(feature = "bench")]
 mod baseline;
 mod failover;
 mod flow;

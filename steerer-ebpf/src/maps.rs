@@ -6,7 +6,7 @@ use aya_ebpf::{
     maps::{Array, DevMap, HashMap, LruHashMap, PerCpuArray},
 };
 use steerer_common::{
-    flow::{DestKey, FailoverKey, LocalAddrKey},
+    flow::{DestKey, FailoverKey, HopName, LocalAddrKey},
     limits::{MAX_DEST_TABLES, MAX_FAILOVER_KEYS, MAX_HOPS, MAX_LOCAL_ADDRS, SLOTS_LEN},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
@@ -39,6 +39,12 @@ pub static PORT_SETS: Array<u8> = Array::pinned(65536, 0);
 pub static HOPS: Array<HopEntry> = Array::pinned(MAX_HOPS, 0);
 
 /// Hop id -> egress interface, for `bpf_redirect_map`.
+/// Hop id -> the name of the hop that owns it. Only user space reads it:
+/// it lives with the pins so that a restarted control plane gives every
+/// hop name the id its flows already point at.
+#[map(name = "HOP_NAMES")]
+pub static HOP_NAMES: Array<HopName> = Array::pinned(MAX_HOPS, 0);
+
 #[map(name = "HOP_DEVS")]
 pub static HOP_DEVS: DevMap = DevMap::pinned(MAX_HOPS, 0);
 
@@ -51,7 +57,7 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(StatReason::COUNT, 0);
 #[map(name = "LOCAL_ADDRS")]
 pub static LOCAL_ADDRS: HashMap<LocalAddrKey, u8> = HashMap::pinned(MAX_LOCAL_ADDRS, 0);
 
-/// (old hop, destination port) -> flows moved off that hop by fast failover.
+/// (old hop, destination) -> flows moved off that hop by fast failover.
 #[map(name = "FAILOVERS")]
 pub static FAILOVERS: LruHashMap<FailoverKey, u64> = LruHashMap::pinned(MAX_FAILOVER_KEYS, 0);
 

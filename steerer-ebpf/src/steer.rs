@@ -47,7 +47,7 @@ pub fn decide(
             if is_local(&parsed) {
                 return Err(StatReason::PassLocal);
             }
-            let hop = select::pick_hop(&parsed.key)?;
+            let hop = select::pick_hop(&parsed.key, allow_mark)?;
             // Refuse before inserting, so an unusable hop leaves no flow behind.
             act::usable_hop(hop, allow_mark)?;
             let hop = flow::insert(&parsed.key, hop, bytes, now)

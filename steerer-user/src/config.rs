@@ -1,10 +1,13 @@
 //! The operator's configuration file (TOML), parsed and validated before
 //! anything touches the kernel.
 
-use std::{collections::HashSet, net::IpAddr, path::Path};
+use std::{collections::HashSet, net::IpAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
-use steerer_common::limits::{MAX_HOPS, MAX_SLOT_COUNT};
+use steerer_common::{
+    flow::HOP_NAME_MAX,
+    limits::{MAX_HOPS, MAX_SLOT_COUNT},
+};
 use thiserror::Error;
 
 /// Tick period K when the file does not say (SPEC section 3).
@@ -13,6 +16,18 @@ pub const DEFAULT_TICK_SECS: u64 = 5;
 pub const DEFAULT_MAX_SHARE: f64 = 0.5;
 /// A flow with packets sent and no reply after this long is failed (T).
 pub const DEFAULT_FAIL_AFTER_SECS: u64 = 3;
+/// L: the sequence window, seconds (SPEC section 3).
+pub const DEFAULT_MEMORY_SECS: u64 = 60;
+/// M: grouping tolerance, milliseconds (SPEC section 3).
+pub const DEFAULT_GROUP_TOLERANCE_MS: u64 = 50;
+/// Largest K and T: an hour. Beyond that a gateway does not steer, it
+/// waits; the bound also keeps every derived nanosecond figure far from
+/// overflow.
+pub const MAX_TICK_SECS: u64 = 3600;
+/// Largest L: a day.
+pub const MAX_MEMORY_SECS: u64 = 86_400;
+/// Largest M: ten seconds.
+pub const MAX_GROUP_TOLERANCE_MS: u64 = 10_000;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -111,6 +126,14 @@ pub struct Config {
     /// T: seconds without any reply after which a flow counts as failed.
     #[serde(default = "default_fail_after")]
     pub fail_after_secs: u64,
+    /// L: seconds of the sequence window (speeds over L, destination
+    /// window sizes, how long a silent hop stays out).
+    #[serde(default = "default_memory")]
+    pub memory_secs: u64,
+    /// M: milliseconds within which flows that merely touch stay apart
+    /// (SPEC 5.2 grouping).
+    #[serde(default = "default_group_tolerance")]
+    pub group_tolerance_ms: u64,
     /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
     #[serde(default)]
     pub slot_count: Option<u32>,
@@ -140,6 +163,12 @@ fn default_max_share() -> f64 {
 }
 fn default_fail_after() -> u64 {
     DEFAULT_FAIL_AFTER_SECS
+}
+fn default_memory() -> u64 {
+    DEFAULT_MEMORY_SECS
+}
+fn default_group_tolerance() -> u64 {
+    DEFAULT_GROUP_TOLERANCE_MS
 }
 fn default_window() -> usize {
     4
@@ -184,14 +213,44 @@ impl Config {
 
     /// Check every rule; the error names the offending field.
     pub fn validate(&self, interface_exists: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
-        if self.tick_secs == 0 {
-            return Err(invalid("tick_secs", "must be at least 1 second"));
+        if self.tick_secs == 0 || self.tick_secs > MAX_TICK_SECS {
+            return Err(invalid(
+                "tick_secs",
+                format!(
+                    "{} is out of range: 1..={MAX_TICK_SECS} seconds",
+                    self.tick_secs
+                ),
+            ));
+        }
+        if self.memory_secs < self.tick_secs || self.memory_secs > MAX_MEMORY_SECS {
+            return Err(invalid(
+                "memory_secs",
+                format!(
+                    "{} is out of range: tick_secs ({})..={MAX_MEMORY_SECS} seconds",
+                    self.memory_secs, self.tick_secs
+                ),
+            ));
+        }
+        if self.group_tolerance_ms > MAX_GROUP_TOLERANCE_MS {
+            return Err(invalid(
+                "group_tolerance_ms",
+                format!(
+                    "{} is out of range: 0..={MAX_GROUP_TOLERANCE_MS} ms",
+                    self.group_tolerance_ms
+                ),
+            ));
         }
         if !(self.max_share > 0.0 && self.max_share <= 1.0) {
             return Err(invalid("max_share", "must be in (0, 1]"));
         }
-        if self.fail_after_secs == 0 {
-            return Err(invalid("fail_after_secs", "must be at least 1 second"));
+        if self.fail_after_secs == 0 || self.fail_after_secs > MAX_TICK_SECS {
+            return Err(invalid(
+                "fail_after_secs",
+                format!(
+                    "{} is out of range: 1..={MAX_TICK_SECS} seconds",
+                    self.fail_after_secs
+                ),
+            ));
         }
         if self.window == 0 || self.window > MAX_HOPS as usize {
             return Err(invalid("window", format!("must be 1..={MAX_HOPS}")));
@@ -228,11 +287,18 @@ impl Config {
                 ));
             }
         }
+
         let mut names = HashSet::new();
         for (i, hop) in self.hops.iter().enumerate() {
             let field = |f: &str| format!("hop[{i}].{f}");
             if hop.name.trim().is_empty() {
                 return Err(invalid(field("name"), "must not be empty"));
+            }
+            if hop.name.len() > HOP_NAME_MAX {
+                return Err(invalid(
+                    field("name"),
+                    format!("{:?} is longer than {HOP_NAME_MAX} bytes", hop.name),
+                ));
             }
             if !names.insert(hop.name.as_str()) {
                 return Err(invalid(
@@ -300,10 +366,41 @@ impl Config {
         }
     }
 
-    /// Slots per class table.
-    pub fn effective_slot_count(&self) -> u32 {
-        self.slot_count
-            .unwrap_or_else(|| next_prime((self.hops.len() as u32 * 100).max(101)))
+    /// Slots per class table, prime (Maglev's permutations only visit
+    /// every slot of a prime table): `slot_count` rounded up to the next
+    /// prime, with a note saying so when it was not one; by default the
+    /// smallest prime >= 100 x hops (at least 101).
+    pub fn effective_slot_count(&self) -> (u32, Option<String>) {
+        match self.slot_count {
+            Some(n) => {
+                let p = next_prime(n).min(MAX_SLOT_COUNT);
+                let note = (p != n).then(|| {
+                    format!("slot_count {n} is not prime; using {p}, the next prime (a Maglev table needs a prime size)")
+                });
+                (p, note)
+            }
+            None => (next_prime((self.hops.len() as u32 * 100).max(101)), None),
+        }
+    }
+
+    /// The policy's tunables. Every figure was bounded by `validate`, so
+    /// the nanosecond products cannot overflow; they saturate anyway.
+    pub fn params(&self, seed: u64) -> crate::policy::Params {
+        let secs = |s: u64| Duration::from_secs(s).as_nanos().min(u64::MAX as u128) as u64;
+        crate::policy::Params {
+            tick_ns: secs(self.tick_secs),
+            memory_ns: secs(self.memory_secs),
+            fail_after_ns: secs(self.fail_after_secs),
+            group_tolerance_ns: self.group_tolerance_ms.saturating_mul(1_000_000),
+            max_share: self.max_share,
+            max_operator_share: self.max_operator_share,
+            slot_count: self.effective_slot_count().0,
+            window_base: self.window,
+            grow_after: self.grow_after,
+            grow_by: self.grow_by,
+            seed,
+            ..crate::policy::Params::default()
+        }
     }
 }
 
@@ -364,7 +461,12 @@ estimated_capacity_mbit = 1000
         assert_eq!(c.max_share, DEFAULT_MAX_SHARE);
         assert_eq!(c.hops.len(), 2);
         assert_eq!(c.hops[0].initial_estimate_bytes_per_sec(), 50e6 / 8.0);
-        assert_eq!(c.effective_slot_count(), 211);
+        assert_eq!(c.effective_slot_count(), (211, None));
+        assert_eq!(
+            (c.memory_secs, c.group_tolerance_ms),
+            (60, 50),
+            "SPEC 3: L and M"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! One `steerer run` per interface. A second daemon on the same interface
-//! would load programs over the first one's, rewrite its pinned maps and,
-//! on exit, remove pins the first still uses. An advisory lock on a file
-//! named after the interface keeps the second one out before it touches
-//! the kernel; the kernel drops the lock when the holder dies, also by
-//! SIGKILL, so a restart after a crash is never refused.
+//! One `steerer run` per (network namespace, interface). A second daemon
+//! on the same interface would load programs over the first one's, rewrite
+//! its pinned maps and, on exit, remove pins the first still uses. An
+//! advisory lock on a file named after the namespace and the interface
+//! keeps the second one out before it touches the kernel; the same name in
+//! another namespace is another interface. The kernel drops the lock when
+//! the holder dies, also by SIGKILL, so a restart after a crash is never
+//! refused.
 
 use std::{
     fs::{File, OpenOptions},
@@ -23,11 +25,12 @@ pub const LOCK_DIR: &str = "/run/steerer";
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another steerer is already running on {iface} ({holder}; lock {path}): \
-         stop it first, or pick another --iface"
+        "another steerer is already running on {iface} in network namespace {netns} \
+         ({holder}; lock {path}): stop it first, or pick another --iface"
     )]
     Held {
         iface: String,
+        netns: String,
         holder: String,
         path: PathBuf,
     },
@@ -56,11 +59,11 @@ impl Drop for InstanceLock {
 }
 
 impl InstanceLock {
-    /// Take the lock for `iface` in `dir` (created if missing) without
-    /// waiting, and record this process's id in it for the error message
-    /// another instance would print.
-    pub fn acquire(dir: &Path, iface: &str) -> Result<Self, LockError> {
-        let path = dir.join(format!("{iface}.lock"));
+    /// Take the lock for `iface` of network namespace `netns` in `dir`
+    /// (created if missing) without waiting, and record this process's id
+    /// in it for the error message another instance would print.
+    pub fn acquire(dir: &Path, netns: &str, iface: &str) -> Result<Self, LockError> {
+        let path = dir.join(format!("{netns}-{iface}.lock"));
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
@@ -70,7 +73,7 @@ impl InstanceLock {
         // file that was removed meanwhile guards nothing, so try again.
         let mut attempts = 0;
         let mut file = loop {
-            let file = Self::lock_file(&path, iface)?;
+            let file = Self::lock_file(&path, netns, iface)?;
             let current = std::fs::metadata(&path).ok().map(|m| m.ino());
             if current == Some(file.metadata().map_err(io)?.ino()) {
                 break file;
@@ -88,7 +91,7 @@ impl InstanceLock {
         Ok(InstanceLock { _file: file, path })
     }
 
-    fn lock_file(path: &Path, iface: &str) -> Result<Flock<File>, LockError> {
+    fn lock_file(path: &Path, netns: &str, iface: &str) -> Result<Flock<File>, LockError> {
         let io = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -111,6 +114,7 @@ impl InstanceLock {
                 };
                 Err(LockError::Held {
                     iface: iface.to_string(),
+                    netns: netns.to_string(),
                     holder,
                     path: path.to_path_buf(),
                 })
@@ -137,23 +141,29 @@ mod tests {
     #[test]
     fn a_second_instance_on_the_same_interface_is_refused_with_the_holder() {
         let dir = temp_dir("second");
-        let first = InstanceLock::acquire(&dir, "lan0").expect("first instance");
+        let first = InstanceLock::acquire(&dir, "net1", "lan0").expect("first instance");
         // flock belongs to the open file, so a second open in this very
         // process conflicts just as another process would.
-        let err = InstanceLock::acquire(&dir, "lan0").expect_err("second instance must fail");
+        let err =
+            InstanceLock::acquire(&dir, "net1", "lan0").expect_err("second instance must fail");
         let msg = err.to_string();
         assert!(
-            msg.contains("already running on lan0")
+            msg.contains("already running on lan0 in network namespace net1")
                 && msg.contains(&std::process::id().to_string()),
             "{msg}"
         );
-        // Another interface is independent.
-        let other = InstanceLock::acquire(&dir, "lan1").expect("other interface");
+        // Another interface, or the same name in another namespace, is
+        // independent.
+        let other = InstanceLock::acquire(&dir, "net1", "lan1").expect("other interface");
+        let elsewhere = InstanceLock::acquire(&dir, "net2", "lan0").expect("other namespace");
         drop(first);
-        assert!(!dir.join("lan0.lock").exists(), "lock file left behind");
-        let again = InstanceLock::acquire(&dir, "lan0").expect("lock released on drop");
-        assert_eq!(again.path(), dir.join("lan0.lock"));
-        drop((other, again));
+        assert!(
+            !dir.join("net1-lan0.lock").exists(),
+            "lock file left behind"
+        );
+        let again = InstanceLock::acquire(&dir, "net1", "lan0").expect("lock released on drop");
+        assert_eq!(again.path(), dir.join("net1-lan0.lock"));
+        drop((other, again, elsewhere));
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
             0,

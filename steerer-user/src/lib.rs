@@ -1,11 +1,12 @@
 //! steerer's control plane: configuration, the sans-IO policy engine, and
 //! the glue to the kernel data plane (loading, maps, netlink).
 
+pub mod apply;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod instance_lock;
 pub mod netlink;
-pub mod pin_compat;
 pub mod policy;
 pub mod portsets;
 pub mod report;

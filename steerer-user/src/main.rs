@@ -1,13 +1,12 @@
 //! `steerer`: steer new flows of a Linux gateway across egress hops and
 //! learn which hops serve them best.
 
-mod daemon;
-
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use steerer_user::{
+    daemon,
     dataplane::{AttachMode, PinnedMaps},
     report::FlowRecord,
 };
@@ -102,8 +101,12 @@ enum Command {
         scenario: PathBuf,
         /// Seed of the workload, the blackholes and the policies' hashes
         /// (default: the scenario's `seed`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
+        /// Several seeds (`1-5`, `1,3,7`): print each figure's mean and
+        /// spread per policy over them instead of one run's table.
+        #[arg(long, conflicts_with = "out")]
+        seeds: Option<String>,
         /// Directory for `results.md` and the SVG charts (created if missing).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -203,9 +206,16 @@ fn real_main() -> Result<()> {
         } => port_sets(&consensus, &microdescs, sets as usize, json),
         Command::Simulate {
             scenario,
+            seeds: Some(seeds),
+            policies,
+            ..
+        } => simulate_seeds(&scenario, &seeds, &policies),
+        Command::Simulate {
+            scenario,
             seed,
             out,
             policies,
+            seeds: None,
         } => simulate(&scenario, seed, out.as_deref(), &policies),
         Command::Stats { iface, json } => {
             let maps = PinnedMaps::open(&iface)?;
@@ -279,6 +289,31 @@ fn port_sets(
     }
     println!(
         "\n(each exit's bit array over the sets: --json; analysis took {:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn simulate_seeds(
+    path: &std::path::Path,
+    seeds: &str,
+    policies: &[steerer_user::sim::PolicyKind],
+) -> Result<()> {
+    use steerer_user::sim::{seeds as multi, PolicyKind, Scenario};
+    let scenario = Scenario::load(path)?;
+    let seeds = multi::parse_seeds(seeds).map_err(anyhow::Error::msg)?;
+    let kinds = if policies.is_empty() {
+        PolicyKind::ALL.to_vec()
+    } else {
+        policies.to_vec()
+    };
+    let started = std::time::Instant::now();
+    let per = multi::run_seeds(&scenario, &kinds, &seeds);
+    print!("{}", multi::table(&scenario, &seeds, &per));
+    eprintln!(
+        "simulated {} policies x {} seeds in {:.1} s",
+        kinds.len(),
+        seeds.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

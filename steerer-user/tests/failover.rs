@@ -49,9 +49,12 @@ fn repeated_syn_without_reply_moves_the_flow_and_counts_it() {
     assert_eq!(stat(&t, StatReason::Failover), 1);
     let counters = t.dp.failovers().unwrap();
     assert_eq!(counters.len(), 1);
+    // Counted against (old hop, destination): 198.19.0.2:8443 over TCP.
+    let dest = counters[0].0.dest;
+    assert_eq!((counters[0].0.hop, counters[0].1), (old, 1));
     assert_eq!(
-        (counters[0].0.hop, counters[0].0.dst_port, counters[0].1),
-        (old, 8443, 1)
+        (&dest.addr[..4], dest.port, dest.proto, dest.family),
+        (&[198u8, 19, 0, 2][..], 8443, 6, 4)
     );
 }
 

@@ -313,7 +313,7 @@ fn port_sets_select_their_own_slot_table() {
     let mut sets = vec![0u8; 65536];
     sets[443] = 1;
     sets[8443] = 1;
-    t.dp.set_port_sets(&sets).unwrap();
+    t.dp.set_port_sets(&sets, None).unwrap();
     t.dp.write_slots(1, &vec![1; SLOTS as usize], None).unwrap();
     for (port, want) in [(443u16, 1u32), (8443, 1), (80, 0), (444, 0)] {
         let pkt = tcp_v4(
@@ -337,7 +337,7 @@ fn port_sets_select_their_own_slot_table() {
     }
     // A set whose table has no hop passes its flows unsteered, counted.
     sets[22] = 2;
-    t.dp.set_port_sets(&sets).unwrap();
+    t.dp.set_port_sets(&sets, None).unwrap();
     t.dp.write_slots(
         2,
         &vec![steerer_common::limits::NO_HOP; SLOTS as usize],
@@ -347,7 +347,7 @@ fn port_sets_select_their_own_slot_table() {
     let ssh = tcp_v4([198, 18, 0, 2], [198, 19, 0, 2], 40022, 22, 64, b"");
     assert_passed_unchanged(&t, &ssh, StatReason::PassNoHop);
     assert!(
-        t.dp.set_port_sets(&vec![40u8; 65536]).is_err(),
+        t.dp.set_port_sets(&vec![40u8; 65536], None).is_err(),
         "set beyond the tables"
     );
 }

@@ -35,17 +35,24 @@ pub struct HopOptions {
     pub rate_mbit: Option<u32>,
     /// TCP destination port the hop silently drops (nftables).
     pub blackhole_port: Option<u16>,
+    /// One destination (IPv4 address, TCP port) the hop silently drops,
+    /// every other destination on that port passing.
+    pub blackhole_dest: Option<(Ipv4Addr, u16)>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct LabSpec {
     pub hops: Vec<HopOptions>,
+    /// The gateway's LAN interface name (default: unique per lab). Labs
+    /// may share one: each lives in its own gateway namespace.
+    pub lan_iface: Option<String>,
 }
 
 impl LabSpec {
     pub fn equal_hops(n: usize) -> Self {
         LabSpec {
             hops: vec![HopOptions::default(); n],
+            lan_iface: None,
         }
     }
 }
@@ -73,6 +80,8 @@ fn unique_prefix() -> String {
 }
 
 pub const SERVER_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+/// The server's second IPv4 address (the same server, another destination).
+pub const SERVER2_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 3);
 pub const SERVER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 2);
 pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
@@ -93,10 +102,13 @@ impl Lab {
     pub fn server_ns(&self) -> String {
         format!("{}sv", self.prefix)
     }
-    /// The gateway's LAN-facing interface (where steerer attaches). Unique
-    /// across labs, so pins under /sys/fs/bpf/steerer/<iface> never collide.
+    /// The gateway's LAN-facing interface (where steerer attaches):
+    /// unique per lab unless the spec names one.
     pub fn lan_iface(&self) -> String {
-        format!("{}lan", self.prefix)
+        self.spec
+            .lan_iface
+            .clone()
+            .unwrap_or_else(|| format!("{}lan", self.prefix))
     }
     /// The gateway's interface towards hop `i`.
     pub fn hop_iface(&self, i: usize) -> String {
@@ -109,9 +121,29 @@ impl Lab {
     pub fn hop_count(&self) -> usize {
         self.spec.hops.len()
     }
-    /// Where steerer pins this lab's maps.
+    /// The gateway namespace's id as steerer names it (`net` + inode).
+    pub fn gw_netns_id(&self) -> String {
+        use std::os::unix::fs::MetadataExt as _;
+        let ino = std::fs::metadata(format!("/run/netns/{}", self.gw_ns()))
+            .map(|m| m.ino())
+            .unwrap_or(0);
+        format!("net{ino}")
+    }
+
+    /// Where steerer pins this lab's maps: per namespace and interface.
     pub fn pin_dir(&self) -> std::path::PathBuf {
-        std::path::Path::new("/sys/fs/bpf/steerer").join(self.lan_iface())
+        std::path::Path::new("/sys/fs/bpf/steerer")
+            .join(self.gw_netns_id())
+            .join(self.lan_iface())
+    }
+
+    /// The daemon's lock file for this lab's gateway.
+    pub fn lock_file(&self) -> std::path::PathBuf {
+        std::path::Path::new("/run/steerer").join(format!(
+            "{}-{}.lock",
+            self.gw_netns_id(),
+            self.lan_iface()
+        ))
     }
 
     /// Build the lab. On error everything created so far is removed.
@@ -184,6 +216,8 @@ impl Lab {
         veth(&inet, "srv", &sv, "eth0")?;
         addr(&inet, "srv", "198.19.0.1/24", "2001:db8:ffff::1/64")?;
         addr(&sv, "eth0", "198.19.0.2/24", "2001:db8:ffff::2/64")?;
+        // A second server address: two destinations on one port.
+        run_in(&sv, "ip", &["addr", "add", "198.19.0.3/24", "dev", "eth0"])?;
         run_in(&sv, "ip", &["route", "add", "default", "via", "198.19.0.1"])?;
         run_in(
             &sv,
@@ -282,7 +316,7 @@ impl Lab {
         // GRO on the hop's end turns it on.
         run_in(&h, "ethtool", &["-K", "gw", "gro", "on"])?;
         let opts = self.spec.hops[i].clone();
-        self.write_nft(i, opts.blackhole_port)?;
+        self.write_nft(i, &opts)?;
         if let Some(rate) = opts.rate_mbit {
             // Both directions: uploads leave via "uplink", downloads via "gw".
             tbf(&h, "uplink", rate)?;
@@ -291,11 +325,16 @@ impl Lab {
         Ok(())
     }
 
-    fn write_nft(&self, i: usize, blackhole_port: Option<u16>) -> Result<()> {
-        let drop_rule = match blackhole_port {
+    fn write_nft(&self, i: usize, opts: &HopOptions) -> Result<()> {
+        let mut drop_rule = match opts.blackhole_port {
             Some(p) => format!("iifname \"gw\" tcp dport {p} drop;"),
             None => String::new(),
         };
+        if let Some((ip, p)) = opts.blackhole_dest {
+            drop_rule.push_str(&format!(
+                " iifname \"gw\" ip daddr {ip} tcp dport {p} drop;"
+            ));
+        }
         let ruleset = format!(
             "table inet steerer_lab\n\
              delete table inet steerer_lab\n\
@@ -328,8 +367,10 @@ impl Lab {
 
     /// Make hop `i` drop (or stop dropping) a TCP destination port.
     pub fn set_blackhole(&mut self, i: usize, port: Option<u16>) -> Result<()> {
-        self.write_nft(i, port)?;
-        self.spec.hops[i].blackhole_port = port;
+        let mut opts = self.spec.hops[i].clone();
+        opts.blackhole_port = port;
+        self.write_nft(i, &opts)?;
+        self.spec.hops[i] = opts;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Running the `steerer` binary on a lab's gateway.
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
@@ -48,6 +48,7 @@ pub struct SteererProcess {
     pub status_path: PathBuf,
     pub pin_dir: PathBuf,
     pub log_path: PathBuf,
+    pub lock_path: PathBuf,
     /// Remove the pins on drop (off after `kill_leaving_pins`, when a
     /// successor process owns them).
     remove_pins_on_drop: bool,
@@ -62,6 +63,23 @@ impl SteererProcess {
         extra_args: &[&str],
         inherit_stdout: bool,
     ) -> Result<Self> {
+        Self::spawn(lab, config, extra_args, inherit_stdout, false)
+    }
+
+    /// As `start`, through `ip netns exec` (which gives the process a
+    /// private /sys, hiding /sys/fs/bpf) instead of entering only the
+    /// network namespace.
+    pub fn start_via_ip_netns_exec(lab: &Lab, config: &str, extra_args: &[&str]) -> Result<Self> {
+        Self::spawn(lab, config, extra_args, false, true)
+    }
+
+    fn spawn(
+        lab: &Lab,
+        config: &str,
+        extra_args: &[&str],
+        inherit_stdout: bool,
+        via_ip: bool,
+    ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("steerer-{}", lab.prefix));
         std::fs::create_dir_all(&dir)?;
         let config_path = dir.join("steerer.toml");
@@ -69,7 +87,13 @@ impl SteererProcess {
         let status_path = dir.join("status.json");
         let log_path = dir.join("steerer.log");
         let log = std::fs::File::create(&log_path)?;
-        let mut cmd = command_in(&lab.gw_ns(), steerer_bin()?)?;
+        let mut cmd = if via_ip {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", &lab.gw_ns()]).arg(steerer_bin()?);
+            c
+        } else {
+            command_in(&lab.gw_ns(), steerer_bin()?)?
+        };
         cmd.args(["run", "--iface", &lab.lan_iface(), "--config"])
             .arg(&config_path)
             .arg("--status-file")
@@ -88,6 +112,7 @@ impl SteererProcess {
             status_path,
             pin_dir: lab.pin_dir(),
             log_path,
+            lock_path: lab.lock_file(),
             remove_pins_on_drop: true,
         };
         p.wait_attached(Duration::from_secs(20))?;
@@ -181,20 +206,21 @@ impl Drop for SteererProcess {
         }
         // Removing the link pins detaches the programs.
         let _ = std::fs::remove_dir_all(&self.pin_dir);
-        // The shared parent goes too once no data plane is left in it.
-        if let Some(parent) = self.pin_dir.parent() {
-            let _ = std::fs::remove_dir(parent);
+        // The namespace's folder and the shared root go too once no data
+        // plane is left in them.
+        let mut parent = self.pin_dir.parent();
+        while let Some(p) = parent.filter(|p| p.starts_with("/sys/fs/bpf/steerer")) {
+            if std::fs::remove_dir(p).is_err() {
+                break;
+            }
+            parent = p.parent();
         }
         if let Some(dir) = self.config_path.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
         // steerer removes its instance lock on a clean exit; not after a
         // kill (steerer-user's `instance_lock::LOCK_DIR`).
-        if let Some(iface) = self.pin_dir.file_name() {
-            let _ = std::fs::remove_file(
-                Path::new("/run/steerer").join(format!("{}.lock", iface.to_string_lossy())),
-            );
-            let _ = std::fs::remove_dir("/run/steerer");
-        }
+        let _ = std::fs::remove_file(&self.lock_path);
+        let _ = std::fs::remove_dir("/run/steerer");
     }
 }

@@ -73,6 +73,17 @@ fn bad_configs_are_rejected_naming_the_field_before_attaching() {
             good.replacen("tick_secs = 5", "tick_secs = 0", 1),
             "tick_secs",
         ),
+        (
+            // Overflowed to a wrapped tick (release) or panicked (debug).
+            "K = 1e11 s",
+            good.replacen("tick_secs = 5", "tick_secs = 100000000000", 1),
+            "tick_secs",
+        ),
+        (
+            "L shorter than K",
+            good.replacen("tick_secs = 5", "tick_secs = 5\nmemory_secs = 2", 1),
+            "memory_secs",
+        ),
     ];
     for (what, config, field) in cases {
         let (ok, stderr) = run_with(&lab, &config);
@@ -83,6 +94,131 @@ fn bad_configs_are_rejected_naming_the_field_before_attaching() {
         );
         nothing_attached(&lab);
     }
+}
+
+/// `steerer run` with `extra` arguments, waited for at most 30 s.
+fn run_args(lab: &Lab, config: &str, extra: &[&str]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("steerer-cli3-{}", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("steerer.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
+        .unwrap()
+        .args(["run", "--iface", &lab.lan_iface(), "--config"])
+        .arg(&path)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("steerer {extra:?} did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.success(), stderr)
+}
+
+#[test]
+fn a_status_file_in_a_missing_folder_is_rejected_before_attaching() {
+    let lab = Lab::build(LabSpec::equal_hops(1)).expect("lab");
+    let config = lab.steerer_config(5, &[100.0]);
+    let missing = format!("/tmp/steerer-no-such-dir-{}/status.json", lab.prefix);
+    let (ok, stderr) = run_args(&lab, &config, &["--status-file", &missing]);
+    assert!(!ok, "accepted");
+    assert!(
+        stderr.contains("--status-file") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    nothing_attached(&lab);
+}
+
+#[test]
+fn a_slot_count_that_is_not_prime_is_rounded_up_and_steering_starts() {
+    // 1000 = 2^3 x 5^3 hung the table builder before attaching.
+    let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
+    let config = format!(
+        "slot_count = 1000\n{}",
+        lab.steerer_config(1, &[100.0, 100.0])
+    );
+    let mut s = SteererProcess::start(&lab, &config, &[], false).expect("steerer starts");
+    let status = s.wait_tick(1, Duration::from_secs(10)).expect("a tick");
+    assert_eq!(status["slot_count"], 1009, "the next prime");
+    assert!(
+        s.log().contains("slot_count 1000 is not prime; using 1009"),
+        "{}",
+        s.log()
+    );
+    assert!(s.stop().unwrap());
+}
+
+#[test]
+fn sigterm_during_start_up_leaves_nothing_behind() {
+    // hop0's next hop does not answer ARP: start-up waits for it.
+    let lab = Lab::build(LabSpec::equal_hops(1)).expect("lab");
+    let config = lab
+        .steerer_config(5, &[100.0])
+        .replace("198.18.1.2", "198.18.1.77");
+    let mut child = command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
+        .unwrap()
+        .args(["run", "--iface", &lab.lan_iface(), "--config", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(config.as_bytes())
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGTERM ignored during start-up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("SIGTERM during start-up"), "{stderr}");
+    nothing_attached(&lab);
+    assert!(!lab.lock_file().exists(), "lock file left");
 }
 
 #[test]

@@ -24,9 +24,11 @@ fn retransmitted_syn_leaves_a_blackholing_hop_and_the_connection_completes() {
             HopOptions {
                 rate_mbit: None,
                 blackhole_port: Some(BLOCKED),
+                blackhole_dest: None,
             },
             HopOptions::default(),
         ],
+        lan_iface: None,
     })
     .expect("lab");
     let _server = Server::start(&lab.server_ns(), &[BLOCKED]).unwrap();
@@ -61,7 +63,7 @@ fn retransmitted_syn_leaves_a_blackholing_hop_and_the_connection_completes() {
     let counters = maps.failovers().unwrap();
     let on_hop0: u64 = counters
         .iter()
-        .filter(|(k, _)| k.hop == 0 && k.dst_port == BLOCKED)
+        .filter(|(k, _)| k.hop == 0 && k.dest.port == BLOCKED)
         .map(|(_, n)| n)
         .sum();
     assert_eq!(

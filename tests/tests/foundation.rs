@@ -113,6 +113,7 @@ fn slow_hop_loses_its_share_within_two_ticks() {
     spec.hops[2] = HopOptions {
         rate_mbit: Some(10),
         blackhole_port: None,
+        blackhole_dest: None,
     };
     let lab = Lab::build(spec).expect("lab");
     let _server = Server::start(&lab.server_ns(), &[PORT]).expect("server");

@@ -32,7 +32,9 @@ fn blackholed_port_is_dropped_and_can_be_restored() {
         hops: vec![HopOptions {
             rate_mbit: None,
             blackhole_port: Some(8443),
+            blackhole_dest: None,
         }],
+        lan_iface: None,
     })
     .expect("lab");
     let _server = Server::start(&lab.server_ns(), &[5001, 8443]).expect("server");
@@ -55,7 +57,9 @@ fn rate_limited_hop_is_slower_and_lab_is_removed() {
         hops: vec![HopOptions {
             rate_mbit: Some(8),
             blackhole_port: None,
+            blackhole_dest: None,
         }],
+        lan_iface: None,
     })
     .expect("lab");
     let prefix = lab.prefix.clone();

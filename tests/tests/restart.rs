@@ -48,10 +48,12 @@ fn sigkill_and_restart_during_transfers_moves_no_flow() {
         hops: vec![
             HopOptions {
                 rate_mbit: Some(20),
-                blackhole_port: None
+                blackhole_port: None,
+                blackhole_dest: None
             };
             3
         ],
+        lan_iface: None,
     })
     .expect("lab");
     let prefix = lab.prefix.clone();

@@ -50,7 +50,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             bail!("benchmarks load eBPF programs and build a lab: run as root");
         }
         println!("bench: dataplane cost per packet (BPF_PROG_TEST_RUN)");
-        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "dataplane"]))?;
+        // `bench`: the eBPF object with the reference programs (not in the
+        // production object).
+        status(cargo().args([
+            "bench",
+            "-p",
+            "steerer-user",
+            "--features",
+            "bench",
+            "--bench",
+            "dataplane",
+        ]))?;
         status(cargo().args(["build", "-p", "steerer-user", "--bins"]))?;
         throughput(args.seconds, args.rounds)?;
     }

@@ -86,6 +86,7 @@ fn demo(args: &RunArgs) -> Result<()> {
         spec.hops.push(HopOptions {
             rate_mbit: Some(rate),
             blackhole_port: (i == BLACKHOLE_HOP).then_some(BLOCKED_PORT),
+            blackhole_dest: None,
         });
     }
     let lab = Lab::build(spec).context("building the demo lab")?;

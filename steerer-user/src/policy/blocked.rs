@@ -128,6 +128,18 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
         out
     }
 
+    /// When the exclusion of `hop` for `dest` ends, if it is excluded.
+    pub fn excluded_until(&self, hop: u32, dest: &D) -> Option<u64> {
+        self.entries
+            .get(&(hop, dest.clone()))
+            .and_then(|e| e.excluded_until)
+    }
+
+    /// Every destination with an entry (a failure or an exclusion).
+    pub fn destinations(&self) -> impl Iterator<Item = &D> + '_ {
+        self.entries.keys().map(|(_, d)| d)
+    }
+
     /// Forget everything about a hop (it disappeared, SPEC 5.5).
     pub fn forget_hop(&mut self, hop: u32) {
         self.entries.retain(|(h, _), _| *h != hop);

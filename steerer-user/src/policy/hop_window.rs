@@ -6,9 +6,6 @@
 //! never seen before first, another operator preferred (SPEC 5.6,
 //! diversity).
 
-use rand::{seq::SliceRandom, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 /// Random enumeration of the hop pool, fixed by a seed: "get hops not seen
 /// before" walks the permutation; once every hop was seen it starts over.
 #[derive(Debug, Clone)]
@@ -19,6 +16,14 @@ pub struct Enumerator {
     /// Per hop: (0 for fresh directory data, else 1; probe latency
     /// bucket). Lower first; equal ranks keep the random order.
     rank: Vec<(u8, u32)>,
+}
+
+/// splitmix64's finaliser: a hop's place in the random order.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Probe latencies within this many milliseconds count as equal.
@@ -35,9 +40,13 @@ pub fn enumeration_rank(fresh: bool, latency_ms: Option<f64>) -> (u8, u32) {
 }
 
 impl Enumerator {
-    pub fn new(hops: usize, seed: u64) -> Enumerator {
+    /// `hop_seeds[h]`: a stable number of hop h (a hash of its name), so
+    /// the order depends on the hops and the run's `seed`, not on the
+    /// hops' places in the configuration.
+    pub fn new(hop_seeds: &[u64], seed: u64) -> Enumerator {
+        let hops = hop_seeds.len();
         let mut order: Vec<u32> = (0..hops as u32).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order.sort_by_key(|&h| (mix(hop_seeds[h as usize] ^ seed), h));
         Enumerator {
             order,
             cursor: 0,
@@ -165,10 +174,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn seeds(n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|i| crate::policy::slot_table::hop_seed(&format!("h{i}")))
+            .collect()
+    }
+
     #[test]
     fn enumeration_offers_every_hop_once_before_repeating() {
         // "get N hops not seen before" (SPEC 5.4).
-        let mut e = Enumerator::new(10, 7);
+        let mut e = Enumerator::new(&seeds(10), 7);
         let mut first: Vec<u32> = (0..10).filter_map(|_| e.next(|_| true, |_| true)).collect();
         first.sort_unstable();
         assert_eq!(first, (0..10).collect::<Vec<_>>());
@@ -179,7 +194,7 @@ mod tests {
     fn fresh_directory_data_first_then_lower_latency() {
         // SPEC 5.4: "preferring fresh directory data; nearby hops (lower
         // probe latency) are preferred among equals".
-        let mut e = Enumerator::new(6, 3);
+        let mut e = Enumerator::new(&seeds(6), 3);
         e.set_ranks(vec![
             enumeration_rank(false, Some(1.0)),
             enumeration_rank(true, Some(80.0)),
@@ -204,7 +219,7 @@ mod tests {
         // operator 1, hop 5 is operator 2; a window of two takes one of each.
         let op = |h: u32| Some(if h < 5 { 1 } else { 2 });
         for seed in 0..20 {
-            let mut e = Enumerator::new(6, seed);
+            let mut e = Enumerator::new(&seeds(6), seed);
             let mut w = HopWindow::default();
             w.fill(2, &mut e, |_| true, |h| (op(h), None));
             let ops: Vec<_> = w.members.iter().map(|&h| op(h)).collect();
@@ -215,7 +230,7 @@ mod tests {
         }
         // Subnets likewise: hops 0-4 in one /24, hop 5 in another.
         for seed in 0..20 {
-            let mut e = Enumerator::new(6, seed);
+            let mut e = Enumerator::new(&seeds(6), seed);
             let mut w = HopWindow::default();
             w.fill(2, &mut e, |_| true, |h| (None, op(h)));
             assert!(w.members.contains(&5), "seed {seed}: {w:?}");
@@ -236,7 +251,7 @@ mod tests {
             hops in 1usize..40, size in 1usize..12, seed in 0u64..1000,
             unusable in proptest::collection::vec(0u32..40, 0..10),
         ) {
-            let mut e = Enumerator::new(hops, seed);
+            let mut e = Enumerator::new(&seeds(hops), seed);
             let mut w = HopWindow::default();
             let usable = |h: u32| !unusable.contains(&h);
             w.fill(size, &mut e, usable, |_| (None, None));

@@ -75,18 +75,31 @@ pub fn build(ids: &[u32], seeds: &[u64], weights: &[f64], slots: u32) -> Vec<u32
     // these, so a table of 1,000 hops where one holds half the slots costs
     // O(slots), not O(slots x hops).
     let mut claiming: Vec<usize> = (0..ids.len()).filter(|&i| left[i] > 0).collect();
+    let mut scan = 0usize;
     while !claiming.is_empty() {
         for &i in &claiming {
             let (offset, skip) = params[i];
-            // A hop's permutation visits every slot once in m steps, and a
-            // free slot exists while quota remains, so this terminates.
-            loop {
+            // In a prime table a hop's permutation visits every slot once
+            // in m steps, and a free slot exists while quota remains. In a
+            // table of another size the permutation may cycle through a
+            // part of it only; after m steps the hop takes the next free
+            // slot in order, so the builder ends for any size.
+            let slot = loop {
+                if next[i] >= m {
+                    // Slots only ever fill, so the scan never goes back.
+                    while scan < table.len() && table[scan] != EMPTY {
+                        scan += 1;
+                    }
+                    break (scan < table.len()).then_some(scan);
+                }
                 let slot = ((offset + next[i] * skip) % m) as usize;
                 next[i] += 1;
                 if table[slot] == EMPTY {
-                    table[slot] = ids[i];
-                    break;
+                    break Some(slot);
                 }
+            };
+            if let Some(slot) = slot {
+                table[slot] = ids[i];
             }
             left[i] -= 1;
         }
@@ -161,6 +174,26 @@ mod tests {
         assert!(m as u32 >= minimum);
         // Maglev is not perfectly minimal; allow a few times the minimum.
         assert!(m as u32 <= minimum * 4, "moved {m}, minimum {minimum}");
+    }
+
+    #[test]
+    fn a_table_of_any_size_is_built_and_filled() {
+        // 1000 = 2^3 x 5^3: permutations whose skip shares a factor with
+        // it visit only part of the table (this hung the daemon before).
+        for slots in [1000u32, 1024, 4, 1] {
+            let ids: Vec<u32> = (0..7).collect();
+            let seeds: Vec<u64> = ids.iter().map(|i| hop_seed(&format!("hop{i}"))).collect();
+            let t = build(&ids, &seeds, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], slots);
+            assert!(t.iter().all(|&h| h != EMPTY), "{slots} slots all filled");
+            let q = quotas(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], slots);
+            for (i, &want) in q.iter().enumerate() {
+                assert_eq!(
+                    t.iter().filter(|&&h| h == i as u32).count() as u32,
+                    want,
+                    "hop {i} of {slots}"
+                );
+            }
+        }
     }
 
     proptest! {

@@ -51,6 +51,9 @@ pub struct SubWindow {
     /// Groups under the M rule (sorted by start; neighbours may overlap by
     /// at most M), at most `MAX_GROUPS`.
     spans: Vec<(u64, u64)>,
+    /// Busy time of this sub-window: the union of what was recorded,
+    /// exact even where the groups had to be merged.
+    busy: u64,
 }
 
 impl SubWindow {
@@ -60,20 +63,55 @@ impl SubWindow {
         }
         self.spans.push((start, end));
         self.spans = group(&mut self.spans, m_ns);
-        while self.spans.len() > MAX_GROUPS {
-            // Close the smallest gap: the least busy time made up.
-            let i = (0..self.spans.len() - 1)
-                .min_by_key(|&i| self.spans[i + 1].0.saturating_sub(self.spans[i].1))
-                .unwrap_or(0);
-            let (_, e) = self.spans.remove(i + 1);
-            self.spans[i].1 = self.spans[i].1.max(e);
+        self.bound_groups();
+        self.busy = super::busy_time::union_length(&mut self.spans.clone());
+    }
+
+    /// Beyond `MAX_GROUPS`, close the smallest gaps between neighbours
+    /// (the least busy time made up), all at once: O(g log g).
+    fn bound_groups(&mut self) {
+        if self.spans.len() <= MAX_GROUPS {
+            return;
         }
+        let mut gaps: Vec<(u64, usize)> = self
+            .spans
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (w[1].0.saturating_sub(w[0].1), i))
+            .collect();
+        gaps.sort_unstable();
+        let mut close = vec![false; self.spans.len()];
+        for &(_, i) in &gaps[..self.spans.len() - MAX_GROUPS] {
+            close[i] = true;
+        }
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(MAX_GROUPS);
+        let mut joining = false;
+        for (i, &(s, e)) in self.spans.iter().enumerate() {
+            match out.last_mut() {
+                Some(last) if joining => last.1 = last.1.max(e),
+                _ => out.push((s, e)),
+            }
+            joining = close[i];
+        }
+        self.spans = out;
     }
 
     /// Busy time of this sub-window alone.
     pub fn busy_ns(&self) -> u64 {
-        super::busy_time::union_length(&mut self.spans.clone())
+        self.busy
     }
+
+    /// Bytes per second of busy time; `None` below a millisecond of
+    /// activity (the quotient is noise) or without data.
+    pub fn speed(&self) -> Option<f64> {
+        speed_of(self.bytes, self.busy)
+    }
+}
+
+/// Bytes per second over `busy_ns`; below a millisecond of activity the
+/// quotient is noise.
+pub fn speed_of(bytes: u64, busy_ns: u64) -> Option<f64> {
+    (bytes > 0 && busy_ns >= 1_000_000).then(|| bytes as f64 / (busy_ns as f64 / 1e9))
 }
 
 /// The L-second window of one key as a ring of K-second sub-windows.
@@ -116,6 +154,39 @@ impl WindowSequence {
             interval.end_ns.max(interval.start_ns),
             self.m_ns,
         );
+    }
+
+    /// Record one tick of a key at once (a hop's flows): `bytes` moved
+    /// over `intervals` (any order), `started` connections. Returns the
+    /// tick's busy time, the union of the intervals (SPEC 5.2).
+    pub fn record_batch(&mut self, bytes: u64, intervals: &mut [(u64, u64)], started: u64) -> u64 {
+        let m_ns = self.m_ns;
+        let cur = self.ring.back_mut().expect("ring is never empty");
+        cur.bytes += bytes;
+        cur.connections_started += started;
+        let mut all: Vec<(u64, u64)> = cur
+            .spans
+            .iter()
+            .copied()
+            .chain(intervals.iter().copied().filter(|&(s, e)| e > s))
+            .collect();
+        cur.busy = super::busy_time::union_length(&mut all);
+        cur.spans = group(&mut all, m_ns);
+        cur.bound_groups();
+        cur.busy
+    }
+
+    /// The sub-window still filling (this tick's).
+    pub fn current(&self) -> &SubWindow {
+        self.ring.back().expect("ring is never empty")
+    }
+
+    /// Highest speed of one sub-window within L.
+    pub fn peak_speed(&self) -> Option<f64> {
+        self.ring
+            .iter()
+            .filter_map(SubWindow::speed)
+            .max_by(f64::total_cmp)
     }
 
     /// Count `n` connections started in the current sub-window that moved
@@ -171,10 +242,10 @@ impl WindowSequence {
         super::busy_time::union_length(&mut all)
     }
 
-    /// Bytes per second of busy time over the L window.
+    /// Bytes per second of busy time over the L window (`None` under a
+    /// millisecond of activity).
     pub fn speed(&self) -> Option<f64> {
-        let busy = self.busy_ns();
-        (busy > 0).then(|| self.bytes() as f64 * 1e9 / busy as f64)
+        speed_of(self.bytes(), self.busy_ns())
     }
 
     /// Groups over the L window under the M rule: intervals overlapping by

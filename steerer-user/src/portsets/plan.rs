@@ -18,11 +18,13 @@ pub struct PortSetPlan {
 
 impl PortSetPlan {
     /// `accepts[h]`: the ports hop h accepts; `weights[h]`: its weight for
-    /// the merge when there are more exact classes than slot tables.
-    pub fn new(accepts: &[PortSet], weights: &[f64]) -> PortSetPlan {
+    /// the merge when there are more exact classes than `max_sets` (at
+    /// most `MAX_CLASSES`).
+    pub fn new(accepts: &[PortSet], weights: &[f64], max_sets: usize) -> PortSetPlan {
         let refs: Vec<&PortSet> = accepts.iter().collect();
         let classes = exact_classes(&refs);
-        let merged = merge(&classes, weights, MAX_CLASSES as usize, Metric::Bandwidth);
+        let k = max_sets.clamp(1, MAX_CLASSES as usize);
+        let merged = merge(&classes, weights, k, Metric::Bandwidth);
         let ports = merged.ports(&classes);
         let supporters = merged.supporters(&classes);
         let mut port_to_set = vec![0u8; 65536];
@@ -51,7 +53,7 @@ mod tests {
     fn hop_a_web_only_and_hop_b_everything() {
         let a = PortSet::parse_policy("accept 80,443").unwrap();
         let b = PortSet::all();
-        let plan = PortSetPlan::new(&[a, b], &[100.0, 100.0]);
+        let plan = PortSetPlan::new(&[a, b], &[100.0, 100.0], 16);
         assert_eq!(plan.sets.len(), 2);
         let web = plan.port_to_set[443] as usize;
         let ssh = plan.port_to_set[22] as usize;
@@ -64,7 +66,7 @@ mod tests {
 
     #[test]
     fn no_policies_means_one_set_for_everyone() {
-        let plan = PortSetPlan::new(&[PortSet::all(), PortSet::all()], &[1.0, 1.0]);
+        let plan = PortSetPlan::new(&[PortSet::all(), PortSet::all()], &[1.0, 1.0], 16);
         assert!(plan.is_trivial());
         assert!(plan.port_to_set.iter().all(|&s| s == 0));
     }
@@ -72,7 +74,7 @@ mod tests {
     #[test]
     fn ports_nobody_accepts_get_a_set_without_hops() {
         let a = PortSet::parse_policy("reject 25").unwrap();
-        let plan = PortSetPlan::new(&[a.clone(), a], &[1.0, 1.0]);
+        let plan = PortSetPlan::new(&[a.clone(), a], &[1.0, 1.0], 16);
         let smtp = plan.port_to_set[25] as usize;
         assert_eq!(plan.sets[smtp].1, vec![false, false]);
     }
@@ -83,8 +85,8 @@ mod tests {
         let accepts: Vec<PortSet> = (0..40u16)
             .map(|i| PortSet::parse_policy(&format!("accept {}", 1000 + i)).unwrap())
             .collect();
-        let plan = PortSetPlan::new(&accepts, &vec![1.0; 40]);
-        assert!(plan.sets.len() <= MAX_CLASSES as usize);
+        let plan = PortSetPlan::new(&accepts, &vec![1.0; 40], 16);
+        assert!(plan.sets.len() <= 16);
         // Safety after merging: an allowed hop accepts every port of its set.
         for (ports, allowed) in &plan.sets {
             for (h, &ok) in allowed.iter().enumerate() {

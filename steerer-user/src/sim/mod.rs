@@ -23,20 +23,22 @@
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
 
 pub mod charts;
+pub mod dataplane;
 pub mod flow_size;
 pub mod policies;
 pub mod results;
 pub mod scenario;
+pub mod seeds;
 pub mod workload;
 
 use std::collections::HashMap;
 
 use steerer_common::{
-    flow::{FAMILY_IPV4, PROTO_TCP},
-    FlowKey,
+    flow::{DestKey, FAMILY_IPV6, PROTO_TCP},
+    FlowKey, FlowValue,
 };
 
-use crate::policy::{FlowSample, HopSpec, Params};
+use crate::policy::{HopSpec, Params};
 pub use policies::PolicyKind;
 use policies::{Attempt, NetView, Policy};
 pub use results::{RunResult, Summary};
@@ -94,22 +96,31 @@ impl Conn {
     }
 }
 
-/// The 5-tuple of an attempt: sender 198.18.x.y, destination 198.19.x.y
-/// (port 443), source port from the attempt number.
+/// The 5-tuple of an attempt, IPv6 (documentation prefix) so that every
+/// sender and destination number fits: sender 2001:db8::<sender>:<n>,
+/// destination 2001:db8:1:<destination>::1 port 443, source port and the
+/// source's last word from the attempt number.
 fn flow_key(sender: u32, destination: u32, attempt: u64) -> FlowKey {
     let mut k = FlowKey {
-        family: FAMILY_IPV4,
+        family: FAMILY_IPV6,
         proto: PROTO_TCP,
         src_port: 1024 + (attempt % 64_000) as u16,
         dst_port: 443,
         ..FlowKey::default()
     };
-    k.src_addr[..4].copy_from_slice(&[198, 18, (sender >> 8) as u8, sender as u8]);
-    k.dst_addr[..4].copy_from_slice(&[198, 19, (destination >> 8) as u8, destination as u8]);
-    // Beyond 65,536 destinations, the third octet of the source carries the rest.
-    k.src_addr[4] = (destination >> 16) as u8;
-    k.src_addr[5] = (attempt / 64_000) as u8;
+    k.src_addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    k.src_addr[8..12].copy_from_slice(&sender.to_be_bytes());
+    k.src_addr[12..16].copy_from_slice(&((attempt / 64_000) as u32).to_be_bytes());
+    k.dst_addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    k.dst_addr[4..6].copy_from_slice(&[0, 1]);
+    k.dst_addr[6..10].copy_from_slice(&destination.to_be_bytes());
+    k.dst_addr[15] = 1;
     k
+}
+
+/// The destination number a destination key of [`flow_key`] stands for.
+pub fn destination_of(dest: &DestKey) -> u32 {
+    u32::from_be_bytes([dest.addr[6], dest.addr[7], dest.addr[8], dest.addr[9]])
 }
 
 /// Run one policy over the scenario with `seed`.
@@ -128,9 +139,11 @@ struct Simulation<'a> {
     dest_active: HashMap<u32, u32>,
     conns: Vec<Conn>,
     next_attempt: u64,
-    /// Attempts that ended since the last tick (steerer reads them once).
-    ended: Vec<FlowSample<u64>>,
-    ended_destinations: HashMap<u64, u32>,
+    /// Attempts that ended since the last tick: the flow table still holds
+    /// them at the tick (steerer reads their last counters), then they
+    /// are dropped (the kernel's LRU keeps them longer, but counters that
+    /// no longer move change nothing the controller decides).
+    ended: Vec<(FlowKey, FlowValue)>,
     result: RunResult,
 }
 
@@ -173,7 +186,6 @@ impl<'a> Simulation<'a> {
             conns: Vec::new(),
             next_attempt: 0,
             ended: Vec::new(),
-            ended_destinations: HashMap::new(),
             result: RunResult::new(kind, n),
         }
     }
@@ -215,7 +227,7 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn choose(&mut self, now: u64, key: &FlowKey, destination: u32) -> Option<u32> {
+    fn choose(&mut self, key: &FlowKey, destination: u32) -> Option<u32> {
         let seed = self.seed;
         let p = self.sc.file.blackhole_p;
         let bh = move |h: u32, d: u32| blackholes(seed, p, h, d);
@@ -226,7 +238,7 @@ impl<'a> Simulation<'a> {
             blackholes: &bh,
         };
         let a = Attempt { key, destination };
-        self.policy.choose(now, &a, &net)
+        self.policy.choose(&a, &net)
     }
 
     /// Start attempt number `attempts` of connection `i` at `now`.
@@ -236,7 +248,7 @@ impl<'a> Simulation<'a> {
         self.next_attempt += 1;
         let (sender, destination) = (self.conns[i].sender, self.conns[i].destination);
         let key = flow_key(sender, destination, attempt);
-        let hop = self.choose(now, &key, destination);
+        let hop = self.choose(&key, destination);
         let c = &mut self.conns[i];
         c.attempts += 1;
         c.attempt = attempt;
@@ -267,9 +279,8 @@ impl<'a> Simulation<'a> {
         if self.kind == PolicyKind::Steerer {
             let c = &self.conns[i];
             if let Some(h) = c.hop {
-                self.ended
-                    .push(sample_of(c, h, self.sc.file.request_bytes, now));
-                self.ended_destinations.insert(c.attempt, c.destination);
+                let v = value_of(c, h, self.sc.file.request_bytes, now);
+                self.ended.push((c.key(), v));
             }
         }
     }
@@ -363,12 +374,7 @@ impl<'a> Simulation<'a> {
                     let need = c.size as f64 - c.received;
                     let c = &mut self.conns[i];
                     c.last_packet_ns = end;
-                    if !c.answered {
-                        c.answered = true;
-                        if let (Some(s), Some(h)) = (self.policy.steerer(), c.hop) {
-                            s.answered(h, c.destination);
-                        }
-                    }
+                    c.answered = true;
                     if rate * dt >= need {
                         // An attempt begun inside this step moves data from its start.
                         let done = now.max(c.attempt_start_ns) + (need / rate * 1e9) as u64;
@@ -408,7 +414,7 @@ impl<'a> Simulation<'a> {
                             key: &key,
                             destination: d,
                         };
-                        if let Some(new) = self.policy.failover(now, &a, old, failovers) {
+                        if let Some(new) = self.policy.failover(&a, old, failovers) {
                             self.set_flowing(i, false);
                             let c = &mut self.conns[i];
                             c.hop = Some(new);
@@ -463,7 +469,8 @@ impl<'a> Simulation<'a> {
             return;
         };
         let new = std::mem::take(&mut s.new_exclusions);
-        for (h, d, t) in new {
+        for (h, dest, t) in new {
+            let d = destination_of(&dest);
             let real = !self.up[h as usize] || self.blackholed(h, d);
             self.result.note_exclusion(h, d, t, real);
         }
@@ -474,47 +481,47 @@ impl<'a> Simulation<'a> {
             return;
         }
         let request = self.sc.file.request_bytes;
-        let mut samples = std::mem::take(&mut self.ended);
-        let mut dests = std::mem::take(&mut self.ended_destinations);
+        let mut flows = std::mem::take(&mut self.ended);
         for c in &self.conns {
             if let Some(h) = c.hop {
-                samples.push(sample_of(c, h, request, now));
-                dests.insert(c.attempt, c.destination);
+                flows.push((c.key(), value_of(c, h, request, now)));
             }
         }
         let Some(s) = self.policy.steerer() else {
             return;
         };
-        let (shares, disappeared) = s.tick(now, samples, |k| dests.get(&k).copied());
+        let (shares, resets) = s.tick(now, &flows);
         self.take_exclusions();
         self.result.weights.push((now, shares));
-        // The daemon resets a disappeared hop's flows (deletes their flow
-        // entries); the senders see the reset and retry at once.
-        for h in disappeared {
-            for i in 0..self.conns.len() {
-                if self.conns[i].hop == Some(h) {
-                    self.result.resets += 1;
-                    self.end_attempt(i, now);
-                    self.start_attempt(i, now);
-                }
+        if resets.is_empty() {
+            return;
+        }
+        // The daemon deletes the reset flows' entries; the senders see the
+        // reset and retry at once.
+        let reset: std::collections::HashSet<FlowKey> = resets.into_iter().collect();
+        for i in 0..self.conns.len() {
+            if self.conns[i].hop.is_some() && reset.contains(&self.conns[i].key()) {
+                self.result.resets += 1;
+                self.end_attempt(i, now);
+                self.start_attempt(i, now);
             }
         }
     }
 }
 
 /// What steerer's flow table holds for an attempt at `now`.
-fn sample_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowSample<u64> {
-    let reply = c.received as u64;
-    FlowSample {
-        key: c.attempt,
-        destination: c.destination as u64,
+fn value_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowValue {
+    let last = c.last_packet_ns.min(now);
+    FlowValue {
         hop,
-        bytes: request,
-        reply_bytes: reply,
+        failovers: c.failovers as u32,
         packets: 1 + c.syn_retries as u64,
+        bytes: request,
         reply_packets: (c.received / MSS).ceil() as u64,
+        reply_bytes: c.received as u64,
         first_seen_ns: c.attempt_start_ns,
-        last_seen_ns: c.last_packet_ns.min(now),
+        last_seen_ns: last,
+        last_reply_ns: if c.received > 0.0 { last } else { 0 },
     }
 }
 

@@ -1,15 +1,18 @@
-//! The hop-choice policies a simulation compares. steerer's is the real
-//! policy engine ([`crate::policy::Engine`] with its block list and the
-//! data plane's choice rule), fed the same observations the daemon reads
-//! from the flow table; nothing of it is re-implemented here.
+//! The hop-choice policies a simulation compares. steerer's is the
+//! daemon's own control loop ([`crate::policy::Controller`]) writing into
+//! a copy of the data plane's maps ([`ModelDataplane`]) through the
+//! daemon's own `apply`, and the data plane's own choice functions reading
+//! them; nothing of it is re-implemented here.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use steerer_common::{siphash::flow_hash, FlowKey};
+use steerer_common::{flow::FailoverKey, siphash::flow_hash, FlowKey, FlowValue};
 
-use crate::policy::{
-    blocked::{BlockList, Verdict},
-    choice, Engine, FlowSample, HopSpec, Params,
+use super::dataplane::ModelDataplane;
+use crate::{
+    apply::{apply, Applied},
+    policy::{Controller, ControllerHop, Decisions, Event, HopSpec, Params},
+    portsets::PortSet,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -70,15 +73,14 @@ pub enum Policy {
     Oracle,
 }
 
-/// steerer: the engine (weights, slot table, failures), the per
-/// destination block list, and the data plane's choice rule.
+/// steerer: the controller, the data plane it writes, and what it wrote.
 pub struct SteererPolicy {
-    pub engine: Engine<u64>,
-    pub blocks: BlockList<u32>,
-    hash_key: [u64; 2],
-    /// (hop, destination, time) of exclusions since the caller last took
-    /// them (for the time-to-learn figure).
-    pub new_exclusions: Vec<(u32, u32, u64)>,
+    pub controller: Controller,
+    pub dataplane: ModelDataplane,
+    applied: Applied,
+    /// (hop, destination key, time) of exclusions since the caller last
+    /// took them (for the time-to-learn figure).
+    pub new_exclusions: Vec<(u32, steerer_common::flow::DestKey, u64)>,
 }
 
 impl Policy {
@@ -96,12 +98,19 @@ impl Policy {
                 hash_key,
                 up_list: Vec::new(),
             },
-            PolicyKind::Steerer => Policy::Steerer(Box::new(SteererPolicy {
-                engine: Engine::new(hops, params),
-                blocks: BlockList::new(),
-                hash_key,
-                new_exclusions: Vec::new(),
-            })),
+            PolicyKind::Steerer => {
+                let hops = hops
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, spec)| ControllerHop {
+                        spec,
+                        id: i as u32,
+                        accepts: PortSet::all(),
+                        usable: true,
+                    })
+                    .collect();
+                Policy::Steerer(Box::new(SteererPolicy::new(hops, params, hash_key)))
+            }
             PolicyKind::Oracle => Policy::Oracle,
         }
     }
@@ -122,7 +131,7 @@ impl Policy {
     }
 
     /// The hop for a new flow attempt; `None` when no hop may take it.
-    pub fn choose(&mut self, now_ns: u64, a: &Attempt, net: &NetView) -> Option<u32> {
+    pub fn choose(&mut self, a: &Attempt, net: &NetView) -> Option<u32> {
         match self {
             Policy::Uniform { rng, up_list } => {
                 if up_list.is_empty() {
@@ -139,7 +148,7 @@ impl Policy {
                     Some(up_list[h as usize])
                 }
             }
-            Policy::Steerer(s) => s.choose(now_ns, a),
+            Policy::Steerer(s) => s.dataplane.new_flow(a.key),
             Policy::Oracle => {
                 // Highest fair share among the hops that reach the
                 // destination; ties to the lower index.
@@ -161,15 +170,9 @@ impl Policy {
     /// A SYN was retransmitted for an attempt that had no reply yet: the
     /// data plane's fast failover (SPEC 4.1.5) moves it. Only steerer has
     /// one; `None` keeps the hop.
-    pub fn failover(
-        &mut self,
-        now_ns: u64,
-        a: &Attempt,
-        old_hop: u32,
-        failovers: u16,
-    ) -> Option<u32> {
+    pub fn failover(&mut self, a: &Attempt, old_hop: u32, failovers: u16) -> Option<u32> {
         match self {
-            Policy::Steerer(s) => s.failover(now_ns, a, old_hop, failovers),
+            Policy::Steerer(s) => s.dataplane.failover(a.key, old_hop, failovers as u32),
             _ => None,
         }
     }
@@ -183,94 +186,67 @@ impl Policy {
 }
 
 impl SteererPolicy {
-    fn choose(&mut self, now_ns: u64, a: &Attempt) -> Option<u32> {
-        let table = table_for(&self.engine, a.destination);
-        let blocks = &mut self.blocks;
-        choice::choose(table, &self.hash_key, a.key, 0, |h| {
-            !matches!(
-                blocks.check(h, &a.destination, now_ns),
-                Verdict::Excluded { .. }
-            )
-        })
+    /// The controller over `hops`, its first decisions written into a
+    /// fresh model of the data plane keyed with `hash_key` (as the daemon
+    /// does before it attaches).
+    pub fn new(hops: Vec<ControllerHop>, params: Params, hash_key: [u64; 2]) -> SteererPolicy {
+        let slot_count = params.slot_count;
+        let controller = Controller::new(hops, params);
+        let mut s = SteererPolicy {
+            dataplane: ModelDataplane::new(hash_key, slot_count),
+            applied: Applied::default(),
+            new_exclusions: Vec::new(),
+            controller,
+        };
+        let initial = s.controller.initial();
+        s.apply(&initial);
+        s
     }
 
-    fn failover(&mut self, now_ns: u64, a: &Attempt, old: u32, failovers: u16) -> Option<u32> {
-        // The data plane counts the move against (old hop, destination); the
-        // daemon feeds that count to the block list at its next tick. Here
-        // it is fed at once, which differs by at most one tick.
-        self.feed_failure(old, a.destination, now_ns, |b| {
-            b.failovers(old, a.destination, 1, now_ns)
-        });
-        self.engine.record_failovers(old, 1);
-        let table = table_for(&self.engine, a.destination);
-        let blocks = &mut self.blocks;
-        choice::choose(
-            table,
-            &self.hash_key,
-            a.key,
-            failovers.saturating_add(1),
-            |h| {
-                h != old
-                    && !matches!(
-                        blocks.check(h, &a.destination, now_ns),
-                        Verdict::Excluded { .. }
-                    )
-            },
-        )
-    }
-
-    /// One engine tick over the attempts seen in the past tick; failed
-    /// flows feed the block list. Returns the hop shares and the hops
-    /// declared disappeared (whose flows the caller resets).
+    /// One tick over the flow table as the simulator holds it. Returns the
+    /// hop shares of the class table and the flows the controller reset
+    /// (their senders retry at once).
     pub fn tick(
         &mut self,
         now_ns: u64,
-        samples: Vec<FlowSample<u64>>,
-        destination_of: impl Fn(u64) -> Option<u32>,
-    ) -> (Vec<f64>, Vec<u32>) {
-        // A destination's own window never holds a hop excluded for it.
-        let blocks = &self.blocks;
-        let allowed = |d: u64, h: u32| !blocks.is_excluded(h, &(d as u32), now_ns);
-        let report = self.engine.tick_with(now_ns, samples, &allowed);
-        for (key, hop) in &report.newly_failed_flows {
-            if let Some(d) = destination_of(*key) {
-                self.feed_failure(*hop, d, now_ns, |b| b.flow_failed(*hop, d, now_ns));
+        flows: &[(FlowKey, FlowValue)],
+    ) -> (Vec<f64>, Vec<FlowKey>) {
+        let d = self.handle_tick(now_ns, flows);
+        let shares = d
+            .report
+            .as_ref()
+            .map(|r| r.hops.iter().map(|h| h.share).collect())
+            .unwrap_or_default();
+        (shares, self.dataplane.take_resets())
+    }
+
+    /// The controller's tick over `flows` and the model's failover
+    /// counters, written into the model; the decisions.
+    pub fn handle_tick(&mut self, now_ns: u64, flows: &[(FlowKey, FlowValue)]) -> Decisions {
+        let failovers: Vec<(FailoverKey, u64)> = self.dataplane.failover_counters();
+        let d = self.controller.handle_tick(now_ns, flows, &failovers);
+        self.apply(&d);
+        d
+    }
+
+    /// A hop's link went up or down (written into the model at once).
+    pub fn handle_link(&mut self, now_ns: u64, id: u32, usable: bool) -> Decisions {
+        let d = self.controller.handle_link(now_ns, id, usable);
+        self.apply(&d);
+        d
+    }
+
+    fn apply(&mut self, d: &Decisions) {
+        // The model's writes cannot fail.
+        let _ = apply(&mut self.dataplane, &mut self.applied, d);
+        for e in &d.events {
+            if let Event::Excluded {
+                hop_index, dest, ..
+            } = e
+            {
+                let now = d.report.as_ref().map_or(0, |r| r.now_ns);
+                self.new_exclusions.push((*hop_index, *dest, now));
             }
         }
-        for &h in &report.disappeared {
-            // Its per-destination history is moot; a re-test starts clean.
-            self.blocks.forget_hop(h);
-        }
-        (
-            report.hops.iter().map(|h| h.share).collect(),
-            report.disappeared,
-        )
     }
-
-    fn feed_failure(
-        &mut self,
-        hop: u32,
-        d: u32,
-        now_ns: u64,
-        feed: impl FnOnce(&mut BlockList<u32>),
-    ) {
-        let before = self.blocks.is_excluded(hop, &d, now_ns);
-        feed(&mut self.blocks);
-        if !before && self.blocks.is_excluded(hop, &d, now_ns) {
-            self.new_exclusions.push((hop, d, now_ns));
-        }
-    }
-
-    /// A flow from `hop` got its first reply: the hop reaches `destination`.
-    pub fn answered(&mut self, hop: u32, destination: u32) {
-        self.blocks.flow_answered(hop, destination);
-    }
-}
-
-/// The destination's own table if it has one, else the class table (what
-/// the data plane's destination map does).
-fn table_for(engine: &Engine<u64>, destination: u32) -> &[u32] {
-    engine
-        .table_for_destination(destination as u64)
-        .unwrap_or(engine.table())
 }

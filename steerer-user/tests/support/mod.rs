@@ -30,8 +30,8 @@ pub fn require_root() {
     if !nix::unistd::geteuid().is_root() {
         panic!("this test loads eBPF programs and needs root (run `cargo xtask test` as root)");
     }
-    if !dataplane::bpffs_mounted() {
-        panic!("bpffs is not mounted at /sys/fs/bpf; run `cargo xtask setup`");
+    if let Err(e) = dataplane::ensure_bpffs() {
+        panic!("{e}");
     }
 }
 

@@ -1,0 +1,130 @@
+//! The daemon's adapter: BPF maps -> [`Controller`] -> BPF maps. Every rule
+//! is the controller's; this reads the flow table and the failover
+//! counters, hands them over with the time, and writes the decisions with
+//! the shared `apply`.
+
+use std::collections::HashMap;
+
+use steerer_common::{flow::DestKey, hop::HOP_ENABLED, FlowKey, HopEntry};
+
+use crate::{
+    apply::{apply, Applied, ApplyOutcome, DataplaneWriter},
+    dataplane::{Dataplane, DataplaneError},
+    policy::{Controller, Decisions},
+};
+
+/// The controller with what the adapter knows of the data plane.
+pub struct Adapter {
+    pub controller: Controller,
+    pub applied: Applied,
+    /// How each hop id is reached (interface, MACs, mark); the controller
+    /// decides only whether it is enabled.
+    pub entries: HashMap<u32, HopEntry>,
+}
+
+/// One tick's result.
+pub struct TickOutcome {
+    pub decisions: Decisions,
+    pub applied: ApplyOutcome,
+    /// Entries of the flow table read this tick.
+    pub flows: usize,
+}
+
+impl Adapter {
+    pub fn new(controller: Controller, entries: HashMap<u32, HopEntry>) -> Adapter {
+        Adapter {
+            controller,
+            applied: Applied::default(),
+            entries,
+        }
+    }
+
+    /// Read the maps at `now_ns`, let the controller decide, write. A map
+    /// that cannot be read fails the tick (the caller logs it and tries
+    /// again at the next); failed writes are in the outcome and are
+    /// written again next time.
+    pub fn tick(&mut self, dp: &mut Dataplane, now_ns: u64) -> Result<TickOutcome, DataplaneError> {
+        let flows = dp.flows()?;
+        let failovers = dp.failovers()?;
+        let decisions = self.controller.handle_tick(now_ns, &flows, &failovers);
+        let applied = self.apply(dp, &decisions);
+        Ok(TickOutcome {
+            decisions,
+            applied,
+            flows: flows.len(),
+        })
+    }
+
+    /// Hop `id` became usable or not (its entry in `entries` is current).
+    pub fn link(
+        &mut self,
+        dp: &mut Dataplane,
+        id: u32,
+        usable: bool,
+        now_ns: u64,
+    ) -> (Decisions, ApplyOutcome) {
+        let decisions = self.controller.handle_link(now_ns, id, usable);
+        // The entry itself changed (index, MACs): write it whatever the
+        // enabled flag was.
+        self.applied.forget_hop(id);
+        let out = self.apply(dp, &decisions);
+        (decisions, out)
+    }
+
+    pub fn apply(&mut self, dp: &mut Dataplane, d: &Decisions) -> ApplyOutcome {
+        let mut w = MapWriter {
+            dp,
+            entries: &self.entries,
+        };
+        apply(&mut w, &mut self.applied, d)
+    }
+}
+
+/// [`DataplaneWriter`] over the real maps.
+pub struct MapWriter<'a> {
+    pub dp: &'a mut Dataplane,
+    pub entries: &'a HashMap<u32, HopEntry>,
+}
+
+impl DataplaneWriter for MapWriter<'_> {
+    type Error = DataplaneError;
+
+    fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), DataplaneError> {
+        let mut e = self.entries.get(&id).copied().unwrap_or_default();
+        if enabled {
+            e.flags |= HOP_ENABLED;
+        } else {
+            e.flags &= !HOP_ENABLED;
+        }
+        self.dp.set_hop(id, &e)
+    }
+
+    fn write_slots(
+        &mut self,
+        base: u32,
+        table: &[u32],
+        previous: Option<&[u32]>,
+    ) -> Result<usize, DataplaneError> {
+        self.dp.write_slot_range(base, table, previous)
+    }
+
+    fn write_port_sets(
+        &mut self,
+        map: &[u8],
+        previous: Option<&[u8]>,
+    ) -> Result<(), DataplaneError> {
+        self.dp.set_port_sets(map, previous)
+    }
+
+    fn point_destination(&mut self, dest: &DestKey, index: u32) -> Result<(), DataplaneError> {
+        self.dp.point_destination(dest, index)
+    }
+
+    fn remove_destination(&mut self, dest: &DestKey) -> Result<(), DataplaneError> {
+        self.dp.remove_destination(dest)
+    }
+
+    fn remove_flows(&mut self, keys: &[FlowKey]) -> Result<usize, DataplaneError> {
+        self.dp.remove_flows(keys)
+    }
+}

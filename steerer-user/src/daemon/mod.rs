@@ -1,0 +1,222 @@
+//! `steerer run`: check everything, take the lock, start (`setup`), then
+//! every K seconds check the hops (`hops`) and tick the controller over the
+//! maps (`adapter`) until SIGINT/SIGTERM. Nothing after start-up stops
+//! steering: a failed tick is logged and retried at the next.
+
+pub mod adapter;
+pub mod hops;
+pub mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use tracing::{info, warn};
+
+use crate::{
+    apply::ApplyOutcome,
+    config::Config,
+    dataplane::{self, AttachMode},
+    instance_lock::{self, InstanceLock},
+    monotonic_ns, netlink,
+    policy::Decisions,
+    report::TickStatus,
+};
+use setup::Steering;
+
+pub struct RunOptions {
+    pub iface: String,
+    pub config: PathBuf,
+    pub attach: AttachMode,
+    pub fresh: bool,
+    pub keep_pins: bool,
+    pub status_file: Option<PathBuf>,
+    pub flow_table_size: Option<u32>,
+}
+
+pub fn run(opts: RunOptions) -> Result<()> {
+    let config = check(&opts)?;
+    let netns = dataplane::netns_id()?;
+    // Held until this function returns; the kernel releases it if the
+    // process dies instead.
+    let lock = InstanceLock::acquire(Path::new(instance_lock::LOCK_DIR), &netns, &opts.iface)?;
+    info!(lock = %lock.path().display(), pid = std::process::id(), "one steerer per interface: lock taken");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(run_async(opts, config));
+    drop(lock);
+    result
+}
+
+/// Everything that can be wrong with the input, checked before the kernel
+/// is touched.
+fn check(opts: &RunOptions) -> Result<Config> {
+    if netlink::ifindex(&opts.iface).is_none() {
+        bail!("--iface: unknown interface {:?}", opts.iface);
+    }
+    let rejected = || format!("rejected config {}", opts.config.display());
+    let config = Config::load(&opts.config, &netlink::interface_exists).with_context(rejected)?;
+    config
+        .check_attach(opts.attach == AttachMode::Tc)
+        .with_context(rejected)?;
+    if config.hops.iter().any(|h| h.interface == opts.iface) {
+        bail!(
+            "hop interface equals --iface {:?}: hops must be reached through other interfaces",
+            opts.iface
+        );
+    }
+    if let (_, Some(note)) = config.effective_slot_count() {
+        warn!("{note}");
+    }
+    if let Some(path) = &opts.status_file {
+        check_status_file(path)?;
+    }
+    Ok(config)
+}
+
+/// The status file's folder exists and takes files.
+pub fn check_status_file(path: &Path) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        bail!(
+            "--status-file {}: folder {} does not exist; create it or choose another path",
+            path.display(),
+            folder.display()
+        );
+    }
+    let probe = path.with_extension("tmp");
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "--status-file {}: cannot write in {}",
+            path.display(),
+            folder.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Taken first: a signal during start-up stops it cleanly.
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let handle = netlink::connect().context("opening rtnetlink")?;
+    let mut s = tokio::select! {
+        r = setup::start(&opts, &config, &handle) => r?,
+        _ = tokio::signal::ctrl_c() => { info!("SIGINT during start-up: stopped, nothing left attached"); return Ok(()); }
+        _ = sigterm.recv() => { info!("SIGTERM during start-up: stopped, nothing left attached"); return Ok(()); }
+    };
+    info!(
+        iface = %opts.iface,
+        hops = config.hops.len(),
+        slots = config.effective_slot_count().0,
+        tick_secs = config.tick_secs,
+        pins = %s.pin_dir.display(),
+        "steering"
+    );
+    let last = run_loop(&opts, &config, &handle, &mut s, &mut sigterm).await;
+    if let Some(st) = last {
+        let total: u64 = st.hops.iter().map(|h| h.failed_total).sum();
+        println!(
+            "summary: {} ticks, {} flows in table at exit, {} failed flows seen",
+            st.tick, st.flows, total
+        );
+    }
+    shutdown(s, opts.keep_pins)
+}
+
+/// Tick until a signal; returns the last tick's status.
+async fn run_loop(
+    opts: &RunOptions,
+    config: &Config,
+    handle: &rtnetlink::Handle,
+    s: &mut Steering,
+    sigterm: &mut tokio::signal::unix::Signal,
+) -> Option<TickStatus> {
+    let started = monotonic_ns();
+    let mut interval = tokio::time::interval(Duration::from_secs(config.tick_secs));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    let mut tick_no = 0u64;
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return last; }
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); return last; }
+        }
+        tick_no += 1;
+        let now = monotonic_ns();
+        for i in hops::poll(handle, &mut s.hops).await {
+            let id = s.ids[i];
+            s.adapter.entries.insert(id, s.hops[i].entry());
+            let usable = s.hops[i].usable();
+            let (d, out) = s.adapter.link(&mut s.dp, id, usable, now);
+            log_decisions(&d, &out);
+        }
+        match s.adapter.tick(&mut s.dp, now) {
+            Ok(o) => {
+                log_decisions(&o.decisions, &o.applied);
+                if let Some(r) = &o.decisions.report {
+                    let elapsed = now.saturating_sub(started) as f64 / 1e9;
+                    let status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
+                    print!("{}", status.table());
+                    if let Some(path) = &opts.status_file {
+                        if let Err(e) = write_status(path, &status) {
+                            warn!(error = %format!("{e:#}"), "writing the status file failed; retried at the next tick");
+                        }
+                    }
+                    last = Some(status);
+                }
+            }
+            Err(e) => {
+                warn!(tick = tick_no, error = %e, "reading the data plane failed; steering goes on with the last tables, retried at the next tick")
+            }
+        }
+    }
+}
+
+/// Every event with its reason; every failed write.
+fn log_decisions(d: &Decisions, out: &ApplyOutcome) {
+    for e in &d.events {
+        if e.is_warning() {
+            warn!("{e}");
+        } else {
+            info!("{e}");
+        }
+    }
+    for f in &out.failures {
+        warn!(failed = %f, "a data-plane write failed; written again at the next tick");
+    }
+}
+
+fn shutdown(s: Steering, keep_pins: bool) -> Result<()> {
+    let dir = s.pin_dir.clone();
+    drop(s);
+    if keep_pins {
+        info!(
+            dir = %dir.display(),
+            "exiting; programs stay attached and maps pinned (--keep-pins): flows keep \
+             being steered with the last slot tables until the next `steerer run`"
+        );
+    } else {
+        dataplane::remove_pins(&dir)?;
+        info!(dir = %dir.display(), "detached and removed pinned maps and links");
+    }
+    Ok(())
+}
+
+fn write_status(path: &Path, status: &TickStatus) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(status)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

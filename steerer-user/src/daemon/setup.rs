@@ -1,0 +1,286 @@
+//! Start-up: resolve the hops, load (or reuse) the pinned data plane, give
+//! every hop name its id, build the controller, write its first decisions
+//! and attach. Any error here is fatal, and what this start created is
+//! removed again (pins of an earlier run are left as they were).
+
+use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use steerer_common::{
+    config::CONFIG_READY,
+    flow::{LocalAddrKey, FAMILY_IPV4, FAMILY_IPV6},
+    limits::MAX_HOPS,
+    DataplaneConfig, FlowKey, FlowValue, HopEntry,
+};
+use tracing::{info, warn};
+
+use super::{
+    adapter::Adapter,
+    hops::{self, ResolvedHop},
+    RunOptions,
+};
+use crate::{
+    config::Config,
+    dataplane::{self, map_names, Attachment, Dataplane},
+    monotonic_ns, netlink,
+    policy::{hop_ids, Controller, ControllerHop, HopSpec},
+    portsets,
+};
+
+/// A running data plane and its control loop.
+pub struct Steering {
+    pub dp: Dataplane,
+    pub adapter: Adapter,
+    /// In configuration order.
+    pub hops: Vec<ResolvedHop>,
+    /// Data-plane id of each hop, in configuration order.
+    pub ids: Vec<u32>,
+    pub pin_dir: PathBuf,
+}
+
+/// Removes the pins this start created unless it finishes (an error, or a
+/// signal that drops the start-up future).
+struct SetupGuard {
+    pin_dir: PathBuf,
+    created: bool,
+    armed: bool,
+}
+
+impl Drop for SetupGuard {
+    fn drop(&mut self) {
+        if self.armed && self.created {
+            let _ = dataplane::remove_pins(&self.pin_dir);
+            info!(dir = %self.pin_dir.display(), "start-up did not finish: removed the pins it created");
+        }
+    }
+}
+
+pub async fn start(
+    opts: &RunOptions,
+    config: &Config,
+    handle: &rtnetlink::Handle,
+) -> Result<Steering> {
+    let resolved = hops::resolve_all(handle, &config.hops).await?;
+    let pin_dir = dataplane::pin_dir_for(&opts.iface)?;
+    if opts.fresh {
+        dataplane::remove_pins(&pin_dir)?;
+        info!(dir = %pin_dir.display(), "--fresh: removed pinned maps");
+    }
+    dataplane::ensure_bpffs()?;
+    let reused = pin_dir.join(map_names::FLOWS).exists();
+    let mut guard = SetupGuard {
+        pin_dir: pin_dir.clone(),
+        created: !reused,
+        armed: true,
+    };
+    let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
+    report_flow_table(&dp, opts, reused)?;
+    let previous = dp.config()?;
+    let hash_key = if reused && previous.flags & CONFIG_READY != 0 {
+        info!(dir = %pin_dir.display(), "reusing pinned maps: established flows keep their hops");
+        previous.hash_key
+    } else {
+        random_key()?
+    };
+    let (flows, failovers) = if reused {
+        (dp.flows()?, dp.failovers()?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let ids = assign_ids(&mut dp, config, &flows)?;
+    let controller_hops = controller_hops(config, &resolved, &ids);
+    // The pool enumeration differs per run, like the hash key.
+    let params = config.params(hash_key[0] ^ hash_key[1].rotate_left(17));
+    let mut controller = Controller::new(controller_hops, params);
+    if reused {
+        controller.handle_start(monotonic_ns(), &flows, &failovers);
+        info!(
+            flows = flows.len(),
+            "baseline taken: the first tick measures only what moves from now on"
+        );
+    }
+    let entries: HashMap<u32, HopEntry> = ids
+        .iter()
+        .zip(&resolved)
+        .map(|(&id, r)| (id, r.entry()))
+        .collect();
+    let mut adapter = Adapter::new(controller, entries);
+    // Destination tables of an earlier run belong to its windows.
+    for (dest, _) in dp.destinations()? {
+        dp.remove_destination(&dest)?;
+    }
+    refresh_local_addrs(handle, &mut dp).await?;
+    log_port_sets(&adapter.controller, config);
+    let initial = adapter.controller.initial();
+    let out = adapter.apply(&mut dp, &initial);
+    if !out.failures.is_empty() {
+        bail!("writing the first tables: {}", out.failures.join("; "));
+    }
+    let slot_count = config.effective_slot_count().0;
+    dp.set_config(&DataplaneConfig {
+        hash_key,
+        slot_count,
+        flags: CONFIG_READY,
+    })?;
+    let attachment = dp
+        .attach(&opts.iface, opts.attach)
+        .with_context(|| format!("attaching to {}", opts.iface))?;
+    if attachment == Attachment::Replaced {
+        info!(iface = %opts.iface, "took over the pinned links of an earlier run: programs replaced in place");
+    }
+    guard.armed = false;
+    Ok(Steering {
+        dp,
+        adapter,
+        hops: resolved,
+        ids,
+        pin_dir,
+    })
+}
+
+fn report_flow_table(dp: &Dataplane, opts: &RunOptions, reused: bool) -> Result<()> {
+    let entries = dp.flow_table_entries()?;
+    match opts.flow_table_size {
+        Some(asked) if reused && asked != entries => warn!(
+            entries,
+            asked,
+            "the reused flow table keeps its size; --flow-table-size takes effect with --fresh"
+        ),
+        _ => info!(entries, "flow table"),
+    }
+    Ok(())
+}
+
+/// Every hop name keeps the id the pins give it (SPEC 5: a hop is its
+/// name); `HOP_NAMES` is brought up to date, freed ids are cleared.
+fn assign_ids(
+    dp: &mut Dataplane,
+    config: &Config,
+    flows: &[(FlowKey, FlowValue)],
+) -> Result<Vec<u32>> {
+    let previous = dp.hop_names()?;
+    let mut referenced = vec![0usize; MAX_HOPS as usize];
+    for (_, v) in flows {
+        if let Some(n) = referenced.get_mut(v.hop as usize) {
+            *n += 1;
+        }
+    }
+    let wanted: Vec<&str> = config.hops.iter().map(|h| h.name.as_str()).collect();
+    let plan = hop_ids::assign(
+        &previous,
+        &wanted,
+        &|id| referenced[id as usize] > 0,
+        MAX_HOPS,
+    )?;
+    for (name, &id) in wanted.iter().zip(&plan.ids) {
+        let before = previous.iter().find(|(_, n)| n == name).map(|(i, _)| *i);
+        match before {
+            Some(old) if old == id => info!(hop = %name, id, "hop keeps its id"),
+            _ => info!(hop = %name, id, "hop id assigned"),
+        }
+        dp.set_hop_name(id, Some(name))?;
+    }
+    for (id, name) in &plan.draining {
+        warn!(
+            hop = %name, id, flows = referenced[*id as usize],
+            "hop no longer configured: its established flows drain on it, no new flows"
+        );
+    }
+    // Ids no name holds (freed, or never named) and no flow points at.
+    for id in 0..MAX_HOPS {
+        let held = plan.ids.contains(&id) || plan.draining.iter().any(|(d, _)| *d == id);
+        if !held && (plan.freed.contains(&id) || dp.hop(id)?.is_enabled()) {
+            dp.set_hop_name(id, None)?;
+            dp.set_hop(id, &HopEntry::default())?;
+        }
+    }
+    Ok(plan.ids)
+}
+
+fn controller_hops(config: &Config, resolved: &[ResolvedHop], ids: &[u32]) -> Vec<ControllerHop> {
+    config
+        .hops
+        .iter()
+        .zip(resolved)
+        .zip(ids)
+        .map(|((h, r), &id)| ControllerHop {
+            spec: HopSpec {
+                name: h.name.clone(),
+                initial_estimate: h.initial_estimate_bytes_per_sec(),
+                operator: h.operator.clone(),
+                subnet: h.next_hop.map(subnet_of),
+                // No directory feeds the daemon yet: every hop is as fresh.
+                fresh: false,
+                latency_ms: h.latency_ms,
+            },
+            id,
+            accepts: h.accepted_ports(),
+            usable: r.usable(),
+        })
+        .collect()
+}
+
+fn log_port_sets(controller: &Controller, config: &Config) {
+    if controller.ports().is_trivial() {
+        return;
+    }
+    for (index, ports, allowed) in controller.ports().set_ports() {
+        let names: Vec<&str> = config
+            .hops
+            .iter()
+            .zip(allowed)
+            .filter(|(_, &a)| a)
+            .map(|(h, _)| h.name.as_str())
+            .collect();
+        let shown = portsets::abbreviate(&ports.to_ranges(), 60);
+        info!(set = index, ports = %shown, hops = ?names, "port set");
+    }
+}
+
+/// The /24 (IPv4) or /48 (IPv6) of a hop's address, for window diversity.
+fn subnet_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+async fn refresh_local_addrs(handle: &rtnetlink::Handle, dp: &mut Dataplane) -> Result<()> {
+    let addrs = netlink::local_addresses(handle)
+        .await
+        .context("reading the gateway's own addresses")?;
+    let keys: Vec<LocalAddrKey> = addrs
+        .iter()
+        .map(|a| {
+            let mut key = LocalAddrKey::default();
+            match a {
+                IpAddr::V4(v4) => {
+                    key.addr[..4].copy_from_slice(&v4.octets());
+                    key.family = FAMILY_IPV4;
+                }
+                IpAddr::V6(v6) => {
+                    key.addr = v6.octets();
+                    key.family = FAMILY_IPV6;
+                }
+            }
+            key
+        })
+        .collect();
+    dp.set_local_addrs(&keys)?;
+    Ok(())
+}
+
+fn random_key() -> Result<[u64; 2]> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| anyhow::anyhow!("reading random bytes for the hash key: {e}"))?;
+    let lo = u64::from_le_bytes(b[..8].try_into()?);
+    let hi = u64::from_le_bytes(b[8..].try_into()?);
+    Ok([lo, hi])
+}

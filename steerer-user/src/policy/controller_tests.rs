@@ -1,0 +1,206 @@
+//! The controller's own rules: restart baselines, link events, blocks per
+//! destination with the per-port fallback.
+
+use steerer_common::{
+    flow::{DestKey, FailoverKey},
+    FlowKey, FlowValue,
+};
+
+use super::*;
+use crate::portsets::PortSet;
+
+const SEC: u64 = 1_000_000_000;
+
+fn hops(n: usize) -> Vec<ControllerHop> {
+    (0..n)
+        .map(|i| ControllerHop {
+            spec: HopSpec {
+                name: format!("h{i}"),
+                initial_estimate: 1e8,
+                operator: None,
+                subnet: None,
+                fresh: false,
+                latency_ms: None,
+            },
+            // Ids unlike positions: 10, 11, ...
+            id: 10 + i as u32,
+            accepts: PortSet::all(),
+            usable: true,
+        })
+        .collect()
+}
+
+fn params() -> Params {
+    Params {
+        tick_ns: 5 * SEC,
+        slot_count: 101,
+        window_base: 3,
+        ..Params::default()
+    }
+}
+
+fn key(dst: u8, dport: u16, sport: u16) -> FlowKey {
+    let mut k = FlowKey {
+        src_port: sport,
+        dst_port: dport,
+        proto: 6,
+        family: 4,
+        ..FlowKey::default()
+    };
+    k.src_addr[..4].copy_from_slice(&[198, 18, 0, 2]);
+    k.dst_addr[..4].copy_from_slice(&[198, 19, 0, dst]);
+    k
+}
+
+fn flow(hop: u32, bytes: u64, reply: u64, first: u64, last: u64) -> FlowValue {
+    FlowValue {
+        hop,
+        packets: 10,
+        bytes,
+        reply_packets: u64::from(reply > 0) * 10,
+        reply_bytes: reply,
+        first_seen_ns: first,
+        last_seen_ns: last,
+        ..FlowValue::default()
+    }
+}
+
+#[test]
+fn after_a_restart_the_first_tick_measures_only_what_moved_since() {
+    // Three flows that moved 1 GB each before the restart at 100 s, then
+    // 5 MB each over 1 s of the first tick.
+    let before: Vec<(FlowKey, FlowValue)> = (0..3u32)
+        .map(|i| {
+            (
+                key(2, 443, 1000 + i as u16),
+                flow(10 + i, 0, 1_000_000_000, 0, 100 * SEC),
+            )
+        })
+        .collect();
+    let after: Vec<(FlowKey, FlowValue)> = before
+        .iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                FlowValue {
+                    reply_bytes: v.reply_bytes + 5_000_000,
+                    last_seen_ns: 101 * SEC,
+                    ..*v
+                },
+            )
+        })
+        .collect();
+    let mut c = Controller::new(hops(3), params());
+    c.handle_start(100 * SEC, &before, &[]);
+    let r = c.handle_tick(105 * SEC, &after, &[]).report.unwrap();
+    for h in &r.hops {
+        assert_eq!(h.bytes, 5_000_000, "{}: only this run's bytes", h.name);
+        // 5 MB over the flow's 1 s since the start (busy from 100 to 101 s).
+        assert!((h.speed - 5e6).abs() < 1e-3, "{}: {}", h.name, h.speed);
+    }
+    // Without the baseline the lifetime bytes would count as one tick.
+    let mut c = Controller::new(hops(3), params());
+    let r = c.handle_tick(105 * SEC, &after, &[]).report.unwrap();
+    assert_eq!(r.hops[0].bytes, 1_005_000_000);
+}
+
+#[test]
+fn a_hop_going_down_leaves_every_table_at_once_and_its_flows_are_reset() {
+    let mut c = Controller::new(hops(3), params());
+    let d = c.handle_link(SEC, 11, false);
+    assert_eq!(d.events, vec![Event::HopDown { hop: "h1".into() }]);
+    assert!(!d.hops.iter().find(|h| h.id == 11).unwrap().enabled);
+    assert!(d.class_tables.iter().all(|t| !t.table.contains(&11)));
+    assert!(d.class_tables[0].table.iter().all(|&h| h == 10 || h == 12));
+    // The next tick resets exactly its flows.
+    let flows = vec![
+        (key(2, 443, 1), flow(11, 100, 100, 0, SEC)),
+        (key(2, 443, 2), flow(10, 100, 100, 0, SEC)),
+    ];
+    let d = c.handle_tick(5 * SEC, &flows, &[]);
+    assert_eq!(d.reset_flows, vec![key(2, 443, 1)]);
+    assert!(d
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::FlowsReset { hop, flows: 1, .. } if hop == "h1")));
+    // Back up: in the table again, nothing more reset.
+    let d = c.handle_link(6 * SEC, 11, true);
+    assert!(d.class_tables[0].table.contains(&11));
+    assert!(c.handle_tick(10 * SEC, &flows, &[]).reset_flows.is_empty());
+}
+
+/// Two failed flows (no reply after T) from hop `id` to `dst`:`port`.
+fn failing(id: u32, dst: u8, port: u16, sport: u16) -> Vec<(FlowKey, FlowValue)> {
+    (0..2)
+        .map(|i| (key(dst, port, sport + i), flow(id, 60, 0, 0, 0)))
+        .collect()
+}
+
+#[test]
+fn a_block_is_per_destination_and_falls_back_to_the_port_without_tables() {
+    let mut p = params();
+    p.max_destination_windows = 1;
+    let mut c = Controller::new(hops(3), p);
+    let mut flows = failing(11, 2, 8443, 100);
+    let d = c.handle_tick(5 * SEC, &flows, &[]);
+    let b = d
+        .destinations
+        .iter()
+        .find(|t| t.dest == DestKey::of(&key(2, 8443, 0)))
+        .expect("own table");
+    assert!(!b.table.contains(&11) && b.table.contains(&10) && b.table.contains(&12));
+    assert!(
+        d.class_tables[0].table.contains(&11),
+        "h1 keeps every other destination"
+    );
+    assert!(
+        d.port_sets.iter().all(|&s| s == d.port_sets[0]),
+        "no port excluded"
+    );
+    // A second blocked destination finds no table left (one here): h1 is
+    // excluded for its port instead, through a port set of its own.
+    flows.extend(failing(11, 3, 9000, 200));
+    let d = c.handle_tick(10 * SEC, &flows, &[]);
+    assert!(
+        d.events.contains(&Event::PortExcluded {
+            hop: "h1".into(),
+            port: 9000
+        }),
+        "{:?}",
+        d.events
+    );
+    let set = d.port_sets[9000];
+    assert_ne!(set, d.port_sets[443]);
+    let t = d
+        .class_tables
+        .iter()
+        .find(|t| t.index == set as u32)
+        .unwrap();
+    assert!(!t.table.contains(&11), "port 9000's table lacks h1");
+    let other = d
+        .class_tables
+        .iter()
+        .find(|t| t.index == d.port_sets[443] as u32)
+        .unwrap();
+    assert!(other.table.contains(&11));
+}
+
+#[test]
+fn failovers_are_counted_once_and_against_their_destination() {
+    let mut c = Controller::new(hops(3), params());
+    let fk = FailoverKey {
+        hop: 12,
+        dest: DestKey::of(&key(5, 80, 0)),
+    };
+    // Two moves off h2 towards 198.19.0.5:80: blocked for it.
+    let d = c.handle_tick(5 * SEC, &[], &[(fk, 2)]);
+    assert!(d.events.iter().any(
+        |e| matches!(e, Event::Excluded { hop, dest, .. } if hop == "h2" && *dest == fk.dest)
+    ));
+    // The same cumulative count again is no new failover: no new event,
+    // and the block stays.
+    let d = c.handle_tick(10 * SEC, &[], &[(fk, 2)]);
+    assert!(!d.events.iter().any(|e| matches!(e, Event::Excluded { .. })));
+    let t = d.destinations.iter().find(|t| t.dest == fk.dest).unwrap();
+    assert!(!t.table.contains(&12));
+}

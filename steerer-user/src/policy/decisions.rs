@@ -1,0 +1,189 @@
+//! What the controller decides: the data plane's desired state (every
+//! table, whole, each time: an adapter that failed to write something
+//! writes it again next time without being told), the flows to reset, and
+//! events that say what changed and why.
+
+use std::fmt;
+
+use steerer_common::{flow::DestKey, FlowKey};
+
+use super::report::TickReport;
+
+/// A hop of the data plane's hop table and whether it takes flows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopDecision {
+    /// Data-plane hop id (stable for the hop's name).
+    pub id: u32,
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// One port set's slot table, at its index of the class tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassTable {
+    pub index: u32,
+    /// Data-plane hop ids, `NO_HOP` in every slot when no hop may serve it.
+    pub table: Vec<u32>,
+}
+
+/// A destination's own slot table (SPEC 5.4) at its index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationDecision {
+    pub dest: DestKey,
+    pub index: u32,
+    pub table: Vec<u32>,
+}
+
+/// The output of one `handle_*` call.
+#[derive(Debug, Clone, Default)]
+pub struct Decisions {
+    /// Every configured hop.
+    pub hops: Vec<HopDecision>,
+    /// Every port set's table. Written before `port_sets`, which points
+    /// at them ("table before pointer").
+    pub class_tables: Vec<ClassTable>,
+    /// Destination port -> class table index (65,536 entries).
+    pub port_sets: Vec<u8>,
+    /// Every destination with a table of its own; a destination the data
+    /// plane holds and this list lacks is to be removed.
+    pub destinations: Vec<DestinationDecision>,
+    /// Flows to delete from the flow table, so that their senders' retries
+    /// are steered afresh (SPEC 5.5).
+    pub reset_flows: Vec<FlowKey>,
+    pub events: Vec<Event>,
+    /// The tick's figures (ticks only).
+    pub report: Option<TickReport<FlowKey>>,
+}
+
+/// Something the controller changed, with its reason, for the log (the
+/// daemon) or the record (the simulator).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The adapter said the hop cannot be used (link down, no neighbour).
+    HopDown {
+        hop: String,
+    },
+    HopUp {
+        hop: String,
+    },
+    /// No reply on any flow (SPEC 5.5 "disappeared").
+    HopDisappeared {
+        hop: String,
+        failed: u64,
+    },
+    FlowsReset {
+        hop: String,
+        flows: usize,
+        why: &'static str,
+    },
+    /// Flows from the hop to the destination get no answer (SPEC 5.5
+    /// "blocked"): excluded for it alone.
+    Excluded {
+        hop: String,
+        /// The hop's index in the controller's list (the simulator's hop
+        /// number).
+        hop_index: u32,
+        dest: DestKey,
+        /// How long this exclusion lasts (a re-test follows).
+        for_ns: u64,
+    },
+    /// The exclusion expired (a re-test follows) or a flow got answers.
+    ExclusionLifted {
+        hop: String,
+        dest: DestKey,
+    },
+    /// No destination table was left for a blocked destination: the hop is
+    /// excluded for the whole port instead.
+    PortExcluded {
+        hop: String,
+        port: u16,
+    },
+    PortReadmitted {
+        hop: String,
+        port: u16,
+    },
+    DestinationOpened {
+        dest: DestKey,
+        index: u32,
+    },
+    DestinationClosed {
+        dest: DestKey,
+    },
+    PortSetsChanged {
+        sets: usize,
+    },
+}
+
+impl Event {
+    /// Worth a warning in an operator's log.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Event::HopDown { .. }
+                | Event::HopDisappeared { .. }
+                | Event::Excluded { .. }
+                | Event::PortExcluded { .. }
+        )
+    }
+}
+
+/// `198.19.0.2:443/tcp`, `[2001:db8::1]:53/udp`.
+pub fn fmt_dest(d: &DestKey) -> String {
+    let ip = crate::report::key_addr(d.family, &d.addr);
+    let proto = match d.proto {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        p => format!("proto {p}"),
+    };
+    if d.family == steerer_common::flow::FAMILY_IPV6 {
+        format!("[{ip}]:{}/{proto}", d.port)
+    } else {
+        format!("{ip}:{}/{proto}", d.port)
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::HopDown { hop } => write!(
+                f,
+                "hop {hop} is down (link or next hop gone): out of every table, its flows reset at the next tick"
+            ),
+            Event::HopUp { hop } => write!(f, "hop {hop} is up again: offered new flows"),
+            Event::HopDisappeared { hop, failed } => write!(
+                f,
+                "hop {hop} answered no flow ({failed} failed this tick): out of every table until its re-test"
+            ),
+            Event::FlowsReset { hop, flows, why } => {
+                write!(f, "reset {flows} flows of hop {hop} ({why}): their retries go elsewhere")
+            }
+            Event::Excluded { hop, dest, for_ns, .. } => write!(
+                f,
+                "hop {hop} drops connections to {}: excluded for that destination only, re-tested in {:.0} s",
+                fmt_dest(dest),
+                *for_ns as f64 / 1e9
+            ),
+            Event::ExclusionLifted { hop, dest } => write!(
+                f,
+                "hop {hop} offered {} again (exclusion expired or a flow was answered)",
+                fmt_dest(dest)
+            ),
+            Event::PortExcluded { hop, port } => write!(
+                f,
+                "hop {hop} excluded for every destination on port {port}: all destination tables hold other blocked destinations"
+            ),
+            Event::PortReadmitted { hop, port } => {
+                write!(f, "hop {hop} offered port {port} again")
+            }
+            Event::DestinationOpened { dest, index } => {
+                write!(f, "destination {} has a window of its own (table {index})", fmt_dest(dest))
+            }
+            Event::DestinationClosed { dest } => {
+                write!(f, "destination window of {} closed", fmt_dest(dest))
+            }
+            Event::PortSetsChanged { sets } => {
+                write!(f, "port sets rebuilt: {sets} sets, tables written before the port map")
+            }
+        }
+    }
+}

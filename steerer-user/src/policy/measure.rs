@@ -1,0 +1,180 @@
+//! The first half of a tick: from the flow table to per-hop and
+//! per-destination figures (SPEC 5.1, 5.2) and the flows that failed or got
+//! their first answer.
+
+use std::{collections::HashMap, hash::Hash};
+
+use super::{
+    busy_time,
+    engine::Engine,
+    params::DESTINATION_MIN_BYTES,
+    report::{FlowEvent, FlowSample},
+    window::{speed_of, PacketInterval},
+};
+
+/// The engine's memory of one flow between ticks (40 bytes plus the key).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct FlowMemo {
+    /// Bytes in both directions at the last tick.
+    pub total: u64,
+    /// Reply bytes at the last tick.
+    pub reply: u64,
+    pub seen_tick: u64,
+    /// Already reported as failed.
+    pub failed: bool,
+    /// Already reported as answered.
+    pub answered: bool,
+}
+
+/// What one tick measured, per hop (and per destination with a window).
+pub(super) struct TickMeasure {
+    pub bytes: Vec<u64>,
+    pub active: Vec<u64>,
+    /// Flows of the hop that got reply bytes this tick.
+    pub answered: Vec<u64>,
+    pub newly_failed: Vec<u64>,
+    /// This tick's speed of each hop, where it moved data long enough.
+    pub measured: Vec<Option<f64>>,
+    /// (destination, hop) -> (bytes, speed if measurable).
+    pub destination: HashMap<(u64, u32), (u64, Option<f64>)>,
+    /// Connections started this tick per destination.
+    pub started: HashMap<u64, u64>,
+}
+
+/// The result of [`Engine::observe`], input of [`Engine::plan`].
+pub struct Observed<K> {
+    pub now_ns: u64,
+    /// Start of the span this tick measured (the previous tick).
+    pub window_start: u64,
+    pub(super) m: TickMeasure,
+    pub newly_failed: Vec<FlowEvent<K>>,
+    pub newly_answered: Vec<FlowEvent<K>>,
+}
+
+/// Bytes and busy intervals of one (destination, hop) in a tick.
+type Intervals = (u64, Vec<(u64, u64)>);
+
+impl<K: Hash + Eq + Copy> Engine<K> {
+    /// Read every flow of the table at `now_ns`: per-flow deltas into
+    /// per-hop figures (recorded in each hop's L window) and per-destination
+    /// ones; flows that failed (sent, no reply after T) or got their first
+    /// reply.
+    pub fn observe(
+        &mut self,
+        now_ns: u64,
+        flows: impl IntoIterator<Item = FlowSample<K>>,
+    ) -> Observed<K> {
+        let n = self.hops.len();
+        let window_start = match self.last_tick_ns {
+            Some(t) if t < now_ns => t,
+            _ => now_ns.saturating_sub(self.params.tick_ns),
+        };
+        let mut m = TickMeasure {
+            bytes: vec![0; n],
+            active: vec![0; n],
+            answered: vec![0; n],
+            newly_failed: vec![0; n],
+            measured: vec![None; n],
+            destination: HashMap::new(),
+            started: HashMap::new(),
+        };
+        let mut newly_failed = Vec::new();
+        let mut newly_answered = Vec::new();
+        let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
+        let mut started_on: Vec<u64> = vec![0; n];
+        let mut dest_intervals: HashMap<(u64, u32), Intervals> = HashMap::new();
+        self.tick_count += 1;
+        let tick = self.tick_count;
+        for f in flows {
+            let h = f.hop as usize;
+            if h >= n {
+                continue; // a hop this engine does not hold (a removed one)
+            }
+            let total = f.bytes + f.reply_bytes;
+            let memo = self.flows.entry(f.key).or_default();
+            let delta = total.saturating_sub(memo.total);
+            if f.reply_bytes > memo.reply {
+                m.answered[h] += 1;
+            }
+            memo.total = total;
+            memo.reply = f.reply_bytes;
+            memo.seen_tick = tick;
+            let event = FlowEvent {
+                key: f.key,
+                hop: f.hop,
+                destination: f.destination,
+            };
+            if f.reply_packets > 0 && !memo.answered {
+                memo.answered = true;
+                newly_answered.push(event);
+            }
+            if f.last_seen_ns >= window_start {
+                m.active[h] += 1;
+            }
+            let started = f.first_seen_ns >= window_start;
+            if started {
+                *m.started.entry(f.destination).or_default() += 1;
+                started_on[h] += 1;
+            }
+            let start = f.first_seen_ns.max(window_start);
+            let interval = (start, f.last_seen_ns.max(start));
+            // A flow that never got an answer moved no data: its retried
+            // SYNs would only stretch the hop's busy time (blackholes are
+            // judged by failures and exclusions, not by speed).
+            let moved = delta > 0 && f.reply_packets > 0;
+            if let Some(w) = self.destinations.get_mut(&f.destination) {
+                if moved {
+                    let iv = PacketInterval {
+                        start_ns: interval.0,
+                        end_ns: interval.1,
+                        bytes: delta,
+                    };
+                    w.sequence.record(iv, started);
+                } else if started {
+                    w.sequence.count_started(1);
+                }
+                if moved {
+                    let e = dest_intervals.entry((f.destination, f.hop)).or_default();
+                    e.0 += delta;
+                    e.1.push(interval);
+                }
+            }
+            if moved {
+                m.bytes[h] += delta;
+                intervals[h].push(interval);
+            }
+            let failed = f.packets > 0
+                && f.reply_packets == 0
+                && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
+            if failed && !memo.failed {
+                memo.failed = true;
+                m.newly_failed[h] += 1;
+                newly_failed.push(event);
+            }
+        }
+        // Flows gone from the table (ended, evicted) are forgotten.
+        self.flows.retain(|_, memo| memo.seen_tick == tick);
+        for (h, iv) in intervals.iter_mut().enumerate() {
+            let busy = self.state[h]
+                .sequence
+                .record_batch(m.bytes[h], iv, started_on[h]);
+            m.measured[h] = speed_of(m.bytes[h], busy);
+        }
+        for (k, (bytes, mut iv)) in dest_intervals {
+            let busy = busy_time::union_length(&mut iv);
+            let speed = if bytes >= DESTINATION_MIN_BYTES {
+                speed_of(bytes, busy)
+            } else {
+                None
+            };
+            m.destination.insert(k, (bytes, speed));
+        }
+        Observed {
+            now_ns,
+            window_start,
+            m,
+            newly_failed,
+            newly_answered,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! What the policy is told before it starts: the hops as it sees them and
+//! its tunables (SPEC section 3), and the thresholds of its rules.
+
+/// One configured hop as the policy sees it.
+#[derive(Debug, Clone)]
+pub struct HopSpec {
+    pub name: String,
+    /// min(estimated speed, estimated capacity), bytes per second.
+    pub initial_estimate: f64,
+    /// Operator tag (SPEC 2): hops of one operator share the operator's
+    /// max share, and windows prefer operators they do not hold yet.
+    pub operator: Option<String>,
+    /// The hop's network (e.g. the /24 of its address): windows prefer
+    /// subnets they do not hold yet (SPEC 5.6).
+    pub subnet: Option<String>,
+    /// The directory published fresh data about this hop (preferred when
+    /// windows take new members).
+    pub fresh: bool,
+    /// Probe latency, milliseconds (lower preferred among equals).
+    pub latency_ms: Option<f64>,
+}
+
+/// Tunables (SPEC section 3); `Params::default()` holds the SPEC defaults.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// K, nanoseconds.
+    pub tick_ns: u64,
+    /// L: the sequence window (SPEC 5.2). A hop without data this tick is
+    /// weighted by its speed over L; a destination window is sized by its
+    /// connections over L; a disappeared hop stays out this long before a
+    /// re-test.
+    pub memory_ns: u64,
+    /// T: no reply after this long marks a flow failed.
+    pub fail_after_ns: u64,
+    pub max_share: f64,
+    /// Largest share of one operator's hops together (SPEC 5.6).
+    pub max_operator_share: f64,
+    /// Share of new flows spread evenly over every usable hop, so that each
+    /// can be measured again (SPEC 5.6).
+    pub exploration_share: f64,
+    /// Slots per class table (prime).
+    pub slot_count: u32,
+    /// N: baseline window size.
+    pub window_base: usize,
+    /// R: new connections to one destination in one tick before it gets a
+    /// window of its own.
+    pub grow_after: u64,
+    /// S: hops added per R connections.
+    pub grow_by: usize,
+    /// Largest destination window: a destination table of 1021 slots still
+    /// gives each of 32 hops about 32 slots of resolution. (The class
+    /// window grows with load up to the whole pool.)
+    pub max_window: usize,
+    /// Destination windows held at most (the data plane's table count); the
+    /// least recently used destination gives way.
+    pub max_destination_windows: usize,
+    /// Slots per destination table (prime).
+    pub destination_slot_count: u32,
+    /// M: grouping tolerance of the window sequences (SPEC 5.2).
+    pub group_tolerance_ns: u64,
+    /// Seed of the pool enumeration (random, fixed per run).
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            tick_ns: 5_000_000_000,
+            memory_ns: 60_000_000_000,
+            fail_after_ns: 3_000_000_000,
+            max_share: 0.5,
+            max_operator_share: 0.5,
+            exploration_share: 0.05,
+            slot_count: 401,
+            window_base: 4,
+            grow_after: 8,
+            grow_by: 2,
+            max_window: 32,
+            max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
+            destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
+            group_tolerance_ns: 50_000_000,
+            seed: 0,
+        }
+    }
+}
+
+/// Failed flows in one tick, with no reply on any flow of the hop, that
+/// declare a hop disappeared.
+pub const SILENT_FAILURES: u64 = 3;
+/// A window member slower than this fraction of the window's best is bad
+/// (SPEC 5.5) and replaced.
+pub const BAD_SPEED_FRACTION: f64 = 0.1;
+/// A member whose flows fail more than this often (with at least
+/// `SILENT_FAILURES` failures) is bad too.
+pub const BAD_FAILURE_RATIO: f64 = 0.5;
+/// Load (bytes over the whole tick / the hop's best speed within L) of the
+/// window's members above which they are saturated and the class window
+/// grows fourfold (at least S more) (SPEC is silent on load; an operator
+/// expects a full window to widen).
+pub const SATURATED_BUSY: f64 = 0.8;
+/// ... and below which a grown class window may shrink again.
+pub const IDLE_BUSY: f64 = 0.5;
+/// Bytes from a hop to a destination in a tick before its per-destination
+/// speed is used instead of the global one (SPEC 5.3 "enough data").
+pub const DESTINATION_MIN_BYTES: u64 = 64 * 1024;

@@ -1,0 +1,115 @@
+//! From speeds to shares and slot tables (SPEC 5.3, 5.6): measured speeds
+//! first, then the speed over L, then the claim, capped at the best
+//! measured member; caps per hop and per operator; exploration share.
+
+use std::hash::Hash;
+
+use super::{engine::Engine, report::SpeedSource, slot_table, weights};
+
+impl<K: Hash + Eq + Copy> Engine<K> {
+    /// Speed per hop: this tick's measurement, else its speed over the L
+    /// window (SPEC 5.2: the larger window answers from its sub-windows),
+    /// else the operator's estimate.
+    pub(super) fn speeds(&self) -> (Vec<f64>, Vec<SpeedSource>) {
+        let mut speeds = Vec::with_capacity(self.hops.len());
+        let mut sources = Vec::with_capacity(self.hops.len());
+        for (h, state) in self.state.iter().enumerate() {
+            let seq = &state.sequence;
+            if let Some(speed) = seq.current().speed() {
+                speeds.push(speed);
+                sources.push(SpeedSource::Measured);
+            } else if let Some(speed) = seq.speed() {
+                speeds.push(speed);
+                sources.push(SpeedSource::Remembered);
+            } else {
+                speeds.push(self.hops[h].initial_estimate);
+                sources.push(SpeedSource::Estimated);
+            }
+        }
+        (speeds, sources)
+    }
+
+    /// The slot table for a port set served only by the hops in `allowed`
+    /// (those accepting every port of the set), from the speeds of the last
+    /// tick: the class window's allowed members, topped up to N from the
+    /// pool's enumeration order. No allowed usable hop: an empty table (the
+    /// data plane passes such flows unsteered and counts them).
+    pub fn table_for(&self, allowed: &[bool]) -> Vec<u32> {
+        self.class_table(&self.last_speeds, &self.last_sources, Some(allowed))
+            .1
+    }
+
+    /// Shares and table of the class window (restricted to `allowed`).
+    pub(super) fn class_table(
+        &self,
+        speeds: &[f64],
+        sources: &[SpeedSource],
+        allowed: Option<&[bool]>,
+    ) -> (Vec<f64>, Vec<u32>) {
+        let ok = |h: u32| {
+            self.usable_now(h as usize)
+                && allowed.is_none_or(|a| a.get(h as usize).copied().unwrap_or(false))
+        };
+        let mut members: Vec<u32> = self
+            .window
+            .members
+            .iter()
+            .copied()
+            .filter(|&h| ok(h))
+            .collect();
+        if allowed.is_some() {
+            for h in self.pool.order() {
+                if members.len() >= self.params.window_base.max(1) {
+                    break;
+                }
+                if ok(h) && !members.contains(&h) {
+                    members.push(h);
+                }
+            }
+        }
+        self.window_table(&members, speeds, sources, self.params.slot_count)
+    }
+
+    /// Shares (over all hops, zero outside `members`) and the table of a
+    /// window: weights by speed, estimates capped at the best measured
+    /// member ("claimed figures never outweigh measured ones"), caps per
+    /// hop and per operator, exploration share.
+    pub(super) fn window_table(
+        &self,
+        members: &[u32],
+        speeds: &[f64],
+        sources: &[SpeedSource],
+        slots: u32,
+    ) -> (Vec<f64>, Vec<u32>) {
+        let n = self.hops.len();
+        if members.is_empty() {
+            return (vec![0.0; n], vec![slot_table::EMPTY; slots as usize]);
+        }
+        let best_known = members
+            .iter()
+            .filter(|&&h| sources[h as usize] != SpeedSource::Estimated)
+            .map(|&h| speeds[h as usize])
+            .fold(0.0, f64::max);
+        let mut w = vec![0.0; n];
+        let mut in_window = vec![false; n];
+        for &h in members {
+            let i = h as usize;
+            in_window[i] = true;
+            w[i] = if sources[i] == SpeedSource::Estimated && best_known > 0.0 {
+                speeds[i].min(best_known)
+            } else {
+                speeds[i]
+            };
+        }
+        let mut shares = weights::shares(
+            &w,
+            &in_window,
+            self.params.max_share,
+            self.params.exploration_share,
+        );
+        weights::cap_groups(&mut shares, &self.operators, self.params.max_operator_share);
+        let ids: Vec<u32> = (0..n as u32).collect();
+        let table = slot_table::build(&ids, &self.seeds, &shares, slots);
+        (shares, table)
+    }
+}
