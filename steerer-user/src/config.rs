@@ -290,67 +290,7 @@ impl Config {
 
         let mut names = HashSet::new();
         for (i, hop) in self.hops.iter().enumerate() {
-            let field = |f: &str| format!("hop[{i}].{f}");
-            if hop.name.trim().is_empty() {
-                return Err(invalid(field("name"), "must not be empty"));
-            }
-            if hop.name.len() > HOP_NAME_MAX {
-                return Err(invalid(
-                    field("name"),
-                    format!("{:?} is longer than {HOP_NAME_MAX} bytes", hop.name),
-                ));
-            }
-            if !names.insert(hop.name.as_str()) {
-                return Err(invalid(
-                    field("name"),
-                    format!("duplicate hop {:?}", hop.name),
-                ));
-            }
-            if !interface_exists(&hop.interface) {
-                return Err(invalid(
-                    field("interface"),
-                    format!("unknown interface {:?}", hop.interface),
-                ));
-            }
-            match hop.action {
-                HopAction::Redirect => {
-                    if hop.next_hop.is_none() {
-                        return Err(invalid(
-                            field("next_hop"),
-                            "required for action \"redirect\"",
-                        ));
-                    }
-                    if hop.mark.is_some() {
-                        return Err(invalid(field("mark"), "only for action \"mark\""));
-                    }
-                }
-                HopAction::Mark => match hop.mark {
-                    None | Some(0) => {
-                        return Err(invalid(
-                            field("mark"),
-                            "a non-zero mark is required for action \"mark\"",
-                        ))
-                    }
-                    Some(_) => {}
-                },
-            }
-            if let Some(policy) = &hop.exit_policy {
-                crate::portsets::PortSet::parse_policy(policy)
-                    .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
-            }
-            if let Some(l) = hop.latency_ms {
-                if !(l.is_finite() && l >= 0.0) {
-                    return Err(invalid(field("latency_ms"), format!("{l} must be >= 0")));
-                }
-            }
-            for (f, v) in [
-                ("estimated_speed_mbit", hop.estimated_speed_mbit),
-                ("estimated_capacity_mbit", hop.estimated_capacity_mbit),
-            ] {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(invalid(field(f), format!("{v} must be a positive number")));
-                }
-            }
+            validate_hop(i, hop, &mut names, interface_exists)?;
         }
         Ok(())
     }
@@ -404,6 +344,77 @@ impl Config {
     }
 }
 
+/// One `[[hop]]`'s rules; `names` collects the names seen so far.
+fn validate_hop<'a>(
+    i: usize,
+    hop: &'a HopConfig,
+    names: &mut HashSet<&'a str>,
+    interface_exists: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let field = |f: &str| format!("hop[{i}].{f}");
+    if hop.name.trim().is_empty() {
+        return Err(invalid(field("name"), "must not be empty"));
+    }
+    if hop.name.len() > HOP_NAME_MAX {
+        return Err(invalid(
+            field("name"),
+            format!("{:?} is longer than {HOP_NAME_MAX} bytes", hop.name),
+        ));
+    }
+    if !names.insert(hop.name.as_str()) {
+        return Err(invalid(
+            field("name"),
+            format!("duplicate hop {:?}", hop.name),
+        ));
+    }
+    if !interface_exists(&hop.interface) {
+        return Err(invalid(
+            field("interface"),
+            format!("unknown interface {:?}", hop.interface),
+        ));
+    }
+    match hop.action {
+        HopAction::Redirect => {
+            if hop.next_hop.is_none() {
+                return Err(invalid(
+                    field("next_hop"),
+                    "required for action \"redirect\"",
+                ));
+            }
+            if hop.mark.is_some() {
+                return Err(invalid(field("mark"), "only for action \"mark\""));
+            }
+        }
+        HopAction::Mark => match hop.mark {
+            None | Some(0) => {
+                return Err(invalid(
+                    field("mark"),
+                    "a non-zero mark is required for action \"mark\"",
+                ))
+            }
+            Some(_) => {}
+        },
+    }
+    if let Some(policy) = &hop.exit_policy {
+        crate::portsets::PortSet::parse_policy(policy)
+            .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
+    }
+    if let Some(l) = hop.latency_ms {
+        if !(l.is_finite() && l >= 0.0) {
+            return Err(invalid(field("latency_ms"), format!("{l} must be >= 0")));
+        }
+    }
+    for (f, v) in [
+        ("estimated_speed_mbit", hop.estimated_speed_mbit),
+        ("estimated_capacity_mbit", hop.estimated_capacity_mbit),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(invalid(field(f), format!("{v} must be a positive number")));
+        }
+    }
+    Ok(())
+}
+
 /// Smallest prime >= n.
 pub fn next_prime(n: u32) -> u32 {
     let is_prime = |x: u32| {
@@ -423,177 +434,5 @@ pub fn next_prime(n: u32) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-tick_secs = 2
-[[hop]]
-name = "a"
-interface = "eth1"
-next_hop = "198.18.1.2"
-estimated_speed_mbit = 100
-estimated_capacity_mbit = 50
-[[hop]]
-name = "b"
-interface = "eth2"
-next_hop = "2001:db8:0:2::2"
-estimated_speed_mbit = 10
-estimated_capacity_mbit = 1000
-"#;
-
-    fn exists(name: &str) -> bool {
-        name.starts_with("eth")
-    }
-
-    fn field_of(err: ConfigError) -> String {
-        match err {
-            ConfigError::Invalid { field, .. } => field,
-            other => panic!("expected a validation error, got {other}"),
-        }
-    }
-
-    #[test]
-    fn good_config_parses_with_defaults() {
-        let c = Config::parse(GOOD).unwrap();
-        c.validate(&exists).unwrap();
-        assert_eq!(c.tick_secs, 2);
-        assert_eq!(c.max_share, DEFAULT_MAX_SHARE);
-        assert_eq!(c.hops.len(), 2);
-        assert_eq!(c.hops[0].initial_estimate_bytes_per_sec(), 50e6 / 8.0);
-        assert_eq!(c.effective_slot_count(), (211, None));
-        assert_eq!(
-            (c.memory_secs, c.group_tolerance_ms),
-            (60, 50),
-            "SPEC 3: L and M"
-        );
-    }
-
-    #[test]
-    fn zero_tick_is_rejected_naming_the_field() {
-        let c = Config::parse(&GOOD.replace("tick_secs = 2", "tick_secs = 0")).unwrap();
-        assert_eq!(field_of(c.validate(&exists).unwrap_err()), "tick_secs");
-    }
-
-    #[test]
-    fn window_parameters_are_validated_naming_the_field() {
-        let c = Config::parse(GOOD).unwrap();
-        assert_eq!(
-            (c.window, c.grow_after, c.grow_by),
-            (4, 8, 2),
-            "SPEC 3 defaults"
-        );
-        for (line, field) in [
-            ("window = 0", "window"),
-            ("grow_after = 0", "grow_after"),
-            ("max_operator_share = 1.5", "max_operator_share"),
-        ] {
-            let c = Config::parse(&format!("{line}\n{GOOD}")).unwrap();
-            assert_eq!(field_of(c.validate(&exists).unwrap_err()), field, "{line}");
-        }
-        let c = Config::parse(&format!("window = 2\ngrow_by = 3\n{GOOD}")).unwrap();
-        c.validate(&exists).unwrap();
-    }
-
-    #[test]
-    fn unknown_interface_is_rejected_naming_the_hop() {
-        let c = Config::parse(&GOOD.replace("\"eth2\"", "\"nope0\"")).unwrap();
-        let err = c.validate(&exists).unwrap_err();
-        assert!(err.to_string().contains("nope0"), "{err}");
-        assert_eq!(field_of(err), "hop[1].interface");
-    }
-
-    #[test]
-    fn duplicate_hop_is_rejected() {
-        let c = Config::parse(&GOOD.replace("name = \"b\"", "name = \"a\"")).unwrap();
-        assert_eq!(field_of(c.validate(&exists).unwrap_err()), "hop[1].name");
-    }
-
-    #[test]
-    fn missing_field_is_named_by_the_parser() {
-        let err = Config::parse(&GOOD.replace("estimated_speed_mbit = 100\n", "")).unwrap_err();
-        assert!(err.to_string().contains("estimated_speed_mbit"), "{err}");
-    }
-
-    #[test]
-    fn unknown_field_is_rejected() {
-        let err = Config::parse(&format!("tick = 3\n{GOOD}")).unwrap_err();
-        assert!(err.to_string().contains("tick"), "{err}");
-    }
-
-    #[test]
-    fn non_positive_speed_is_rejected() {
-        let c = Config::parse(&GOOD.replace("= 10\n", "= -1\n")).unwrap();
-        assert_eq!(
-            field_of(c.validate(&exists).unwrap_err()),
-            "hop[1].estimated_speed_mbit"
-        );
-    }
-
-    #[test]
-    fn next_prime_is_prime_and_not_smaller() {
-        assert_eq!(next_prime(300), 307);
-        assert_eq!(next_prime(25600), 25601);
-        assert_eq!(next_prime(2), 2);
-    }
-
-    #[test]
-    fn mark_hops_need_a_mark_and_tc_redirect_hops_a_next_hop() {
-        let mark = GOOD.replacen(
-            "next_hop = \"2001:db8:0:2::2\"",
-            "action = \"mark\"\nmark = 16",
-            1,
-        );
-        let c = Config::parse(&mark).unwrap();
-        c.validate(&exists).unwrap();
-        assert_eq!(c.hops[1].action, HopAction::Mark);
-        assert_eq!(
-            field_of(c.check_attach(false).unwrap_err()),
-            "hop[1].action"
-        );
-        c.check_attach(true).unwrap();
-
-        let no_mark = GOOD.replacen("next_hop = \"2001:db8:0:2::2\"", "action = \"mark\"", 1);
-        let err = Config::parse(&no_mark)
-            .unwrap()
-            .validate(&exists)
-            .unwrap_err();
-        assert_eq!(field_of(err), "hop[1].mark");
-
-        let no_next_hop = GOOD.replacen("next_hop = \"198.18.1.2\"\n", "", 1);
-        let err = Config::parse(&no_next_hop)
-            .unwrap()
-            .validate(&exists)
-            .unwrap_err();
-        assert_eq!(field_of(err), "hop[0].next_hop");
-
-        let bad_action = GOOD.replacen("next_hop = \"198.18.1.2\"", "action = \"tunnel\"", 1);
-        assert!(matches!(
-            Config::parse(&bad_action),
-            Err(ConfigError::Parse { .. })
-        ));
-    }
-
-    #[test]
-    fn exit_policies_are_checked_and_default_to_everything() {
-        let c = Config::parse(&GOOD.replacen(
-            "estimated_speed_mbit = 100",
-            "exit_policy = \"accept 80,443\"\nestimated_speed_mbit = 100",
-            1,
-        ))
-        .unwrap();
-        c.validate(&exists).unwrap();
-        assert_eq!(c.hops[0].accepted_ports().len(), 2);
-        assert_eq!(c.hops[1].accepted_ports().len(), 65535);
-        let bad = Config::parse(&GOOD.replacen(
-            "estimated_speed_mbit = 100",
-            "exit_policy = \"accept 443-80\"\nestimated_speed_mbit = 100",
-            1,
-        ))
-        .unwrap();
-        assert_eq!(
-            field_of(bad.validate(&exists).unwrap_err()),
-            "hop[0].exit_policy"
-        );
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

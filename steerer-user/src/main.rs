@@ -160,44 +160,7 @@ fn real_main() -> Result<()> {
             status_file,
             flow_table_size,
         }),
-        Command::Flows { iface, json } => {
-            let maps = PinnedMaps::open(&iface)?;
-            let records: Vec<FlowRecord> = maps
-                .flows()?
-                .iter()
-                .map(|(k, v)| FlowRecord::new(k, v))
-                .collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&records)?);
-            } else {
-                println!(
-                    "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
-                    "source",
-                    "destination",
-                    "proto",
-                    "hop",
-                    "packets",
-                    "bytes",
-                    "replies",
-                    "reply bytes"
-                );
-                for r in &records {
-                    println!(
-                        "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
-                        format!("{}:{}", r.src, r.src_port),
-                        format!("{}:{}", r.dst, r.dst_port),
-                        r.proto,
-                        r.hop,
-                        r.packets,
-                        r.bytes,
-                        r.reply_packets,
-                        r.reply_bytes
-                    );
-                }
-                println!("{} flows", records.len());
-            }
-            Ok(())
-        }
+        Command::Flows { iface, json } => flows(&iface, json),
         Command::PortSets {
             consensus,
             microdescs,
@@ -234,6 +197,39 @@ fn real_main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `steerer flows`: the flow table from the pins.
+fn flows(iface: &str, json: bool) -> Result<()> {
+    let maps = PinnedMaps::open(iface)?;
+    let records: Vec<FlowRecord> = maps
+        .flows()?
+        .iter()
+        .map(|(k, v)| FlowRecord::new(k, v))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else {
+        println!(
+            "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
+            "source", "destination", "proto", "hop", "packets", "bytes", "replies", "reply bytes"
+        );
+        for r in &records {
+            println!(
+                "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
+                format!("{}:{}", r.src, r.src_port),
+                format!("{}:{}", r.dst, r.dst_port),
+                r.proto,
+                r.hop,
+                r.packets,
+                r.bytes,
+                r.reply_packets,
+                r.reply_bytes
+            );
+        }
+        println!("{} flows", records.len());
+    }
+    Ok(())
 }
 
 fn port_sets(

@@ -47,3 +47,15 @@ pub fn namespaces_with_prefix(prefix: &str) -> Result<Vec<String>> {
         .filter(|n| n.starts_with(prefix))
         .collect())
 }
+
+/// Whether an XDP program is attached to the lab gateway's LAN interface.
+pub fn xdp_attached(lab: &crate::Lab) -> bool {
+    crate::netns::command_in(&lab.gw_ns(), "ip")
+        .and_then(|mut c| {
+            c.args(["-d", "link", "show", "dev", &lab.lan_iface()])
+                .output()
+                .map_err(Into::into)
+        })
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
+        .unwrap_or(false)
+}

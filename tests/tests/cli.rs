@@ -14,21 +14,7 @@ use steerer_lab::{
 
 /// Run `steerer run` on the lab gateway with `config`; returns (success, stderr).
 fn run_with(lab: &Lab, config: &str) -> (bool, String) {
-    let dir = std::env::temp_dir().join(format!("steerer-cli-{}", lab.prefix));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.toml");
-    std::fs::write(&path, config).unwrap();
-    let out = command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
-        .unwrap()
-        .args(["run", "--iface", &lab.lan_iface(), "--config"])
-        .arg(&path)
-        .output()
-        .expect("steerer runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_args(lab, config, &[])
 }
 
 fn nothing_attached(lab: &Lab) {

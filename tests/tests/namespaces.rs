@@ -12,8 +12,8 @@ use std::{
 };
 
 use steerer_lab::{
+    check,
     lab::SERVER_V4,
-    netns::command_in,
     steerer::SteererProcess,
     traffic::{run_workload, Progress, Server, Workload},
     Lab, LabSpec,
@@ -27,15 +27,6 @@ fn lab_with_lan(name: &str) -> Lab {
     let mut spec = LabSpec::equal_hops(2);
     spec.lan_iface = Some(name.to_string());
     Lab::build(spec).expect("lab")
-}
-
-fn xdp_attached(lab: &Lab) -> bool {
-    let out = command_in(&lab.gw_ns(), "ip")
-        .unwrap()
-        .args(["-d", "link", "show", "dev", &lab.lan_iface()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
 }
 
 /// Ten short uploads from the lab's client; how many completed.
@@ -82,7 +73,7 @@ fn the_same_interface_name_in_two_namespaces_is_two_data_planes() {
         a.pin_dir().exists() && b.pin_dir().exists(),
         "both pinned where the test sees them"
     );
-    assert!(xdp_attached(&a) && xdp_attached(&b));
+    assert!(check::xdp_attached(&a) && check::xdp_attached(&b));
     assert_eq!(traffic(&a), 10);
     assert_eq!(traffic(&b), 10);
     assert_eq!(steered_flows(&a), 10, "A steered its own flows");
@@ -90,9 +81,9 @@ fn the_same_interface_name_in_two_namespaces_is_two_data_planes() {
 
     // A clean stop of A removes A's data plane only.
     assert!(da.stop().unwrap(), "{}", da.log());
-    assert!(!a.pin_dir().exists() && !xdp_attached(&a));
+    assert!(!a.pin_dir().exists() && !check::xdp_attached(&a));
     assert!(
-        b.pin_dir().exists() && xdp_attached(&b),
+        b.pin_dir().exists() && check::xdp_attached(&b),
         "B disturbed by A's exit"
     );
     let tick = db.status().and_then(|s| s["tick"].as_u64()).unwrap_or(0);
@@ -104,7 +95,7 @@ fn the_same_interface_name_in_two_namespaces_is_two_data_planes() {
     // B's daemon dies: its programs stay (pinned in the shared bpffs,
     // not in the private one `ip netns exec` would have shown it).
     db.kill_leaving_pins().unwrap();
-    assert!(xdp_attached(&b), "B's programs went with its daemon");
+    assert!(check::xdp_attached(&b), "B's programs went with its daemon");
     assert_eq!(traffic(&b), 10);
     assert_eq!(steered_flows(&b), 30, "the orphaned programs steer");
     let again = SteererProcess::start_via_ip_netns_exec(&b, &b.steerer_config(1, &[100.0; 2]), &[])

@@ -12,7 +12,6 @@ use std::{
 use steerer_lab::{
     check,
     lab::SERVER_V4,
-    netns::command_in,
     steerer::SteererProcess,
     traffic::{run_workload, Progress, Server, Workload},
     HopOptions, Lab, LabSpec,
@@ -20,15 +19,6 @@ use steerer_lab::{
 use steerer_user::dataplane::PinnedMaps;
 
 const PORT: u16 = 5001;
-
-fn xdp_attached(lab: &Lab) -> bool {
-    let out = command_in(&lab.gw_ns(), "ip")
-        .unwrap()
-        .args(["-d", "link", "show", "dev", &lab.lan_iface()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
-}
 
 fn hops_by_port(lab: &Lab) -> HashMap<u16, (u32, u64)> {
     PinnedMaps::open_dir(&lab.pin_dir())
@@ -73,7 +63,10 @@ fn sigkill_and_restart_during_transfers_moves_no_flow() {
     assert_eq!(before.len(), 6, "all six flows steered: {before:?}");
 
     first.kill_leaving_pins().unwrap();
-    assert!(xdp_attached(&lab), "XDP stays attached after SIGKILL");
+    assert!(
+        check::xdp_attached(&lab),
+        "XDP stays attached after SIGKILL"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let during = hops_by_port(&lab);
     for (port, (hop, packets)) in &before {

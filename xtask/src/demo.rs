@@ -292,7 +292,8 @@ fn summary(
     println!(
         "  (uniform random choice would give every hop 25%; a connection to port {BLOCKED_PORT} \
          that lands on hop{BLACKHOLE_HOP} is moved to another hop when its SYN is retransmitted, \
-         and after two such moves hop{BLACKHOLE_HOP} is excluded for port {BLOCKED_PORT} only)"
+         and after two such moves hop{BLACKHOLE_HOP} is excluded for the server's port \
+         {BLOCKED_PORT} only, that one destination)"
     );
 }
 

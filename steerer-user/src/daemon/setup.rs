@@ -75,13 +75,7 @@ pub async fn start(
     };
     let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
     report_flow_table(&dp, opts, reused)?;
-    let previous = dp.config()?;
-    let hash_key = if reused && previous.flags & CONFIG_READY != 0 {
-        info!(dir = %pin_dir.display(), "reusing pinned maps: established flows keep their hops");
-        previous.hash_key
-    } else {
-        random_key()?
-    };
+    let hash_key = hash_key(&dp, reused)?;
     let (flows, failovers) = if reused {
         (dp.flows()?, dp.failovers()?)
     } else {
@@ -136,6 +130,17 @@ pub async fn start(
         ids,
         pin_dir,
     })
+}
+
+/// The key of the pinned maps (their flows were hashed with it), else a
+/// new random one.
+fn hash_key(dp: &Dataplane, reused: bool) -> Result<[u64; 2]> {
+    let previous = dp.config()?;
+    if reused && previous.flags & CONFIG_READY != 0 {
+        info!(dir = %dp.pin_dir().display(), "reusing pinned maps: established flows keep their hops");
+        return Ok(previous.hash_key);
+    }
+    random_key()
 }
 
 fn report_flow_table(dp: &Dataplane, opts: &RunOptions, reused: bool) -> Result<()> {

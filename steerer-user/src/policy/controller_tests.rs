@@ -204,3 +204,29 @@ fn failovers_are_counted_once_and_against_their_destination() {
     let t = d.destinations.iter().find(|t| t.dest == fk.dest).unwrap();
     assert!(!t.table.contains(&12));
 }
+
+#[test]
+fn the_port_fallback_never_takes_a_port_from_more_than_half_the_hops() {
+    let mut p = params();
+    p.max_destination_windows = 1;
+    let mut c = Controller::new(hops(3), p);
+    // One destination takes the only table; then every hop is blocked
+    // for other destinations on port 9000, h2 for two of them.
+    let mut flows = failing(10, 2, 8443, 100);
+    c.handle_tick(5 * SEC, &flows, &[]);
+    flows.extend(failing(10, 3, 9000, 200));
+    flows.extend(failing(11, 4, 9000, 300));
+    flows.extend(failing(12, 5, 9000, 400));
+    flows.extend(failing(12, 6, 9000, 500));
+    let d = c.handle_tick(10 * SEC, &flows, &[]);
+    let excluded: Vec<&Event> = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::PortExcluded { port: 9000, .. }))
+        .collect();
+    // Three hops accept 9000: one may lose it, the one with the most
+    // evidence (h2, two destinations).
+    assert_eq!(excluded, vec![&Event::PortExcluded { hop: "h2".into(), port: 9000 }]);
+    let t = d.class_tables.iter().find(|t| t.index == d.port_sets[9000] as u32).unwrap();
+    assert!(t.table.contains(&10) && t.table.contains(&11) && !t.table.contains(&12));
+}

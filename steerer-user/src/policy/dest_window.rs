@@ -9,6 +9,7 @@ use super::{
     engine::Engine,
     hop_window::{destination_window_size, HopWindow},
     measure::TickMeasure,
+    params::BAD_SPEED_FRACTION,
     report::SpeedSource,
     window::WindowSequence,
 };
@@ -37,6 +38,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         window_start: u64,
         allowed: &dyn Fn(u64, u32) -> bool,
         pinned: &[u64],
+        (speeds, sources): (&[f64], &[SpeedSource]),
     ) -> Vec<u64> {
         let tick = self.tick_count;
         for (d, w) in self.destinations.iter_mut() {
@@ -66,7 +68,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 self.open_destination(d, m, window_start, pinned);
             }
         }
-        self.size_destinations(m, allowed, pinned);
+        self.size_destinations(m, allowed, pinned, speeds, sources);
         unplaced
     }
 
@@ -116,11 +118,20 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         true
     }
 
+    /// A destination window follows the class window: it holds the class
+    /// window's members that may serve the destination, and the hops of
+    /// its own that joined to make up its size (SPEC 5.4: at least
+    /// N + (connections over L / R) * S, and never smaller than the class
+    /// window it stands in for), less any that turned bad (far slower than
+    /// the class window's best, SPEC 5.5). Above its size it loses one
+    /// hop per tick, the one that moved the least data to it.
     fn size_destinations(
         &mut self,
         m: &TickMeasure,
         allowed: &dyn Fn(u64, u32) -> bool,
         pinned: &[u64],
+        speeds: &[f64],
+        sources: &[SpeedSource],
     ) {
         let usable: Vec<bool> = (0..self.hops.len()).map(|h| self.usable_now(h)).collect();
         let (base, r, s) = (
@@ -128,31 +139,48 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             self.params.grow_after,
             self.params.grow_by,
         );
+        let class: Vec<u32> = self.window.members.clone();
+        let known = |h: u32| sources[h as usize] != SpeedSource::Estimated;
+        let best = class
+            .iter()
+            .filter(|&&h| known(h))
+            .map(|&h| speeds[h as usize])
+            .fold(0.0, f64::max);
+        let bad = |h: u32| known(h) && best > 0.0 && speeds[h as usize] < BAD_SPEED_FRACTION * best;
+        let cap = self.params.max_window.max(base);
         let mut gone = Vec::new();
         for (&d, w) in self.destinations.iter_mut() {
             let over_l = w.sequence.connections_started();
-            let is_pinned = pinned.binary_search(&d).is_ok();
-            if over_l == 0 && !is_pinned {
+            if over_l == 0 && pinned.binary_search(&d).is_err() {
                 gone.push(d);
                 continue;
             }
             let eligible = |h: u32| usable[h as usize] && allowed(d, h);
-            w.window.members.retain(|&h| eligible(h));
-            let available = (0..usable.len() as u32).filter(|&h| eligible(h)).count();
-            let size = destination_window_size(base, r, s, over_l)
-                .min(self.params.max_window.max(base))
-                .min(available);
-            if w.window.members.len() > size {
-                let least = w
-                    .window
-                    .members
-                    .iter()
-                    .min_by_key(|&&h| (m.destination.get(&(d, h)).map_or(0, |x| x.0), h))
-                    .copied();
-                if let Some(h) = least {
-                    w.window.remove(h);
+            let mut members: Vec<u32> = class.iter().copied().filter(|&h| eligible(h)).collect();
+            for &h in &w.window.members {
+                if eligible(h) && !bad(h) && !members.contains(&h) {
+                    members.push(h);
                 }
             }
+            let available = (0..usable.len() as u32).filter(|&h| eligible(h)).count();
+            let size = destination_window_size(base, r, s, over_l)
+                .max(class.len())
+                .min(cap)
+                .min(available);
+            if members.len() > size {
+                // Its own hops go first, then class members, least data first.
+                let least = members
+                    .iter()
+                    .min_by_key(|&&h| {
+                        let data = m.destination.get(&(d, h)).map_or(0, |x| x.0);
+                        (class.contains(&h), data, h)
+                    })
+                    .copied();
+                if let Some(h) = least {
+                    members.retain(|&x| x != h);
+                }
+            }
+            w.window.members = members;
             let (operators, subnets) = (&self.operators, &self.subnets);
             w.window.fill(size, &mut self.pool, eligible, |h| {
                 (operators[h as usize], subnets[h as usize])

@@ -273,7 +273,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let (speeds, sources) = self.speeds();
         let tick_len = now_ns.saturating_sub(o.window_start).max(1);
         self.maintain_window(&o.m, &speeds, &sources, &unanswered, tick_len);
-        let unplaced = self.maintain_destinations(&o.m, o.window_start, allowed, pinned);
+        let unplaced =
+            self.maintain_destinations(&o.m, o.window_start, allowed, pinned, (&speeds, &sources));
 
         let (shares, table) = self.class_table(&speeds, &sources, None);
         let moved_slots = slot_table::moved(&self.table, &table);

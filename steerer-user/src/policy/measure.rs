@@ -54,6 +54,26 @@ pub struct Observed<K> {
 /// Bytes and busy intervals of one (destination, hop) in a tick.
 type Intervals = (u64, Vec<(u64, u64)>);
 
+/// What a tick gathers flow by flow before it becomes a [`TickMeasure`].
+struct Gathered<K> {
+    m: TickMeasure,
+    newly_failed: Vec<FlowEvent<K>>,
+    newly_answered: Vec<FlowEvent<K>>,
+    /// Per hop: the busy intervals of its flows that moved data.
+    intervals: Vec<Vec<(u64, u64)>>,
+    /// Per hop: connections started this tick.
+    started_on: Vec<u64>,
+    dest_intervals: HashMap<(u64, u32), Intervals>,
+}
+
+/// The span a tick measures.
+#[derive(Clone, Copy)]
+struct Span {
+    now_ns: u64,
+    window_start: u64,
+    tick: u64,
+}
+
 impl<K: Hash + Eq + Copy> Engine<K> {
     /// Read every flow of the table at `now_ns`: per-flow deltas into
     /// per-hop figures (recorded in each hop's L window) and per-destination
@@ -69,112 +89,127 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             Some(t) if t < now_ns => t,
             _ => now_ns.saturating_sub(self.params.tick_ns),
         };
-        let mut m = TickMeasure {
-            bytes: vec![0; n],
-            active: vec![0; n],
-            answered: vec![0; n],
-            newly_failed: vec![0; n],
-            measured: vec![None; n],
-            destination: HashMap::new(),
-            started: HashMap::new(),
-        };
-        let mut newly_failed = Vec::new();
-        let mut newly_answered = Vec::new();
-        let mut intervals: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n];
-        let mut started_on: Vec<u64> = vec![0; n];
-        let mut dest_intervals: HashMap<(u64, u32), Intervals> = HashMap::new();
         self.tick_count += 1;
-        let tick = self.tick_count;
+        let span = Span {
+            now_ns,
+            window_start,
+            tick: self.tick_count,
+        };
+        let mut g = Gathered {
+            m: TickMeasure {
+                bytes: vec![0; n],
+                active: vec![0; n],
+                answered: vec![0; n],
+                newly_failed: vec![0; n],
+                measured: vec![None; n],
+                destination: HashMap::new(),
+                started: HashMap::new(),
+            },
+            newly_failed: Vec::new(),
+            newly_answered: Vec::new(),
+            intervals: vec![Vec::new(); n],
+            started_on: vec![0; n],
+            dest_intervals: HashMap::new(),
+        };
         for f in flows {
-            let h = f.hop as usize;
-            if h >= n {
-                continue; // a hop this engine does not hold (a removed one)
-            }
-            let total = f.bytes + f.reply_bytes;
-            let memo = self.flows.entry(f.key).or_default();
-            let delta = total.saturating_sub(memo.total);
-            if f.reply_bytes > memo.reply {
-                m.answered[h] += 1;
-            }
-            memo.total = total;
-            memo.reply = f.reply_bytes;
-            memo.seen_tick = tick;
-            let event = FlowEvent {
-                key: f.key,
-                hop: f.hop,
-                destination: f.destination,
-            };
-            if f.reply_packets > 0 && !memo.answered {
-                memo.answered = true;
-                newly_answered.push(event);
-            }
-            if f.last_seen_ns >= window_start {
-                m.active[h] += 1;
-            }
-            let started = f.first_seen_ns >= window_start;
-            if started {
-                *m.started.entry(f.destination).or_default() += 1;
-                started_on[h] += 1;
-            }
-            let start = f.first_seen_ns.max(window_start);
-            let interval = (start, f.last_seen_ns.max(start));
-            // A flow that never got an answer moved no data: its retried
-            // SYNs would only stretch the hop's busy time (blackholes are
-            // judged by failures and exclusions, not by speed).
-            let moved = delta > 0 && f.reply_packets > 0;
-            if let Some(w) = self.destinations.get_mut(&f.destination) {
-                if moved {
-                    let iv = PacketInterval {
-                        start_ns: interval.0,
-                        end_ns: interval.1,
-                        bytes: delta,
-                    };
-                    w.sequence.record(iv, started);
-                } else if started {
-                    w.sequence.count_started(1);
-                }
-                if moved {
-                    let e = dest_intervals.entry((f.destination, f.hop)).or_default();
-                    e.0 += delta;
-                    e.1.push(interval);
-                }
-            }
-            if moved {
-                m.bytes[h] += delta;
-                intervals[h].push(interval);
-            }
-            let failed = f.packets > 0
-                && f.reply_packets == 0
-                && now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
-            if failed && !memo.failed {
-                memo.failed = true;
-                m.newly_failed[h] += 1;
-                newly_failed.push(event);
+            // A hop this engine does not hold (a removed one) is skipped.
+            if (f.hop as usize) < n {
+                self.observe_flow(&f, span, &mut g);
             }
         }
         // Flows gone from the table (ended, evicted) are forgotten.
-        self.flows.retain(|_, memo| memo.seen_tick == tick);
-        for (h, iv) in intervals.iter_mut().enumerate() {
+        self.flows.retain(|_, memo| memo.seen_tick == span.tick);
+        self.conclude(span, g)
+    }
+
+    /// One flow's delta since the last tick into `g`.
+    fn observe_flow(&mut self, f: &FlowSample<K>, span: Span, g: &mut Gathered<K>) {
+        let h = f.hop as usize;
+        let total = f.bytes + f.reply_bytes;
+        let memo = self.flows.entry(f.key).or_default();
+        let delta = total.saturating_sub(memo.total);
+        if f.reply_bytes > memo.reply {
+            g.m.answered[h] += 1;
+        }
+        memo.total = total;
+        memo.reply = f.reply_bytes;
+        memo.seen_tick = span.tick;
+        let event = FlowEvent {
+            key: f.key,
+            hop: f.hop,
+            destination: f.destination,
+        };
+        if f.reply_packets > 0 && !memo.answered {
+            memo.answered = true;
+            g.newly_answered.push(event);
+        }
+        let failed = f.packets > 0
+            && f.reply_packets == 0
+            && span.now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
+        if failed && !memo.failed {
+            memo.failed = true;
+            g.m.newly_failed[h] += 1;
+            g.newly_failed.push(event);
+        }
+        if f.last_seen_ns >= span.window_start {
+            g.m.active[h] += 1;
+        }
+        let started = f.first_seen_ns >= span.window_start;
+        if started {
+            *g.m.started.entry(f.destination).or_default() += 1;
+            g.started_on[h] += 1;
+        }
+        let start = f.first_seen_ns.max(span.window_start);
+        let interval = (start, f.last_seen_ns.max(start));
+        // A flow that never got an answer moved no data: its retried SYNs
+        // would only stretch the hop's busy time (blackholes are judged by
+        // failures and exclusions, not by speed).
+        let moved = delta > 0 && f.reply_packets > 0;
+        if let Some(w) = self.destinations.get_mut(&f.destination) {
+            if moved {
+                let iv = PacketInterval {
+                    start_ns: interval.0,
+                    end_ns: interval.1,
+                    bytes: delta,
+                };
+                w.sequence.record(iv, started);
+                let e = g.dest_intervals.entry((f.destination, f.hop)).or_default();
+                e.0 += delta;
+                e.1.push(interval);
+            } else if started {
+                w.sequence.count_started(1);
+            }
+        }
+        if moved {
+            g.m.bytes[h] += delta;
+            g.intervals[h].push(interval);
+        }
+    }
+
+    /// Busy times and speeds from what was gathered; each hop's tick goes
+    /// into its L window.
+    fn conclude(&mut self, span: Span, mut g: Gathered<K>) -> Observed<K> {
+        for (h, iv) in g.intervals.iter_mut().enumerate() {
             let busy = self.state[h]
                 .sequence
-                .record_batch(m.bytes[h], iv, started_on[h]);
-            m.measured[h] = speed_of(m.bytes[h], busy);
+                .record_batch(g.m.bytes[h], iv, g.started_on[h]);
+            g.m.measured[h] = speed_of(g.m.bytes[h], busy);
         }
-        for (k, (bytes, mut iv)) in dest_intervals {
+        for (k, (bytes, mut iv)) in g.dest_intervals {
             let busy = busy_time::union_length(&mut iv);
             let speed = if bytes >= DESTINATION_MIN_BYTES {
                 speed_of(bytes, busy)
             } else {
                 None
             };
-            m.destination.insert(k, (bytes, speed));
+            g.m.destination.insert(k, (bytes, speed));
         }
         Observed {
-            now_ns,
-            window_start,
-            m,
-            newly_failed,
-            newly_answered,
+            now_ns: span.now_ns,
+            window_start: span.window_start,
+            m: g.m,
+            newly_failed: g.newly_failed,
+            newly_answered: g.newly_answered,
         }
     }
 }

@@ -15,15 +15,18 @@
 //! an exploration share (5.6); tables are built Maglev-like (`slot_table`).
 //!
 //! Files: `engine` (the tick's two halves), `measure`, `class_window`,
-//! `dest_window`, `tables` (the engine's parts); `controller` and its
-//! `decisions`, `port_plan`, `dest_slots`, `hop_ids` (what surrounds the
-//! engine); `blocked`, `hop_window`, `window`, `busy_time`, `slot_table`,
-//! `weights` (the building blocks).
+//! `dest_window`, `tables` (the engine's parts); `controller` (inputs),
+//! `controller_blocks` (block list at work), `controller_output` (desired
+//! state), `decisions`, `port_plan`, `dest_slots`, `hop_ids` (what
+//! surrounds the engine); `blocked`, `hop_window`, `window`, `busy_time`,
+//! `slot_table`, `weights` (the building blocks).
 
 pub mod blocked;
 pub mod busy_time;
 pub mod class_window;
 pub mod controller;
+mod controller_blocks;
+mod controller_output;
 pub mod decisions;
 pub mod dest_slots;
 pub mod dest_window;

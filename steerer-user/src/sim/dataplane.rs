@@ -31,8 +31,10 @@ pub struct ModelDataplane {
 impl ModelDataplane {
     /// Empty maps, as the kernel creates them; ready to steer with
     /// `hash_key` once tables are written (what the daemon sets before
-    /// attaching).
-    pub fn new(hash_key: [u64; 2], slot_count: u32) -> ModelDataplane {
+    /// attaching). The hop table holds `hops` ids, at least the data
+    /// plane's `MAX_HOPS`: a simulated pool may be larger than the 256 ids
+    /// a daemon has (its scale scenario has 1,000 hops).
+    pub fn new(hash_key: [u64; 2], slot_count: u32, hops: usize) -> ModelDataplane {
         ModelDataplane {
             config: DataplaneConfig {
                 hash_key,
@@ -42,7 +44,7 @@ impl ModelDataplane {
             slots: vec![0; SLOTS_LEN as usize],
             port_sets: vec![0; 65536],
             dest_tables: HashMap::new(),
-            enabled: vec![false; MAX_HOPS as usize],
+            enabled: vec![false; hops.max(MAX_HOPS as usize)],
             failovers: HashMap::new(),
             resets: Vec::new(),
         }

@@ -23,22 +23,23 @@
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
 
 pub mod charts;
+mod conn;
 pub mod dataplane;
 pub mod flow_size;
 pub mod policies;
 pub mod results;
 pub mod scenario;
 pub mod seeds;
+mod step;
 pub mod workload;
 
 use std::collections::HashMap;
 
-use steerer_common::{
-    flow::{DestKey, FAMILY_IPV6, PROTO_TCP},
-    FlowKey, FlowValue,
-};
+use steerer_common::{FlowKey, FlowValue};
 
 use crate::policy::{HopSpec, Params};
+pub use conn::destination_of;
+use conn::{flow_key, value_of, Conn};
 pub use policies::PolicyKind;
 use policies::{Attempt, NetView, Policy};
 pub use results::{RunResult, Summary};
@@ -61,66 +62,6 @@ pub fn blackholes(seed: u64, p: u32, h: u32, d: u32) -> bool {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     z.is_multiple_of(p as u64)
-}
-
-/// One connection of the workload, and its current attempt.
-struct Conn {
-    sender: u32,
-    destination: u32,
-    size: u64,
-    first_start_ns: u64,
-    attempts: u32,
-    /// Current attempt: its id (the flow key's identity), start, hop.
-    attempt: u64,
-    attempt_start_ns: u64,
-    hop: Option<u32>,
-    received: f64,
-    /// Bytes received by earlier, abandoned attempts (transferred again).
-    wasted: f64,
-    /// Whether the flow moves data now (counted in the hop's and the
-    /// destination's active flows).
-    flowing: bool,
-    answered: bool,
-    checkpoint_ns: u64,
-    checkpoint_bytes: f64,
-    /// SYN retransmissions so far, and when the next is due.
-    syn_retries: u32,
-    next_syn_ns: u64,
-    failovers: u16,
-    last_packet_ns: u64,
-}
-
-impl Conn {
-    fn key(&self) -> FlowKey {
-        flow_key(self.sender, self.destination, self.attempt)
-    }
-}
-
-/// The 5-tuple of an attempt, IPv6 (documentation prefix) so that every
-/// sender and destination number fits: sender 2001:db8::<sender>:<n>,
-/// destination 2001:db8:1:<destination>::1 port 443, source port and the
-/// source's last word from the attempt number.
-fn flow_key(sender: u32, destination: u32, attempt: u64) -> FlowKey {
-    let mut k = FlowKey {
-        family: FAMILY_IPV6,
-        proto: PROTO_TCP,
-        src_port: 1024 + (attempt % 64_000) as u16,
-        dst_port: 443,
-        ..FlowKey::default()
-    };
-    k.src_addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-    k.src_addr[8..12].copy_from_slice(&sender.to_be_bytes());
-    k.src_addr[12..16].copy_from_slice(&((attempt / 64_000) as u32).to_be_bytes());
-    k.dst_addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-    k.dst_addr[4..6].copy_from_slice(&[0, 1]);
-    k.dst_addr[6..10].copy_from_slice(&destination.to_be_bytes());
-    k.dst_addr[15] = 1;
-    k
-}
-
-/// The destination number a destination key of [`flow_key`] stands for.
-pub fn destination_of(dest: &DestKey) -> u32 {
-    u32::from_be_bytes([dest.addr[6], dest.addr[7], dest.addr[8], dest.addr[9]])
 }
 
 /// Run one policy over the scenario with `seed`.
@@ -312,8 +253,6 @@ impl<'a> Simulation<'a> {
         let f = &self.sc.file;
         let step = f.step_ms * 1_000_000;
         let tick = (f.tick_secs * 1e9) as u64;
-        let timeout = (f.timeout_secs * 1e9) as u64;
-        let inter_cap = f.intermediary_mbit * 125_000.0;
         let mut workload = Workload::new(
             self.seed,
             f.connections,
@@ -329,129 +268,15 @@ impl<'a> Simulation<'a> {
         loop {
             // New connections of this step.
             while let Some(a) = workload.next_if(|a: &Arrival| a.at_ns < now + step) {
-                let at = a.at_ns.max(now);
-                self.conns.push(Conn {
-                    sender: a.sender,
-                    destination: a.destination,
-                    size: a.bytes,
-                    first_start_ns: at,
-                    attempts: 0,
-                    attempt: 0,
-                    attempt_start_ns: at,
-                    hop: None,
-                    received: 0.0,
-                    wasted: 0.0,
-                    flowing: false,
-                    answered: false,
-                    checkpoint_ns: at,
-                    checkpoint_bytes: 0.0,
-                    syn_retries: 0,
-                    next_syn_ns: 0,
-                    failovers: 0,
-                    last_packet_ns: at,
-                });
-                let i = self.conns.len() - 1;
-                self.start_attempt(i, at);
+                self.arrive(a, now);
             }
             if self.conns.is_empty() && workload.peek().is_none() {
                 break;
             }
             self.apply_events(now, now + step);
-
-            // Data moves for one step.
-            let dt = step as f64 / 1e9;
-            let end = now + step;
-            let mut i = 0;
-            while i < self.conns.len() {
-                let c = &self.conns[i];
-                if c.flowing {
-                    let h = c.hop.unwrap_or(0) as usize;
-                    let mut rate = self.capacity[h] / self.hop_active[h].max(1) as f64;
-                    if inter_cap > 0.0 {
-                        let n = self.dest_active.get(&c.destination).copied().unwrap_or(1);
-                        rate = rate.min(inter_cap / n.max(1) as f64);
-                    }
-                    let need = c.size as f64 - c.received;
-                    let c = &mut self.conns[i];
-                    c.last_packet_ns = end;
-                    c.answered = true;
-                    if rate * dt >= need {
-                        // An attempt begun inside this step moves data from its start.
-                        let done = now.max(c.attempt_start_ns) + (need / rate * 1e9) as u64;
-                        c.received = c.size as f64;
-                        let h = c.hop.unwrap_or(0) as usize;
-                        self.result.bytes_per_hop[h] += c.size;
-                        self.end_attempt(i, done);
-                        let c = self.conns.swap_remove(i);
-                        self.result.completed(
-                            c.attempts - 1,
-                            c.size,
-                            c.size + c.wasted as u64,
-                            c.first_start_ns,
-                            done,
-                        );
-                        continue;
-                    }
-                    c.received += rate * dt;
-                }
-                i += 1;
-            }
-            now = end;
-
-            // SYN retransmissions, fast failover, sender timeouts.
-            let mut i = 0;
-            while i < self.conns.len() {
-                let c = &self.conns[i];
-                if !c.answered && now >= c.next_syn_ns {
-                    let (failovers, old, d) = (c.failovers, c.hop, c.destination);
-                    let key = c.key();
-                    let c = &mut self.conns[i];
-                    c.syn_retries += 1;
-                    c.next_syn_ns = now + (SEC << c.syn_retries.min(6));
-                    c.last_packet_ns = now;
-                    if let Some(old) = old {
-                        let a = Attempt {
-                            key: &key,
-                            destination: d,
-                        };
-                        if let Some(new) = self.policy.failover(&a, old, failovers) {
-                            self.set_flowing(i, false);
-                            let c = &mut self.conns[i];
-                            c.hop = Some(new);
-                            c.failovers += 1;
-                            self.result.failovers += 1;
-                            self.take_exclusions();
-                            if self.blackholed(new, d) {
-                                self.result.note_blackholed_attempt(new, d, now);
-                            }
-                            self.refresh_flowing(i);
-                        }
-                    }
-                }
-                let c = &self.conns[i];
-                if now >= c.checkpoint_ns + timeout {
-                    if c.received - c.checkpoint_bytes < f.timeout_bytes as f64 {
-                        self.end_attempt(i, now);
-                        if self.conns[i].attempts >= f.max_attempts {
-                            let c = self.conns.swap_remove(i);
-                            self.result.gave_up(
-                                c.attempts,
-                                (c.received + c.wasted) as u64,
-                                c.first_start_ns,
-                                now,
-                            );
-                            continue;
-                        }
-                        self.start_attempt(i, now);
-                    } else {
-                        let c = &mut self.conns[i];
-                        c.checkpoint_ns = now;
-                        c.checkpoint_bytes = c.received;
-                    }
-                }
-                i += 1;
-            }
-
+            self.move_data(now, step);
+            now += step;
+            self.timers(now);
             // steerer's control plane reads the flow table every K seconds.
             if now >= next_tick {
                 self.tick(now);
@@ -509,25 +334,11 @@ impl<'a> Simulation<'a> {
     }
 }
 
-/// What steerer's flow table holds for an attempt at `now`.
-fn value_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowValue {
-    let last = c.last_packet_ns.min(now);
-    FlowValue {
-        hop,
-        failovers: c.failovers as u32,
-        packets: 1 + c.syn_retries as u64,
-        bytes: request,
-        reply_packets: (c.received / MSS).ceil() as u64,
-        reply_bytes: c.received as u64,
-        first_seen_ns: c.attempt_start_ns,
-        last_seen_ns: last,
-        last_reply_ns: if c.received > 0.0 { last } else { 0 },
-    }
-}
-
-/// A prime slot count of at least 100 x hops (Maglev's rule), at least 251.
+/// A prime slot count of at least 100 x hops (Maglev's rule), at least
+/// 251, at most the data plane's `MAX_SLOT_COUNT` (65,537, prime: only
+/// window members hold slots, so a large pool still fits).
 pub fn slot_count_for(hops: usize) -> u32 {
-    let mut n = (hops as u32 * 100).max(251);
+    let mut n = (hops as u32 * 100).clamp(251, steerer_common::limits::MAX_SLOT_COUNT);
     while !is_prime(n) {
         n += 1;
     }

@@ -191,9 +191,10 @@ impl SteererPolicy {
     /// does before it attaches).
     pub fn new(hops: Vec<ControllerHop>, params: Params, hash_key: [u64; 2]) -> SteererPolicy {
         let slot_count = params.slot_count;
+        let hop_ids = hops.iter().map(|h| h.id as usize + 1).max().unwrap_or(0);
         let controller = Controller::new(hops, params);
         let mut s = SteererPolicy {
-            dataplane: ModelDataplane::new(hash_key, slot_count),
+            dataplane: ModelDataplane::new(hash_key, slot_count, hop_ids),
             applied: Applied::default(),
             new_exclusions: Vec::new(),
             controller,
