@@ -170,3 +170,54 @@ fn exit_policies_are_checked_and_default_to_everything() {
         "hop[0].exit_policy"
     );
 }
+
+#[test]
+fn a_slot_count_that_is_not_prime_is_rounded_up_with_a_note() {
+    let c = Config::parse(&format!("slot_count = 1000\n{GOOD}")).unwrap();
+    c.validate(&exists).unwrap();
+    let (slots, note) = c.effective_slot_count();
+    assert_eq!(slots, 1009, "the next prime after 1000");
+    assert!(note.unwrap().contains("1000 is not prime; using 1009"));
+    let c = Config::parse(&format!("slot_count = 1009\n{GOOD}")).unwrap();
+    assert_eq!(c.effective_slot_count(), (1009, None), "a prime stays");
+    assert_eq!(c.params(0).slot_count, 1009);
+}
+
+#[test]
+fn durations_are_bounded_so_no_product_overflows() {
+    for (line, field) in [
+        ("tick_secs = 100000000000", "tick_secs"),
+        ("tick_secs = 3601", "tick_secs"),
+        ("fail_after_secs = 9223372036854775807", "fail_after_secs"),
+        ("memory_secs = 1", "memory_secs"),
+        ("memory_secs = 86401", "memory_secs"),
+        ("group_tolerance_ms = 10001", "group_tolerance_ms"),
+    ] {
+        let text = GOOD.replace("tick_secs = 2\n", &format!("tick_secs = 2\n{line}\n"));
+        let text = if line.starts_with("tick_secs") {
+            GOOD.replace("tick_secs = 2", line)
+        } else {
+            text
+        };
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(field_of(c.validate(&exists).unwrap_err()), field, "{line}");
+    }
+    // At the bounds every nanosecond figure is exact.
+    let c = Config::parse(&GOOD.replace(
+        "tick_secs = 2",
+        "tick_secs = 3600\nfail_after_secs = 3600\nmemory_secs = 86400\ngroup_tolerance_ms = 10000",
+    ))
+    .unwrap();
+    c.validate(&exists).unwrap();
+    let p = c.params(7);
+    assert_eq!(p.tick_ns, 3_600_000_000_000);
+    assert_eq!(p.memory_ns, 86_400_000_000_000);
+    assert_eq!(p.group_tolerance_ns, 10_000_000_000);
+}
+
+#[test]
+fn a_hop_name_longer_than_the_pinned_name_map_holds_is_rejected() {
+    let long = "x".repeat(64);
+    let c = Config::parse(&GOOD.replace("name = \"a\"", &format!("name = \"{long}\""))).unwrap();
+    assert_eq!(field_of(c.validate(&exists).unwrap_err()), "hop[0].name");
+}

@@ -220,3 +220,24 @@ fn write_status(path: &Path, status: &TickStatus) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_file_needs_an_existing_folder() {
+        let err =
+            check_status_file(Path::new("/nonexistent-steerer-dir/sub/status.json")).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("folder /nonexistent-steerer-dir/sub does not exist"),
+            "{msg}"
+        );
+        let dir = std::env::temp_dir().join(format!("steerer-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        check_status_file(&dir.join("status.json")).expect("an existing folder is fine");
+        assert!(!dir.join("status.tmp").exists(), "the probe is removed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -3,7 +3,7 @@
 //! with an expiry and a re-test, never for everything.
 //!
 //! Sans-IO: fed with flow outcomes and fast-failover counts stamped with
-//! time; asked whether a hop may be chosen for a destination at a time.
+//! time; asked once per tick which (hop, destination) pairs are excluded.
 
 use std::{collections::HashMap, hash::Hash};
 
@@ -15,16 +15,6 @@ pub const MAX_EXCLUSION_NS: u64 = 3_600_000_000_000;
 /// block it. One is not enough: a single lost SYN is not a blackhole.
 pub const FAILURES_TO_BLOCK: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The hop may take new flows to the destination.
-    Allowed,
-    /// Excluded until the given time.
-    Excluded { until_ns: u64 },
-    /// The exclusion expired: one flow may test the hop again.
-    Retest,
-}
-
 #[derive(Debug, Clone, Default)]
 struct Entry {
     /// Failures since the last answered flow.
@@ -32,7 +22,8 @@ struct Entry {
     excluded_until: Option<u64>,
     /// Length of the current (or last) exclusion.
     exclusion_ns: u64,
-    /// A re-test flow was let through and has not been judged yet.
+    /// The exclusion expired and the hop is offered the destination again;
+    /// its next failure excludes it twice as long.
     retesting: bool,
 }
 
@@ -84,38 +75,11 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
         self.entries.remove(&(hop, dest));
     }
 
-    /// May `hop` take a new flow to `dest` at `now_ns`? After an exclusion
-    /// expires the first caller gets `Retest` (and should send one flow);
-    /// until that flow is judged the hop stays excluded for others.
-    pub fn check(&mut self, hop: u32, dest: &D, now_ns: u64) -> Verdict {
-        let Some(e) = self.entries.get_mut(&(hop, dest.clone())) else {
-            return Verdict::Allowed;
-        };
-        match e.excluded_until {
-            None => Verdict::Allowed,
-            Some(until) if now_ns < until => Verdict::Excluded { until_ns: until },
-            Some(_) if e.retesting => Verdict::Excluded { until_ns: now_ns },
-            Some(_) => {
-                e.retesting = true;
-                Verdict::Retest
-            }
-        }
-    }
-
-    /// Is `hop` excluded for `dest` now (without starting a re-test)?
-    pub fn is_excluded(&self, hop: u32, dest: &D, now_ns: u64) -> bool {
-        self.entries
-            .get(&(hop, dest.clone()))
-            .and_then(|e| e.excluded_until.map(|u| now_ns < u || e.retesting))
-            .unwrap_or(false)
-    }
-
     /// Every (hop, destination) excluded at `now_ns`. An exclusion that has
     /// expired turns into a re-test: the hop is offered the destination
     /// again, and the next failure excludes it twice as long (the next
-    /// answered flow lifts it). For callers that can only include or
-    /// exclude a hop wholesale per destination, as the data plane's port
-    /// sets do.
+    /// answered flow lifts it). The controller asks once per tick and
+    /// builds the destinations' tables from the answer.
     pub fn excluded_now(&mut self, now_ns: u64) -> Vec<(u32, D)> {
         let mut out = Vec::new();
         for ((hop, dest), e) in self.entries.iter_mut() {
@@ -144,15 +108,6 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
     pub fn forget_hop(&mut self, hop: u32) {
         self.entries.retain(|(h, _), _| *h != hop);
     }
-
-    /// Entries held (for memory accounting).
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -171,53 +126,47 @@ mod tests {
         // everything".
         let mut b = BlockList::new();
         b.flow_failed(0, D443, 10 * S);
-        assert_eq!(
-            b.check(0, &D443, 11 * S),
-            Verdict::Allowed,
+        assert!(
+            b.excluded_now(11 * S).is_empty(),
             "one lost SYN is not a block"
         );
         b.flow_failed(0, D443, 12 * S);
-        assert!(matches!(
-            b.check(0, &D443, 13 * S),
-            Verdict::Excluded { .. }
-        ));
-        assert_eq!(b.check(0, &D80, 13 * S), Verdict::Allowed);
-        assert_eq!(b.check(1, &D443, 13 * S), Verdict::Allowed);
+        assert_eq!(
+            b.excluded_now(13 * S),
+            vec![(0, D443)],
+            "not D80, not hop 1"
+        );
+        assert_eq!(
+            b.excluded_until(0, &D443),
+            Some(12 * S + FIRST_EXCLUSION_NS)
+        );
     }
 
     #[test]
-    fn expiry_leads_to_one_retest_and_a_failed_retest_doubles_the_exclusion() {
+    fn expiry_leads_to_a_retest_and_a_failed_retest_doubles_the_exclusion() {
         let mut b = BlockList::new();
         b.flow_failed(0, D443, 0);
         b.flow_failed(0, D443, 0);
         let until = FIRST_EXCLUSION_NS;
-        assert_eq!(
-            b.check(0, &D443, until - 1),
-            Verdict::Excluded { until_ns: until }
-        );
-        assert_eq!(b.check(0, &D443, until), Verdict::Retest);
-        assert!(
-            matches!(b.check(0, &D443, until + 1), Verdict::Excluded { .. }),
-            "one re-test at a time"
-        );
+        assert_eq!(b.excluded_now(until - 1), vec![(0, D443)]);
+        assert!(b.excluded_now(until).is_empty(), "expired: offered again");
         b.flow_failed(0, D443, until + 5 * S);
+        assert_eq!(b.excluded_now(until + 5 * S + 1), vec![(0, D443)]);
         assert_eq!(
-            b.check(0, &D443, until + 5 * S + 1),
-            Verdict::Excluded {
-                until_ns: until + 5 * S + 2 * FIRST_EXCLUSION_NS
-            }
+            b.excluded_until(0, &D443),
+            Some(until + 5 * S + 2 * FIRST_EXCLUSION_NS),
+            "twice as long"
         );
     }
 
     #[test]
-    fn an_answered_retest_lifts_the_exclusion() {
+    fn an_answered_flow_lifts_the_exclusion() {
         let mut b = BlockList::new();
         b.failovers(0, D443, 5, 0);
-        assert!(b.is_excluded(0, &D443, 1));
-        assert_eq!(b.check(0, &D443, FIRST_EXCLUSION_NS), Verdict::Retest);
+        assert_eq!(b.excluded_now(1), vec![(0, D443)]);
         b.flow_answered(0, D443);
-        assert_eq!(b.check(0, &D443, FIRST_EXCLUSION_NS + 1), Verdict::Allowed);
-        assert!(b.is_empty());
+        assert!(b.excluded_now(2).is_empty());
+        assert!(b.destinations().next().is_none(), "nothing kept");
     }
 
     #[test]
@@ -226,12 +175,12 @@ mod tests {
         b.failovers(3, D443, 2, 0);
         b.failovers(4, D443, 2, 0);
         b.forget_hop(3);
-        assert!(!b.is_excluded(3, &D443, 1));
-        assert!(b.is_excluded(4, &D443, 1));
+        assert_eq!(b.excluded_now(1), vec![(4, D443)]);
     }
 
     proptest! {
-        /// "a hop blocked for D is never chosen for D before its expiry".
+        /// "a hop blocked for D is never chosen for D before its expiry";
+        /// exclusions stay within their bounds.
         #[test]
         fn never_allowed_before_expiry(events in proptest::collection::vec((0u8..3, 0u64..200), 1..60)) {
             let mut b = BlockList::new();
@@ -243,16 +192,14 @@ mod tests {
                     0 => b.flow_failed(0, D443, now),
                     1 => { b.flow_answered(0, D443); blocked_until = None; }
                     _ => {
-                        let v = b.check(0, &D443, now);
+                        let excluded = b.excluded_now(now).contains(&(0, D443));
                         if let Some(u) = blocked_until {
-                            if now < u {
-                                prop_assert!(matches!(v, Verdict::Excluded { .. }), "allowed at {} before {}", now, u);
-                            }
+                            prop_assert_eq!(excluded, now < u, "at {} with the block until {}", now, u);
                         }
                     }
                 }
-                if let Some(Entry { excluded_until: Some(u), .. }) = b.entries.get(&(0, D443)) {
-                    blocked_until = Some(*u);
+                if let Some(u) = b.excluded_until(0, &D443) {
+                    blocked_until = Some(u);
                 }
                 prop_assert!(b.entries.get(&(0, D443)).is_none_or(|e| e.exclusion_ns <= MAX_EXCLUSION_NS));
             }
@@ -260,20 +207,10 @@ mod tests {
     }
 
     #[test]
-    fn excluded_now_lists_blocks_and_turns_expired_ones_into_retests() {
+    fn other_destinations_and_single_failures_block_nothing() {
         let mut b = BlockList::new();
         b.failovers(0, D443, 2, 0);
         b.failovers(1, D80, 1, 0);
-        assert_eq!(
-            b.excluded_now(S),
-            vec![(0, D443)],
-            "one failure blocks nothing"
-        );
-        assert!(
-            b.excluded_now(FIRST_EXCLUSION_NS).is_empty(),
-            "expired: re-test"
-        );
-        b.flow_failed(0, D443, FIRST_EXCLUSION_NS + S);
-        assert_eq!(b.excluded_now(FIRST_EXCLUSION_NS + 2 * S), vec![(0, D443)]);
+        assert_eq!(b.excluded_now(S), vec![(0, D443)]);
     }
 }

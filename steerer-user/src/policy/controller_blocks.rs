@@ -102,9 +102,15 @@ impl Controller {
             let accepting = (0..self.hops.len() as u32)
                 .filter(|&h| self.ports.policy_accepts(h, port))
                 .count();
-            let mut by_evidence: Vec<(usize, u32)> = hops.into_iter().map(|(h, n)| (n, h)).collect();
+            let mut by_evidence: Vec<(usize, u32)> =
+                hops.into_iter().map(|(h, n)| (n, h)).collect();
             by_evidence.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            wanted.extend(by_evidence.into_iter().take(accepting / 2).map(|(_, h)| (h, port)));
+            wanted.extend(
+                by_evidence
+                    .into_iter()
+                    .take(accepting / 2)
+                    .map(|(_, h)| (h, port)),
+            );
         }
         let before = self.ports.excluded().clone();
         if !self.ports.set_excluded(wanted.clone()) {

@@ -226,7 +226,17 @@ fn the_port_fallback_never_takes_a_port_from_more_than_half_the_hops() {
         .collect();
     // Three hops accept 9000: one may lose it, the one with the most
     // evidence (h2, two destinations).
-    assert_eq!(excluded, vec![&Event::PortExcluded { hop: "h2".into(), port: 9000 }]);
-    let t = d.class_tables.iter().find(|t| t.index == d.port_sets[9000] as u32).unwrap();
+    assert_eq!(
+        excluded,
+        vec![&Event::PortExcluded {
+            hop: "h2".into(),
+            port: 9000
+        }]
+    );
+    let t = d
+        .class_tables
+        .iter()
+        .find(|t| t.index == d.port_sets[9000] as u32)
+        .unwrap();
     assert!(t.table.contains(&10) && t.table.contains(&11) && !t.table.contains(&12));
 }

@@ -191,10 +191,6 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         }
     }
 
-    pub fn is_usable(&self, hop: usize) -> bool {
-        hop < self.state.len() && self.usable_now(hop)
-    }
-
     /// The data plane failed `n` flows over from `hop` (unanswered SYNs)
     /// since the last tick. Such flows end up on another hop, so the flow
     /// table alone would never show the old hop failing.

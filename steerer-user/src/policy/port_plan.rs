@@ -52,7 +52,9 @@ impl PortPlan {
 
     /// Does hop `h`'s exit policy accept `port` (exclusions aside)?
     pub fn policy_accepts(&self, h: u32, port: u16) -> bool {
-        self.policies.get(h as usize).is_some_and(|p| p.contains(port))
+        self.policies
+            .get(h as usize)
+            .is_some_and(|p| p.contains(port))
     }
 
     pub fn excluded(&self) -> &BTreeSet<(u32, u16)> {

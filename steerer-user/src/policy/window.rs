@@ -32,15 +32,6 @@ pub struct PacketInterval {
     pub bytes: u64,
 }
 
-impl PacketInterval {
-    /// SPEC 5.1: interval data / interval time (bytes per second); `None`
-    /// for an instant (a single packet has no duration).
-    pub fn speed(&self) -> Option<f64> {
-        let d = self.end_ns.saturating_sub(self.start_ns);
-        (d > 0).then(|| self.bytes as f64 * 1e9 / d as f64)
-    }
-}
-
 /// K seconds of one key.
 #[derive(Debug, Clone, Default)]
 pub struct SubWindow {
@@ -117,7 +108,6 @@ pub fn speed_of(bytes: u64, busy_ns: u64) -> Option<f64> {
 /// The L-second window of one key as a ring of K-second sub-windows.
 #[derive(Debug, Clone)]
 pub struct WindowSequence {
-    k_ns: u64,
     m_ns: u64,
     capacity: usize,
     /// Oldest first; the back is the current sub-window.
@@ -136,7 +126,6 @@ impl WindowSequence {
             ..SubWindow::default()
         });
         WindowSequence {
-            k_ns,
             m_ns,
             capacity,
             ring,
@@ -208,21 +197,6 @@ impl WindowSequence {
         });
     }
 
-    pub fn k_ns(&self) -> u64 {
-        self.k_ns
-    }
-
-    /// Sub-windows held, oldest first (the last is still filling).
-    pub fn sub_windows(&self) -> impl Iterator<Item = &SubWindow> {
-        self.ring.iter()
-    }
-
-    /// The most recent complete sub-window (the past K seconds), if any.
-    pub fn last_k(&self) -> Option<&SubWindow> {
-        let n = self.ring.len();
-        (n >= 2).then(|| &self.ring[n - 2])
-    }
-
     pub fn bytes(&self) -> u64 {
         self.ring.iter().map(|w| w.bytes).sum()
     }
@@ -246,17 +220,6 @@ impl WindowSequence {
     /// millisecond of activity).
     pub fn speed(&self) -> Option<f64> {
         speed_of(self.bytes(), self.busy_ns())
-    }
-
-    /// Groups over the L window under the M rule: intervals overlapping by
-    /// at most M (an end within M of the next start) stay apart.
-    pub fn groups(&self) -> Vec<(u64, u64)> {
-        let mut all: Vec<(u64, u64)> = self
-            .ring
-            .iter()
-            .flat_map(|w| w.spans.iter().copied())
-            .collect();
-        group(&mut all, self.m_ns)
     }
 }
 

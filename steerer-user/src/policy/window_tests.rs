@@ -12,10 +12,12 @@ fn iv(start: u64, end: u64, bytes: u64) -> PacketInterval {
 }
 
 #[test]
-fn interval_speed_is_data_over_time() {
-    // SPEC 5.1: "speed = interval data / interval time".
-    assert_eq!(iv(0, 2, 1000).speed(), Some(500.0));
-    assert_eq!(iv(3, 3, 1000).speed(), None);
+fn speed_is_data_over_busy_time() {
+    // SPEC 5.1: "speed = interval data / interval time"; under a
+    // millisecond of activity the quotient is noise.
+    assert_eq!(speed_of(1000, 2 * S), Some(500.0));
+    assert_eq!(speed_of(1000, 999_999), None);
+    assert_eq!(speed_of(0, S), None);
 }
 
 #[test]
@@ -31,7 +33,9 @@ fn sequence_answers_over_l_and_forgets_older_sub_windows() {
     assert_eq!(w.connections_started(), 2);
     assert_eq!(w.busy_ns(), 8 * S);
     assert_eq!(w.speed(), Some(1300.0 / 8.0));
-    assert_eq!(w.last_k().map(|k| k.bytes), Some(900));
+    // Sub-window speeds: 400 B over 4 s, 900 B over 4 s busy (the union
+    // of 5-9 and 6-8): the peak within L is the second.
+    assert_eq!(w.peak_speed(), Some(225.0));
     w.roll(15 * S); // the first sub-window (0-5 s) leaves
     assert_eq!(w.bytes(), 900);
     assert_eq!(w.busy_ns(), 4 * S);
@@ -53,36 +57,19 @@ fn touching_flows_form_separate_groups() {
     // SPEC 5.2: "an end event is ordered before a start event when the
     // end lies within M seconds of the start".
     let m = S / 20; // 50 ms
-    let mut w = WindowSequence::new(5 * S, 60 * S, m, 0);
-    w.record(
-        PacketInterval {
-            start_ns: 0,
-            end_ns: S,
-            bytes: 1,
-        },
-        true,
-    );
-    // Starts 30 ms before the first ends: within M, so a new group.
-    w.record(
-        PacketInterval {
-            start_ns: S - 30_000_000,
-            end_ns: 2 * S,
-            bytes: 1,
-        },
-        true,
-    );
-    // Starts 500 ms before the second ends: a real overlap, same group.
-    w.record(
-        PacketInterval {
-            start_ns: 2 * S - S / 2,
-            end_ns: 3 * S,
-            bytes: 1,
-        },
-        true,
-    );
-    let g = w.groups();
+    let mut flows = vec![
+        (0, S),
+        // Starts 30 ms before the first ends: within M, so a new group.
+        (S - 30_000_000, 2 * S),
+        // Starts 500 ms before the second ends: a real overlap, same group.
+        (2 * S - S / 2, 3 * S),
+    ];
+    let g = group(&mut flows, m);
     assert_eq!(g.len(), 2, "{g:?}");
     assert_eq!(g[1], (S - 30_000_000, 3 * S));
+    // Busy time is the union all the same: 3 s.
+    let mut w = WindowSequence::new(5 * S, 60 * S, m, 0);
+    assert_eq!(w.record_batch(3, &mut flows, 3), 3 * S);
 }
 
 #[test]
@@ -98,8 +85,7 @@ fn memory_per_sub_window_is_bounded() {
             true,
         );
     }
-    let sub = w.sub_windows().last().unwrap();
-    assert!(sub.spans.len() <= MAX_GROUPS);
+    assert!(w.current().spans.len() <= MAX_GROUPS);
     // Merging closes gaps only: busy time never shrinks below the truth.
     assert!(w.busy_ns() >= 3000);
     assert_eq!(w.bytes(), 1000);
