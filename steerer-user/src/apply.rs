@@ -181,3 +181,145 @@ fn apply_destinations<W: DataplaneWriter>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::decisions::{ClassTable, DestinationDecision, HopDecision};
+
+    /// Records every write; fails the writes of class table `fail_base`.
+    #[derive(Default)]
+    struct Recorder {
+        log: Vec<String>,
+        fail_base: Option<u32>,
+    }
+
+    impl DataplaneWriter for Recorder {
+        type Error = String;
+        fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), String> {
+            self.log.push(format!("hop {id} {enabled}"));
+            Ok(())
+        }
+        fn write_slots(
+            &mut self,
+            base: u32,
+            table: &[u32],
+            previous: Option<&[u32]>,
+        ) -> Result<usize, String> {
+            if self.fail_base == Some(base) {
+                return Err("map full".into());
+            }
+            let n = table
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| previous.is_none_or(|p| p.get(*i) != Some(h)))
+                .count();
+            self.log.push(format!("slots {base} {n}"));
+            Ok(n)
+        }
+        fn write_port_sets(&mut self, _map: &[u8], _previous: Option<&[u8]>) -> Result<(), String> {
+            self.log.push("ports".into());
+            Ok(())
+        }
+        fn point_destination(&mut self, _dest: &DestKey, index: u32) -> Result<(), String> {
+            self.log.push(format!("point {index}"));
+            Ok(())
+        }
+        fn remove_destination(&mut self, _dest: &DestKey) -> Result<(), String> {
+            self.log.push("unpoint".into());
+            Ok(())
+        }
+        fn remove_flows(&mut self, keys: &[FlowKey]) -> Result<usize, String> {
+            self.log.push(format!("reset {}", keys.len()));
+            Ok(keys.len())
+        }
+    }
+
+    fn decisions(tables: &[(u32, u32)], dest: Option<u32>) -> Decisions {
+        Decisions {
+            hops: vec![HopDecision {
+                id: 3,
+                name: "a".into(),
+                enabled: true,
+            }],
+            class_tables: tables
+                .iter()
+                .map(|&(index, hop)| ClassTable {
+                    index,
+                    table: vec![hop; 5],
+                })
+                .collect(),
+            port_sets: vec![tables.last().map_or(0, |t| t.0) as u8; 65536],
+            destinations: dest
+                .map(|index| DestinationDecision {
+                    dest: DestKey::default(),
+                    index,
+                    table: vec![3; 4],
+                })
+                .into_iter()
+                .collect(),
+            reset_flows: vec![FlowKey::default()],
+            ..Decisions::default()
+        }
+    }
+
+    #[test]
+    fn tables_go_before_what_points_at_them_and_only_changes_are_written() {
+        let mut w = Recorder::default();
+        let mut known = Applied::default();
+        let out = apply(&mut w, &mut known, &decisions(&[(0, 3), (1, 3)], Some(2)));
+        assert!(out.failures.is_empty());
+        let dest_base = DEST_SLOTS_BASE + 2 * DEST_SLOT_COUNT;
+        assert_eq!(
+            w.log,
+            vec![
+                "hop 3 true".to_string(),
+                "slots 0 5".into(),
+                format!("slots {MAX_SLOT_COUNT} 5"),
+                "ports".into(),
+                format!("slots {dest_base} 4"),
+                "point 2".into(),
+                "reset 1".into(),
+            ]
+        );
+        // The same decisions again: nothing but the resets is written.
+        w.log.clear();
+        apply(&mut w, &mut known, &decisions(&[(0, 3), (1, 3)], Some(2)));
+        assert_eq!(
+            w.log,
+            vec![
+                format!("slots 0 0"),
+                format!("slots {MAX_SLOT_COUNT} 0"),
+                format!("slots {dest_base} 0"),
+                "reset 1".into()
+            ]
+        );
+        // The destination goes: its entry is removed.
+        w.log.clear();
+        apply(&mut w, &mut known, &decisions(&[(0, 3), (1, 3)], None));
+        assert!(w.log.contains(&"unpoint".to_string()));
+    }
+
+    #[test]
+    fn a_failed_table_write_holds_the_port_map_back_and_is_written_whole_next_time() {
+        let mut w = Recorder {
+            fail_base: Some(MAX_SLOT_COUNT),
+            ..Recorder::default()
+        };
+        let mut known = Applied::default();
+        let out = apply(&mut w, &mut known, &decisions(&[(0, 3), (1, 3)], None));
+        assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+        assert!(out.failures[0].contains("class table 1"));
+        assert!(
+            !w.log.contains(&"ports".to_string()),
+            "no port may point at a table that failed"
+        );
+        // Next time the write works: the table is written whole, then the map.
+        w.fail_base = None;
+        w.log.clear();
+        let out = apply(&mut w, &mut known, &decisions(&[(0, 3), (1, 3)], None));
+        assert!(out.failures.is_empty());
+        assert_eq!(w.log[1], format!("slots {MAX_SLOT_COUNT} 5"));
+        assert_eq!(w.log[2], "ports");
+    }
+}

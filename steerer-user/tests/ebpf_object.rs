@@ -40,3 +40,35 @@ fn programs_call_no_byte_loop_builtins() {
         "eBPF programs call byte-loop builtins (copy/zero fields one by one instead): {calls:?}"
     );
 }
+
+/// The production object holds steerer's programs and maps only: the
+/// benchmark's reference programs come with `--features bench`, and the
+/// hop-name map is there for the pins.
+#[test]
+fn the_production_object_has_no_benchmark_programs() {
+    let file = object::File::parse(EBPF_OBJECT).expect("parse the eBPF object");
+    let programs: BTreeSet<String> = file
+        .symbols()
+        .filter(|s| {
+            s.section_index()
+                .and_then(|i| file.section_by_index(i).ok())
+                .is_some_and(|sec| ["xdp", "classifier"].contains(&sec.name().unwrap_or("")))
+        })
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .filter(|n| !n.is_empty() && !n.starts_with('.') && !n.starts_with("LBB"))
+        .collect();
+    let want: BTreeSet<String> = ["steerer_xdp", "steerer_tc", "steerer_tc_reply"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if cfg!(feature = "bench") {
+        assert!(programs.contains("bench_xdp_pass") && programs.contains("bench_parse_lookup"));
+    } else {
+        assert_eq!(programs, want, "programs of the production object");
+    }
+    let maps: BTreeSet<&str> = file.symbols().filter_map(|s| s.name().ok()).collect();
+    assert!(
+        maps.contains("HOP_NAMES"),
+        "the hop-name map is in the object"
+    );
+}

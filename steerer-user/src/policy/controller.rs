@@ -175,9 +175,16 @@ impl Controller {
         let mut pinned: Vec<u64> = excluded.iter().map(|&(_, d)| d).collect();
         pinned.sort_unstable();
         pinned.dedup();
+        // Asked for every (destination, hop) the windows look at: the
+        // excluded hops of each destination at hand in one lookup.
+        let mut blocked_for: HashMap<u64, Vec<u32>, ahash::RandomState> = HashMap::default();
+        for &(h, d) in &excluded {
+            blocked_for.entry(d).or_default().push(h);
+        }
         let ports = &self.ports;
         let allowed = |d: u64, h: u32| {
-            ports.accepts(h, DestKey::port_of(d)) && excluded.binary_search(&(h, d)).is_err()
+            ports.accepts(h, DestKey::port_of(d))
+                && blocked_for.get(&d).is_none_or(|hops| !hops.contains(&h))
         };
         let report = self.engine.plan(observed, &allowed, &pinned);
         for &h in &report.disappeared {

@@ -162,11 +162,15 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                     members.push(h);
                 }
             }
-            let available = (0..usable.len() as u32).filter(|&h| eligible(h)).count();
-            let size = destination_window_size(base, r, s, over_l)
+            let want = destination_window_size(base, r, s, over_l)
                 .max(class.len())
-                .min(cap)
-                .min(available);
+                .min(cap);
+            // Only whether `want` hops are eligible matters: stop there.
+            let available = (0..usable.len() as u32)
+                .filter(|&h| eligible(h))
+                .take(want)
+                .count();
+            let size = want.min(available);
             if members.len() > size {
                 // Its own hops go first, then class members, least data first.
                 let least = members

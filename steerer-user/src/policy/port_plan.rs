@@ -47,7 +47,7 @@ impl PortPlan {
         self.policies
             .get(h as usize)
             .is_some_and(|p| p.contains(port))
-            && !self.excluded.contains(&(h, port))
+            && (self.excluded.is_empty() || !self.excluded.contains(&(h, port)))
     }
 
     /// Does hop `h`'s exit policy accept `port` (exclusions aside)?

@@ -30,22 +30,44 @@ pub struct PortClass {
 /// `accepts[h]` is hop h's accepted ports. Classes come out ordered by
 /// their lowest port.
 pub fn exact_classes(accepts: &[&PortSet]) -> Vec<PortClass> {
-    let words = accepts.len().div_ceil(64).max(1);
+    // Hops that accept the same ports always share their classes: the
+    // per-port table is built over the distinct sets only (a gateway's
+    // hops mostly accept everything), then each class's mask is spread
+    // back over the hops.
+    let mut distinct: Vec<&PortSet> = Vec::new();
+    let mut of_set: HashMap<&PortSet, usize> = HashMap::new();
+    let set_of_hop: Vec<usize> = accepts
+        .iter()
+        .map(|&set| {
+            *of_set.entry(set).or_insert_with(|| {
+                distinct.push(set);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let words = distinct.len().div_ceil(64).max(1);
     let mut per_port = vec![0u64; 65536 * words];
-    for (h, set) in accepts.iter().enumerate() {
+    for (d, set) in distinct.iter().enumerate() {
         for p in set.ports() {
-            per_port[p as usize * words + h / 64] |= 1 << (h % 64);
+            per_port[p as usize * words + d / 64] |= 1 << (d % 64);
         }
     }
+    let hop_words = accepts.len().div_ceil(64).max(1);
     let mut index: HashMap<&[u64], usize> = HashMap::new();
     let mut classes: Vec<PortClass> = Vec::new();
     for p in 1..=65535u16 {
         let key = &per_port[p as usize * words..(p as usize + 1) * words];
         let i = *index.entry(key).or_insert_with(|| {
+            let mut hops = vec![0u64; hop_words];
+            for (h, &d) in set_of_hop.iter().enumerate() {
+                if key[d / 64] & (1 << (d % 64)) != 0 {
+                    hops[h / 64] |= 1 << (h % 64);
+                }
+            }
             classes.push(PortClass {
                 ports: PortSet::empty(),
                 count: 0,
-                hops: key.to_vec(),
+                hops,
             });
             classes.len() - 1
         });
