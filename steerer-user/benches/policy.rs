@@ -52,6 +52,7 @@ fn observations(n: u32, t: u64) -> Vec<FlowSample<FlowKey>> {
                 reply_packets: if i % 97 == 0 { 0 } else { t },
                 first_seen_ns: (i as u64 % 1000) * 1_000_000,
                 last_seen_ns: t * SEC - (i as u64 % 500) * 1_000_000,
+                weak_evidence: false,
             }
         })
         .collect()

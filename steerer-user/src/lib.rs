@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod instance_lock;
+pub mod link_events;
 pub mod netlink;
 pub mod policy;
 pub mod portsets;

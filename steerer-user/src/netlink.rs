@@ -44,6 +44,21 @@ pub async fn link_mac(handle: &Handle, index: u32) -> Result<Option<[u8; 6]>, rt
     Ok(None)
 }
 
+/// Whether interface `index` is administratively up and has carrier
+/// (`IFF_UP` and `IFF_LOWER_UP`): a hop behind a link without carrier
+/// cannot be reached.
+pub async fn link_is_up(handle: &Handle, index: u32) -> Result<bool, rtnetlink::Error> {
+    use netlink_packet_route::link::LinkFlag;
+    let mut links = handle.link().get().match_index(index).execute();
+    Ok(match links.try_next().await? {
+        Some(link) => {
+            let f = &link.header.flags;
+            f.contains(&LinkFlag::Up) && f.contains(&LinkFlag::LowerUp)
+        }
+        None => false,
+    })
+}
+
 /// Every address configured on this host (namespace).
 pub async fn local_addresses(handle: &Handle) -> Result<Vec<IpAddr>, rtnetlink::Error> {
     let mut out = Vec::new();

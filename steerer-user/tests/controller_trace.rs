@@ -35,7 +35,6 @@ const IDS: [u32; 3] = [7, 2, 4];
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 const SLOT_COUNT: u32 = 101;
 const MAX_SHARE: f64 = 0.5;
-const EXPLORATION: f64 = 0.05;
 
 fn params() -> Params {
     Params {
@@ -44,7 +43,7 @@ fn params() -> Params {
         slot_count: SLOT_COUNT,
         window_base: 3,
         max_share: MAX_SHARE,
-        exploration_share: EXPLORATION,
+        link_hold_down_ns: 2 * SEC,
         seed: 42,
         ..Params::default()
     }
@@ -221,6 +220,15 @@ impl Both {
         d
     }
 
+    fn timeout(&mut self, now: u64) -> Decisions {
+        let (d, out) = self.daemon.timeout(&mut self.t.dp, now);
+        assert!(out.failures.is_empty());
+        let s = self.sim.handle_timeout(now);
+        same_decisions(&d, &s);
+        self.assert_same_dataplane("timeout");
+        d
+    }
+
     fn class_table(&self) -> Vec<u32> {
         self.t.dp.read_slots(0, SLOT_COUNT).unwrap()
     }
@@ -329,18 +337,14 @@ fn same_decisions(a: &Decisions, b: &Decisions) {
     }
 }
 
-/// SPEC 5.6 as `policy::weights` documents it: an exploration floor of
-/// `EXPLORATION / n` each, the rest in proportion to speed; a hop above
-/// `MAX_SHARE` is cut to it and the excess goes to the others in
-/// proportion to their shares (one round: the test's speeds need no more).
+/// SPEC 5.6/5.7 as `policy::weights` documents it, for hops that are all
+/// measured (no fresh hop, so no exploration floor): shares in proportion
+/// to speed; a hop above `MAX_SHARE` is cut to it and the excess goes to
+/// the others in proportion to their shares (one round: the test's speeds
+/// need no more).
 fn expected_shares(speeds: &[f64]) -> Vec<f64> {
-    let n = speeds.len() as f64;
     let total: f64 = speeds.iter().sum();
-    let floor = EXPLORATION / n;
-    let raw: Vec<f64> = speeds
-        .iter()
-        .map(|s| floor + (1.0 - n * floor) * s / total)
-        .collect();
+    let raw: Vec<f64> = speeds.iter().map(|s| s / total).collect();
     let Some(top) = (0..raw.len()).find(|&i| raw[i] > MAX_SHARE) else {
         return raw;
     };
@@ -546,10 +550,22 @@ fn the_daemon_and_the_simulator_decide_alike_tick_by_tick() {
         "B's flows were not reset"
     );
 
-    // alpha is back; thirty connections to F:80 retry their SYN three
-    // times each: every failover lands alike (`syn` checks each), and the
-    // third tick decides alike on the counters they left.
-    b.link(alpha, true, 11 * SEC);
+    // alpha's link is back at 11 s: held down for 2 s, then offered new
+    // flows again (the controller's timeout says when).
+    let d = b.link(alpha, true, 11 * SEC);
+    assert!(
+        matches!(&d.events[..], [Event::HopHeldDown { hop, for_ns }] if hop == "alpha" && *for_ns == 2 * SEC)
+    );
+    assert!(!b.t.dp.hop(alpha).unwrap().is_enabled());
+    assert_eq!(count(&b.class_table(), alpha), 0);
+    assert_eq!(b.daemon.controller.poll_timeout(), 13 * SEC);
+    let d = b.timeout(13 * SEC);
+    assert!(matches!(&d.events[..], [Event::HopUp { hop }] if hop == "alpha"));
+    assert!(b.t.dp.hop(alpha).unwrap().is_enabled());
+    assert!(count(&b.class_table(), alpha) > 0);
+    // Thirty connections to F:80 retry their SYN three times each: every
+    // failover lands alike (`syn` checks each), and the third tick decides
+    // alike on the counters they left.
     for p in 0..30u16 {
         let k = key([198, 19, 0, 6], 80, 61_000 + p);
         for _ in 0..4 {

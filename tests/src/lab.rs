@@ -67,6 +67,7 @@ pub struct Lab {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+
 fn unique_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -167,6 +168,7 @@ impl Lab {
     fn add_ns(&mut self, name: String) -> Result<()> {
         run("ip", &["netns", "add", &name])?;
         self.namespaces.push(name.clone());
+        crate::live::add(name.clone());
         run_in(&name, "ip", &["link", "set", "lo", "up"])?;
         // No duplicate-address detection on links created later: addresses
         // (link-local ones too) are usable at once, so IPv6 works as soon
@@ -374,6 +376,17 @@ impl Lab {
         Ok(())
     }
 
+    /// Change hop `i`'s rate limit (both directions) to `mbit` (the spec
+    /// keeps the rate the lab was built with).
+    pub fn set_rate(&self, i: usize, mbit: u32) -> Result<()> {
+        let ns = self.hop_ns(i);
+        for dev in ["uplink", "gw"] {
+            let _ = run_in(&ns, "tc", &["qdisc", "del", "dev", dev, "root"]);
+            tbf(&ns, dev, mbit)?;
+        }
+        Ok(())
+    }
+
     /// A steerer configuration for this lab's gateway.
     pub fn steerer_config(&self, tick_secs: u64, estimates_mbit: &[f64]) -> String {
         let mut s = format!("tick_secs = {tick_secs}\n");
@@ -394,19 +407,21 @@ impl Lab {
         &self.namespaces
     }
 
-    /// Delete every namespace now; safe to call twice.
     /// Delete hop `i`'s namespace mid-run (the hop vanishes: its link to
     /// the gateway goes with it).
     pub fn remove_hop(&mut self, i: usize) -> Result<()> {
         let ns = self.hop_ns(i);
         run("ip", &["netns", "del", &ns])?;
         self.namespaces.retain(|n| *n != ns);
+        crate::live::forget(&ns);
         Ok(())
     }
 
+    /// Delete every namespace now; safe to call twice.
     pub fn teardown(&mut self) -> Result<()> {
         let mut errors = Vec::new();
         for ns in self.namespaces.drain(..).rev() {
+            crate::live::forget(&ns);
             if let Err(e) = run("ip", &["netns", "del", &ns]) {
                 errors.push(e.to_string());
             }

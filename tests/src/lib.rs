@@ -6,9 +6,14 @@
 //! addresses from 198.18.0.0/15 and 2001:db8::/32; the root namespace is
 //! never touched (veth ends are created directly inside the namespaces).
 
+pub mod baselines;
 pub mod check;
 pub mod lab;
+pub mod live;
 pub mod netns;
+pub mod shootout;
+mod shootout_report;
+pub use shootout_report::report;
 pub mod sizes;
 pub mod steerer;
 pub mod traffic;

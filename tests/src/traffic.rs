@@ -168,6 +168,8 @@ pub struct ConnResult {
     pub elapsed: Duration,
     /// 0 for the first try of a request, 1.. for retries after a failure.
     pub attempt: u32,
+    /// The request this attempt belongs to (numbered in issue order).
+    pub request: u64,
     /// TCP payload bytes the client's kernel sent, retransmissions
     /// included (`tcpi_bytes_sent`), read once the server confirmed.
     pub bytes_sent: Option<u64>,
@@ -235,6 +237,7 @@ pub fn upload(
         error: result.err().map(|e| e.to_string()),
         elapsed: started.elapsed(),
         attempt: 0,
+        request: 0,
         bytes_sent,
     }
 }
@@ -243,7 +246,13 @@ pub fn upload(
 #[derive(Debug, Clone)]
 pub enum Sizes {
     Fixed(u64),
-    Cdf { cdf: SizeCdf, scale: f64, max: u64 },
+    Cdf {
+        cdf: SizeCdf,
+        scale: f64,
+        max: u64,
+    },
+    /// (size, probability) pairs; probabilities sum to 1.
+    Mix(Vec<(u64, f64)>),
 }
 
 /// A client workload: `workers` parallel loops, each opening connections
@@ -317,6 +326,18 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
                     Sizes::Cdf { cdf, scale, max } => {
                         ((cdf.sample(&mut rng) as f64 * scale) as u64).clamp(1, *max)
                     }
+                    Sizes::Mix(mix) => {
+                        let mut u: f64 = rng.gen();
+                        let mut pick = mix.last().map_or(1, |m| m.0);
+                        for &(size, p) in mix {
+                            if u < p {
+                                pick = size;
+                                break;
+                            }
+                            u -= p;
+                        }
+                        pick
+                    }
                 };
                 let target = w.targets[rng.gen_range(0..w.targets.len())];
                 for attempt in 0..=w.retries {
@@ -325,6 +346,7 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
                     }
                     let mut r = upload(target, size, w.connect_timeout, w.io_timeout);
                     r.attempt = attempt;
+                    r.request = n as u64;
                     let ok = r.ok;
                     if let Ok(mut all) = progress.results.lock() {
                         all.push(r);

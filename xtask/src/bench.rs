@@ -28,18 +28,39 @@ enum Suite {
     Policy,
     /// The simulator on scenarios/scale.toml (1M connections, 1k hops).
     Sim,
+    /// The lab shoot-out: steerer against ECMP (equal and capacity
+    /// weights) and nft numgen random on the same seeded workload.
+    Lab,
 }
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Which benchmark (default: all).
+    /// Which benchmark (default: all but `lab`, which takes most of an
+    /// hour and runs only when named).
     suite: Option<Suite>,
     /// Seconds per iperf3 run in the throughput comparison.
     #[arg(long, default_value_t = 5)]
     seconds: u32,
-    /// iperf3 runs per side (plain forwarding / steerer), interleaved.
+    /// iperf3 runs per side (plain forwarding / steerer), interleaved;
+    /// for `lab`, rounds of every contender.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// `lab`: seconds of traffic per run.
+    #[arg(long, default_value_t = 60)]
+    lab_seconds: u64,
+    /// `lab`: only the scenarios whose name contains this (demo,
+    /// dying-hop, slowing-hop, blackhole, small-and-large).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// `lab`: only the contenders whose name contains this (steerer,
+    /// ecmp, nft).
+    #[arg(long)]
+    contender: Option<String>,
+    /// `lab`: also run steerer with these configuration lines (repeat for
+    /// several variants), to judge a policy change on real packets, e.g.
+    /// `--steerer-variant "max_share = 0.6"`.
+    #[arg(long)]
+    steerer_variant: Vec<String>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -71,6 +92,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if all || args.suite == Some(Suite::Sim) {
         println!("bench: simulator scale");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "simulator"]))?;
+    }
+    // Not part of "all": it runs for most of an hour.
+    if args.suite == Some(Suite::Lab) {
+        crate::shootout::run(
+            &args.scenario,
+            &args.contender,
+            &args.steerer_variant,
+            args.lab_seconds,
+            args.rounds,
+        )?;
     }
     Ok(())
 }

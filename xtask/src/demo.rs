@@ -2,23 +2,24 @@
 
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, SocketAddr},
     os::unix::process::CommandExt as _,
     process::Command,
-    sync::{atomic::Ordering, mpsc, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use steerer_lab::{
-    check,
-    lab::{SERVER_V4, SERVER_V6},
+    baselines, check,
     netns::command_in,
-    sizes::{SizeCdf, WEBSEARCH},
+    shootout,
     steerer::{steerer_bin, SteererProcess},
-    traffic::{run_workload, ConnResult, Progress, Server, Sizes, Workload},
-    HopOptions, Lab, LabSpec,
+    traffic::{run_workload, ConnResult, Progress, Server},
+    Lab,
 };
 
 use crate::{
@@ -26,11 +27,12 @@ use crate::{
     setup,
 };
 
-/// Rates of the demo's hops (Mbit/s), and the port one of them blackholes.
+/// Rates of the demo's hops (Mbit/s), and the port one of them blackholes
+/// (the shoot-out's `demo` scenario, `steerer_lab::shootout`).
 const HOP_RATES: [u32; 4] = [200, 100, 50, 10];
 const BLACKHOLE_HOP: usize = 1;
-const PORT: u16 = 5001;
-const BLOCKED_PORT: u16 = 8443;
+const PORT: u16 = shootout::PORT;
+const BLOCKED_PORT: u16 = shootout::BLOCKED_PORT;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -43,13 +45,22 @@ pub struct RunArgs {
     /// Parallel client loops, each opening one connection after another.
     #[arg(long, default_value_t = 12)]
     workers: usize,
+    /// After steerer, run the same workload once more under Linux ECMP
+    /// (equal weights, L4 hash) and print both side by side (also
+    /// accepted as `cargo xtask run -- --compare`).
+    #[arg(long)]
+    compare: bool,
     /// Arguments for `steerer run` on a real interface, after `--`
     /// (e.g. `cargo xtask run -- --iface eth1 --config steerer.toml`).
     #[arg(last = true)]
     steerer_args: Vec<String>,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(mut args: RunArgs) -> Result<()> {
+    if args.steerer_args == ["--compare"] {
+        args.compare = true;
+        args.steerer_args.clear();
+    }
     if !args.steerer_args.is_empty() {
         return run_real(&args.steerer_args);
     }
@@ -75,21 +86,12 @@ fn run_real(steerer_args: &[String]) -> Result<()> {
     Err(err).with_context(|| format!("starting {}", bin.display()))
 }
 
-enum Event {
-    Done(Result<Vec<ConnResult>>),
-    Interrupted,
-}
-
 fn demo(args: &RunArgs) -> Result<()> {
-    let mut spec = LabSpec::default();
-    for (i, &rate) in HOP_RATES.iter().enumerate() {
-        spec.hops.push(HopOptions {
-            rate_mbit: Some(rate),
-            blackhole_port: (i == BLACKHOLE_HOP).then_some(BLOCKED_PORT),
-            blackhole_dest: None,
-        });
-    }
-    let lab = Lab::build(spec).context("building the demo lab")?;
+    let scenario = shootout::scenarios()
+        .into_iter()
+        .find(|s| s.name == "demo")
+        .context("the demo scenario")?;
+    let lab = Lab::build(scenario.lab_spec()).context("building the demo lab")?;
     println!(
         "run: lab {} built: client -> gateway -> {} hops -> internet -> server",
         lab.prefix,
@@ -108,69 +110,34 @@ fn demo(args: &RunArgs) -> Result<()> {
         );
     }
     let _server = Server::start(&lab.server_ns(), &[PORT, BLOCKED_PORT])?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = interrupted.clone();
+        ctrlc::set_handler(move || interrupted.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
     // The operator's estimates are deliberately all the same: steerer has
     // to find out which hop is fast.
     let config = lab.steerer_config(args.tick, &[100.0; HOP_RATES.len()]);
     println!(
         "run: starting steerer on {} (every hop estimated at 100 Mbit/s, K = {} s); \
-         driving {} s of web-search-sized uploads from {} client loops\n",
+         driving {} s of web-search-sized uploads from {} client loops \
+         (an attempt without progress for 4 s is abandoned and retried)\n",
         lab.lan_iface(),
         args.tick,
         args.duration,
         args.workers
     );
+    let workload = scenario.workload(args.workers, Duration::from_secs(args.duration), 7);
+    let before = baselines::hop_uplink_bytes(&lab)?;
     let mut steerer = SteererProcess::start(&lab, &config, &[], true)?;
-
-    let (tx, rx) = mpsc::channel();
-    let ctrl_tx = tx.clone();
-    ctrlc::set_handler(move || {
-        let _ = ctrl_tx.send(Event::Interrupted);
-    })
-    .context("installing the Ctrl-C handler")?;
-
-    let workload = Workload {
-        // Mostly the open port, over IPv4 and IPv6; a quarter to the port
-        // one hop blackholes.
-        targets: vec![
-            SocketAddr::new(IpAddr::V4(SERVER_V4), PORT),
-            SocketAddr::new(IpAddr::V4(SERVER_V4), PORT),
-            SocketAddr::new(IpAddr::V6(SERVER_V6), PORT),
-            SocketAddr::new(IpAddr::V4(SERVER_V4), BLOCKED_PORT),
-        ],
-        workers: args.workers,
-        connections: None,
-        duration: Some(Duration::from_secs(args.duration)),
-        sizes: Sizes::Cdf {
-            cdf: SizeCdf::parse(WEBSEARCH).map_err(anyhow::Error::msg)?,
-            scale: 0.5,
-            max: 10_000_000,
-        },
-        seed: 7,
-        connect_timeout: Duration::from_secs(2),
-        io_timeout: Duration::from_secs(20),
-        retries: 2,
-    };
-    let progress = Arc::new(Progress::default());
     let started = Instant::now();
-    {
-        let ns = lab.client_ns();
-        let progress = progress.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(Event::Done(run_workload(&ns, &workload, progress)));
-        });
-    }
-    let event = rx.recv().context("workload thread vanished")?;
-    let results = match event {
-        Event::Interrupted => {
-            println!("\nrun: interrupted; stopping steerer and removing the lab");
-            progress.stop.store(true, Ordering::Relaxed);
-            let _ = steerer.stop();
-            drop(steerer);
-            remove_lab(lab);
-            // Client loops may sit in a socket call; exiting closes them.
-            std::process::exit(130);
-        }
-        Event::Done(r) => r?,
+    let Some(results) = drive(&lab, &workload, &interrupted)? else {
+        println!("\nrun: interrupted; stopping steerer and removing the lab");
+        let _ = steerer.stop();
+        drop(steerer);
+        remove_lab(lab);
+        std::process::exit(130);
     };
     let elapsed = started.elapsed();
     let flows = read_flows(&lab).unwrap_or_else(|e| {
@@ -180,13 +147,91 @@ fn demo(args: &RunArgs) -> Result<()> {
     let last = steerer.status();
     println!();
     let clean = steerer.stop()?;
-    summary(&results, &flows, last.as_ref(), elapsed);
     drop(steerer);
+    summary(&results, &flows, last.as_ref(), elapsed);
+    let steered = shootout::stats("steerer", &results, &bytes_since(&lab, &before)?, elapsed);
+    if args.compare {
+        compare(&lab, &scenario, &workload, steered, &interrupted)?;
+    }
     remove_lab(lab);
     if !clean {
         bail!("steerer did not exit cleanly");
     }
     Ok(())
+}
+
+/// The same workload once more under ECMP with equal weights; both side
+/// by side.
+fn compare(
+    lab: &Lab,
+    scenario: &shootout::Scenario,
+    workload: &steerer_lab::traffic::Workload,
+    steered: shootout::RunStats,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<()> {
+    let ecmp = baselines::Baseline::Ecmp {
+        weights: vec![1; HOP_RATES.len()],
+    };
+    println!(
+        "\nrun: the same workload under {} (the kernel's L4 hash, no steerer)",
+        ecmp.label()
+    );
+    baselines::flush_conntrack(lab)?;
+    ecmp.install(lab)?;
+    let before = baselines::hop_uplink_bytes(lab)?;
+    let started = Instant::now();
+    let results = drive(lab, workload, interrupted);
+    let elapsed = started.elapsed();
+    ecmp.remove(lab)?;
+    let Some(results) = results? else {
+        println!("\nrun: interrupted; removing the lab");
+        return Ok(());
+    };
+    let other = shootout::stats(
+        &ecmp.label(),
+        &results,
+        &bytes_since(lab, &before)?,
+        elapsed,
+    );
+    println!(
+        "\n{}",
+        steerer_lab::report(scenario, &[vec![steered], vec![other]])
+    );
+    Ok(())
+}
+
+/// Bytes each hop forwarded since `before`.
+fn bytes_since(lab: &Lab, before: &[u64]) -> Result<Vec<u64>> {
+    let after = baselines::hop_uplink_bytes(lab)?;
+    Ok(after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect())
+}
+
+/// Run `workload` from the lab's client; `None` when Ctrl-C came first.
+fn drive(
+    lab: &Lab,
+    workload: &steerer_lab::traffic::Workload,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Option<Vec<ConnResult>>> {
+    let progress = Arc::new(Progress::default());
+    let handle = {
+        let (ns, w, progress) = (lab.client_ns(), workload.clone(), progress.clone());
+        std::thread::spawn(move || run_workload(&ns, &w, progress))
+    };
+    while !handle.is_finished() {
+        if interrupted.load(Ordering::Relaxed) {
+            progress.stop.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let results = handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("workload thread panicked"))??;
+    Ok(Some(results))
 }
 
 /// The flow table as steerer's own `flows --json` prints it.
@@ -290,10 +335,10 @@ fn summary(
         );
     }
     println!(
-        "  (uniform random choice would give every hop 25%; a connection to port {BLOCKED_PORT} \
-         that lands on hop{BLACKHOLE_HOP} is moved to another hop when its SYN is retransmitted, \
-         and after two such moves hop{BLACKHOLE_HOP} is excluded for the server's port \
-         {BLOCKED_PORT} only, that one destination)"
+        "  (a connection to port {BLOCKED_PORT} that lands on hop{BLACKHOLE_HOP} is moved to \
+         another hop when its SYN is retransmitted, and after two such moves hop{BLACKHOLE_HOP} \
+         is excluded for the server's port {BLOCKED_PORT} only, that one destination; \
+         `cargo xtask run --compare` runs the same workload under ECMP as well)"
     );
 }
 

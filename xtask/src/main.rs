@@ -6,6 +6,7 @@ mod bench;
 mod cmd;
 mod demo;
 mod setup;
+mod shootout;
 mod test;
 
 use anyhow::Result;

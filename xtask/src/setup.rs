@@ -24,6 +24,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nft", "nftables"),
     ("bpftool", "bpftool"),
     ("ethtool", "ethtool"),
+    // The lab shoot-out flushes connection tracking between runs.
+    ("conntrack", "conntrack"),
 ];
 
 pub fn ensure_all() -> Result<()> {
@@ -194,7 +196,7 @@ fn ensure_packages() -> Result<()> {
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        println!("setup: ok   iproute2 iperf3 iputils-ping nftables bpftool ethtool");
+        println!("setup: ok   iproute2 iperf3 iputils-ping nftables bpftool ethtool conntrack");
         return Ok(());
     }
     if !is_root() {

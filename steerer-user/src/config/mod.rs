@@ -21,6 +21,10 @@ pub const DEFAULT_FAIL_AFTER_SECS: u64 = 3;
 pub const DEFAULT_MEMORY_SECS: u64 = 60;
 /// M: grouping tolerance, milliseconds (SPEC section 3).
 pub const DEFAULT_GROUP_TOLERANCE_MS: u64 = 50;
+/// A link that came back waits this long before its hop takes new flows:
+/// two ticks of the default K, so a link flapping every few seconds stays
+/// out.
+pub const DEFAULT_LINK_HOLD_DOWN_SECS: u64 = 10;
 /// Largest K and T: an hour. Beyond that a gateway does not steer, it
 /// waits; the bound also keeps every derived nanosecond figure far from
 /// overflow.
@@ -71,6 +75,10 @@ pub struct Config {
     /// (SPEC 5.2 grouping).
     #[serde(default = "default_group_tolerance")]
     pub group_tolerance_ms: u64,
+    /// Seconds a hop whose link came back (up, carrier) must stay up
+    /// before it takes new flows again; 0: at once.
+    #[serde(default = "default_link_hold_down")]
+    pub link_hold_down_secs: u64,
     /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
     #[serde(default)]
     pub slot_count: Option<u32>,
@@ -106,6 +114,9 @@ fn default_memory() -> u64 {
 }
 fn default_group_tolerance() -> u64 {
     DEFAULT_GROUP_TOLERANCE_MS
+}
+fn default_link_hold_down() -> u64 {
+    DEFAULT_LINK_HOLD_DOWN_SECS
 }
 fn default_window() -> usize {
     4
@@ -174,6 +185,15 @@ impl Config {
                 format!(
                     "{} is out of range: 0..={MAX_GROUP_TOLERANCE_MS} ms",
                     self.group_tolerance_ms
+                ),
+            ));
+        }
+        if self.link_hold_down_secs > MAX_TICK_SECS {
+            return Err(invalid(
+                "link_hold_down_secs",
+                format!(
+                    "{} is out of range: 0..={MAX_TICK_SECS} seconds",
+                    self.link_hold_down_secs
                 ),
             ));
         }
@@ -269,6 +289,7 @@ impl Config {
             memory_ns: secs(self.memory_secs),
             fail_after_ns: secs(self.fail_after_secs),
             group_tolerance_ns: self.group_tolerance_ms.saturating_mul(1_000_000),
+            link_hold_down_ns: secs(self.link_hold_down_secs),
             max_share: self.max_share,
             max_operator_share: self.max_operator_share,
             slot_count: self.effective_slot_count().0,

@@ -71,6 +71,13 @@ impl Adapter {
         (decisions, out)
     }
 
+    /// The controller's timeout passed with no tick due (a hold-down ended).
+    pub fn timeout(&mut self, dp: &mut Dataplane, now_ns: u64) -> (Decisions, ApplyOutcome) {
+        let decisions = self.controller.handle_timeout(now_ns);
+        let out = self.apply(dp, &decisions);
+        (decisions, out)
+    }
+
     pub fn apply(&mut self, dp: &mut Dataplane, d: &Decisions) -> ApplyOutcome {
         let mut w = MapWriter {
             dp,

@@ -1,7 +1,8 @@
 //! How the daemon reaches each configured hop: interface index, MACs,
-//! mark. Resolved through netlink at start and checked again every tick;
-//! what changed is reported to the controller as link state, never
-//! judged here.
+//! mark. Resolved through netlink at start and checked again when the
+//! kernel announces a change (`link_events`), or at a tick while a next hop
+//! has not resolved; what changed is reported to the controller as link
+//! state, never judged here.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -31,12 +32,14 @@ pub struct ResolvedHop {
     pub mark: Option<u32>,
     /// The interface exists.
     pub link_present: bool,
+    /// It is up and has carrier.
+    pub carrier: bool,
 }
 
 impl ResolvedHop {
-    /// Link there and (for redirect) the next hop resolved.
+    /// Link there with carrier and (for redirect) the next hop resolved.
     pub fn usable(&self) -> bool {
-        self.link_present && (self.mark.is_some() || self.dst_mac.is_some())
+        self.link_present && self.carrier && (self.mark.is_some() || self.dst_mac.is_some())
     }
 
     /// The hop table entry (enabled when usable).
@@ -80,7 +83,13 @@ async fn resolve(handle: &rtnetlink::Handle, hop: &HopConfig) -> Result<Resolved
         dst_mac: None,
         mark: None,
         link_present: true,
+        carrier: netlink::link_is_up(handle, ifindex)
+            .await
+            .with_context(|| format!("hop {}: reading interface {}", hop.name, hop.interface))?,
     };
+    if !r.carrier {
+        warn!(hop = %hop.name, interface = %hop.interface, "hop interface is down or has no carrier; hop disabled until it has");
+    }
     let (Some(next_hop), HopAction::Redirect) = (hop.next_hop, hop.action) else {
         // `mark`: the kernel's policy routing picks the way out.
         info!(hop = %hop.name, mark = hop.mark.unwrap_or_default(), "mark hop");
@@ -111,7 +120,60 @@ async fn resolve(handle: &rtnetlink::Handle, hop: &HopConfig) -> Result<Resolved
     Ok(r)
 }
 
-/// Check every hop again (per tick). Returns the hops whose entry changed
+/// A neighbour announcement: a redirect hop whose next hop it is takes
+/// the new MAC at once (a VRRP failover moves the next hop's address to
+/// another router). Returns the hops whose entry changed. A failed or
+/// deleted entry changes nothing but asks the kernel to resolve again: the
+/// last MAC stays until a new one is known (health judges the hop).
+pub fn apply_neighbour(
+    hops: &mut [ResolvedHop],
+    index: u32,
+    ip: IpAddr,
+    mac: Option<[u8; 6]>,
+) -> Vec<usize> {
+    let mut changed = Vec::new();
+    for (i, r) in hops.iter_mut().enumerate() {
+        if r.mark.is_some() || !r.link_present || r.ifindex != index || r.next_hop != Some(ip) {
+            continue;
+        }
+        match (mac, r.dst_mac) {
+            (Some(new), Some(old)) if new != old => {
+                info!(hop = %r.name, next_hop = %ip, old = %fmt_mac(&old), new = %fmt_mac(&new), "next hop MAC changed (failover of the next hop?): written at once");
+            }
+            (Some(new), None) => {
+                info!(hop = %r.name, next_hop = %ip, mac = %fmt_mac(&new), "next hop resolved");
+            }
+            (None, _) => {
+                netlink::trigger_resolution(ip);
+                continue;
+            }
+            _ => continue,
+        }
+        r.dst_mac = mac;
+        changed.push(i);
+    }
+    changed
+}
+
+/// Only the hops whose next hop has not resolved yet (checked per tick
+/// until it does: the kernel announces a resolution too, this retries the
+/// probe that makes it resolve).
+pub async fn poll_unresolved(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<usize> {
+    let waiting: Vec<usize> = (0..hops.len())
+        .filter(|&i| {
+            let r = &hops[i];
+            r.mark.is_none() && r.link_present && r.dst_mac.is_none()
+        })
+        .collect();
+    let mut changed = Vec::new();
+    for i in waiting {
+        changed.extend(poll(handle, &mut hops[i..=i]).await.into_iter().map(|_| i));
+    }
+    changed
+}
+
+/// Check every hop again (after a link announcement, or when some were
+/// lost). Returns the hops whose entry changed
 /// (index into `hops`); a failed netlink query is logged and retried next
 /// time, the hop keeping its last known state.
 pub async fn poll(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<usize> {
@@ -147,6 +209,17 @@ async fn poll_one(handle: &rtnetlink::Handle, r: &mut ResolvedHop) -> Result<()>
             warn!(hop = %r.name, interface = %r.interface, "hop interface vanished");
         }
         None => {}
+    }
+    if r.link_present {
+        let up = netlink::link_is_up(handle, r.ifindex).await?;
+        if up != r.carrier {
+            r.carrier = up;
+            if up {
+                info!(hop = %r.name, interface = %r.interface, "hop interface has carrier again");
+            } else {
+                warn!(hop = %r.name, interface = %r.interface, "hop interface lost carrier (or was set down)");
+            }
+        }
     }
     // A redirect hop whose next hop did not resolve gets another chance.
     if let (true, None, None, Some(ip)) = (r.link_present, r.mark, r.dst_mac, r.next_hop) {

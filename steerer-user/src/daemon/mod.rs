@@ -20,6 +20,7 @@ use crate::{
     config::Config,
     dataplane::{self, AttachMode},
     instance_lock::{self, InstanceLock},
+    link_events::{LinkEvent, LinkEvents},
     monotonic_ns, netlink,
     policy::Decisions,
     report::TickStatus,
@@ -121,7 +122,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         pins = %s.pin_dir.display(),
         "steering"
     );
-    let last = run_loop(&opts, &config, &handle, &mut s, &mut sigterm).await;
+    let last = run_loop(&opts, &handle, &mut s, &mut sigterm).await;
     if let Some(st) = last {
         let total: u64 = st.hops.iter().map(|h| h.failed_total).sum();
         println!(
@@ -132,35 +133,65 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     shutdown(s, opts.keep_pins)
 }
 
-/// Tick until a signal; returns the last tick's status.
+/// Tick until a signal; returns the last tick's status. Between ticks,
+/// link announcements reach the controller as they come, and hold-downs
+/// end on time.
 async fn run_loop(
     opts: &RunOptions,
-    config: &Config,
     handle: &rtnetlink::Handle,
     s: &mut Steering,
     sigterm: &mut tokio::signal::unix::Signal,
 ) -> Option<TickStatus> {
     let started = monotonic_ns();
-    let mut interval = tokio::time::interval(Duration::from_secs(config.tick_secs));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
     let mut tick_no = 0u64;
     let mut last = None;
+    let mut announcements = match LinkEvents::subscribe() {
+        Ok(a) => Some(a),
+        Err(e) => {
+            warn!(error = %e, "cannot subscribe to link announcements; every hop is checked at every tick instead");
+            None
+        }
+    };
     loop {
+        let wait = s
+            .adapter
+            .controller
+            .poll_timeout()
+            .saturating_sub(monotonic_ns());
+        let mut changed = Vec::new();
         tokio::select! {
-            _ = interval.tick() => {}
+            _ = tokio::time::sleep(Duration::from_nanos(wait)) => {}
+            event = next_announcement(&mut announcements) => {
+                changed = on_announcement(handle, &mut s.hops, event).await;
+            }
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return last; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return last; }
         }
-        tick_no += 1;
         let now = monotonic_ns();
-        for i in hops::poll(handle, &mut s.hops).await {
+        let due = now >= s.adapter.controller.next_tick();
+        if due {
+            changed.extend(match announcements {
+                Some(_) => hops::poll_unresolved(handle, &mut s.hops).await,
+                None => hops::poll(handle, &mut s.hops).await,
+            });
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for i in changed {
             let id = s.ids[i];
             s.adapter.entries.insert(id, s.hops[i].entry());
             let usable = s.hops[i].usable();
             let (d, out) = s.adapter.link(&mut s.dp, id, usable, now);
             log_decisions(&d, &out);
         }
+        if !due {
+            if now >= s.adapter.controller.poll_timeout() {
+                let (d, out) = s.adapter.timeout(&mut s.dp, now);
+                log_decisions(&d, &out);
+            }
+            continue;
+        }
+        tick_no += 1;
         match s.adapter.tick(&mut s.dp, now) {
             Ok(o) => {
                 log_decisions(&o.decisions, &o.applied);
@@ -180,6 +211,35 @@ async fn run_loop(
                 warn!(tick = tick_no, error = %e, "reading the data plane failed; steering goes on with the last tables, retried at the next tick")
             }
         }
+    }
+}
+
+/// The next link announcement; never, once they are unavailable (the
+/// loop then checks every hop at every tick).
+async fn next_announcement(announcements: &mut Option<LinkEvents>) -> LinkEvent {
+    if let Some(a) = announcements {
+        if let Some(event) = a.next().await {
+            return event;
+        }
+        warn!("link announcements ended; every hop is checked at every tick instead");
+        *announcements = None;
+        return LinkEvent::Lost;
+    }
+    std::future::pending().await
+}
+
+/// The hops an announcement changed (index into `hops`).
+async fn on_announcement(
+    handle: &rtnetlink::Handle,
+    hops: &mut [hops::ResolvedHop],
+    event: LinkEvent,
+) -> Vec<usize> {
+    match event {
+        LinkEvent::Neighbour { index, ip, mac } => hops::apply_neighbour(hops, index, ip, mac),
+        // A link changed (or announcements were lost): check the hops
+        // again; a hop's interface may have been recreated under a new
+        // index, so all of them (at most a few hundred queries).
+        LinkEvent::Link { .. } | LinkEvent::Lost => hops::poll(handle, hops).await,
     }
 }
 

@@ -86,8 +86,8 @@ pub async fn start(
     // The pool enumeration differs per run, like the hash key.
     let params = config.params(hash_key[0] ^ hash_key[1].rotate_left(17));
     let mut controller = Controller::new(controller_hops, params);
+    controller.handle_start(monotonic_ns(), &flows, &failovers);
     if reused {
-        controller.handle_start(monotonic_ns(), &flows, &failovers);
         info!(
             flows = flows.len(),
             "baseline taken: the first tick measures only what moves from now on"

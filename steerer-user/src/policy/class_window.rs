@@ -14,27 +14,63 @@ use super::{
 impl<K: Hash + Eq + Copy> Engine<K> {
     /// SPEC 5.5, disappeared: "no reply on any flow -> removed from every
     /// window within one tick". A hop with at least `SILENT_FAILURES` flows
-    /// failing this tick and not one reply byte on any flow is taken out
-    /// until `memory_ns` (L) has passed, then offered flows again; a hop
-    /// that blackholes only some destinations still answers the others
-    /// and is left to the block list. Returns the hops newly taken out.
+    /// of strong evidence (`failed`: TCP flows and SYN failovers) failing
+    /// this tick and not one reply byte on any flow is taken out until
+    /// `memory_ns` (L) has passed, then offered flows again. Flows of weak
+    /// evidence (UDP) alone take a hop out only when it has answered
+    /// nothing for L while they failed: a one-way burst must not. A hop
+    /// that blackholes only some destinations still answers the others and
+    /// is left to the block list. Returns the hops newly taken out.
     pub(super) fn judge_silence(
         &mut self,
         now_ns: u64,
         failed: &[u64],
-        answered: &[u64],
+        m: &TickMeasure,
     ) -> Vec<u32> {
+        let memory = self.params.memory_ns;
         let mut out = Vec::new();
         for (h, s) in self.state.iter_mut().enumerate() {
             if s.silent_until.is_some_and(|t| now_ns >= t) {
                 s.silent_until = None;
+                s.quiet_since = None;
             }
-            if s.silent_until.is_none() && failed[h] >= SILENT_FAILURES && answered[h] == 0 {
-                s.silent_until = Some(now_ns.saturating_add(self.params.memory_ns));
+            let failing = failed[h] + m.weak_failed[h] > 0;
+            if m.answered[h] > 0 {
+                s.quiet_since = None;
+            } else if failing && s.quiet_since.is_none() {
+                s.quiet_since = Some(now_ns);
+            }
+            if s.silent_until.is_some() || m.answered[h] > 0 {
+                continue;
+            }
+            let strong = failed[h] >= SILENT_FAILURES;
+            let quiet_for_l = failing
+                && m.weak_failed[h] >= SILENT_FAILURES
+                && s.quiet_since
+                    .is_some_and(|t| now_ns.saturating_sub(t) >= memory);
+            if strong || quiet_for_l {
+                s.silent_until = Some(now_ns.saturating_add(memory));
                 out.push(h as u32);
             }
         }
         out
+    }
+
+    /// Which hops are far slower than the best measured member of the class
+    /// window (below `BAD_SPEED_FRACTION` of it).
+    pub(super) fn judge_slow(&mut self, speeds: &[f64], sources: &[SpeedSource]) {
+        let known = |h: usize| sources[h] != SpeedSource::Estimated;
+        let best = self
+            .window
+            .members
+            .iter()
+            .map(|&h| h as usize)
+            .filter(|&h| known(h))
+            .map(|h| speeds[h])
+            .fold(0.0, f64::max);
+        for (h, slow) in self.slow.iter_mut().enumerate() {
+            *slow = known(h) && best > 0.0 && speeds[h] < BAD_SPEED_FRACTION * best;
+        }
     }
 
     /// Usable by link state and not declared disappeared.

@@ -52,11 +52,21 @@ pub struct Controller {
     /// plane (blocked or windowed ones).
     pub(super) dest_keys: HashMap<u64, DestKey>,
     pub(super) failovers_seen: HashMap<FailoverKey, u64>,
+    /// Destinations some flow got a first reply from within L, and when:
+    /// a flow of weak evidence blocks its hop for a destination only if
+    /// the destination answers through another hop.
+    pub(super) answered_dests: HashMap<u64, u64>,
     pub(super) ports: PortPlan,
     pub(super) dests: DestSlots,
     /// Hops whose link went down since the last tick: their flows are
     /// reset at the next flow-table reading.
     pub(super) pending_resets: Vec<u32>,
+    /// Hops (engine index) whose link came back, and when their hold-down
+    /// ends.
+    pub(super) rejoin_at: Vec<(u32, u64)>,
+    /// When `handle_start` was called, and the last tick.
+    pub(super) started_ns: Option<u64>,
+    pub(super) last_tick_ns: Option<u64>,
 }
 
 impl Controller {
@@ -84,9 +94,13 @@ impl Controller {
             excluded: Vec::new(),
             dest_keys: HashMap::new(),
             failovers_seen: HashMap::new(),
+            answered_dests: HashMap::new(),
             ports,
             dests: DestSlots::default(),
             pending_resets: Vec::new(),
+            rejoin_at: Vec::new(),
+            started_ns: None,
+            last_tick_ns: None,
         }
     }
 
@@ -108,14 +122,16 @@ impl Controller {
         self.state(Vec::new(), Vec::new(), None)
     }
 
-    /// The daemon starts on maps an earlier run left: what their flows and
-    /// failover counters say so far is not this run's measurement.
+    /// Steering starts at `now_ns` on the flows and failover counters the
+    /// maps hold (an earlier run's, or none): what they say so far is not
+    /// this run's measurement.
     pub fn handle_start(
         &mut self,
         now_ns: u64,
         flows: &[(FlowKey, FlowValue)],
         failovers: &[(FailoverKey, u64)],
     ) {
+        self.started_ns = Some(now_ns);
         let samples: Vec<FlowSample<FlowKey>> = flows
             .iter()
             .filter_map(|(k, v)| self.sample(k, v))
@@ -125,26 +141,85 @@ impl Controller {
     }
 
     /// The hop with data-plane id `id` became usable or unusable (link or
-    /// carrier, next hop resolution). Takes effect at once: the hop leaves
-    /// (or rejoins) every table; its flows are reset at the next tick.
-    pub fn handle_link(&mut self, _now_ns: u64, id: u32, usable: bool) -> Decisions {
+    /// carrier, next hop resolution), at any time between ticks. Unusable
+    /// takes effect at once: the hop leaves every table; its flows are
+    /// reset at the next tick. Usable again takes effect once the link
+    /// hold-down has passed without another down (`handle_timeout`).
+    pub fn handle_link(&mut self, now_ns: u64, id: u32, usable: bool) -> Decisions {
         let mut events = Vec::new();
         if let Some(i) = self.index(id) {
-            if self.hops[i as usize].usable != usable {
-                self.hops[i as usize].usable = usable;
-                self.engine.set_usable(i as usize, usable);
-                let hop = self.hops[i as usize].spec.name.clone();
-                if usable {
-                    self.pending_resets.retain(|&h| h != i);
+            let hop = self.hops[i as usize].spec.name.clone();
+            let hold = self.engine.params().link_hold_down_ns;
+            let waiting = self.rejoin_at.iter().any(|&(h, _)| h == i);
+            if !usable {
+                self.rejoin_at.retain(|&(h, _)| h != i);
+                if self.hops[i as usize].usable {
+                    self.set_usable(i, false);
+                    events.push(Event::HopDown { hop });
+                }
+            } else if !self.hops[i as usize].usable && !waiting {
+                if hold == 0 {
+                    self.set_usable(i, true);
                     events.push(Event::HopUp { hop });
                 } else {
-                    self.pending_resets.push(i);
-                    events.push(Event::HopDown { hop });
+                    self.rejoin_at.push((i, now_ns.saturating_add(hold)));
+                    events.push(Event::HopHeldDown { hop, for_ns: hold });
                 }
             }
         }
         let destinations = self.destination_decisions(&mut events, None);
         self.state(events, destinations, None)
+    }
+
+    /// Time passed without a tick being due (`poll_timeout` said so):
+    /// hops whose hold-down has ended take new flows again.
+    pub fn handle_timeout(&mut self, now_ns: u64) -> Decisions {
+        let mut events = Vec::new();
+        self.rejoin_due(now_ns, &mut events);
+        let destinations = self.destination_decisions(&mut events, None);
+        self.state(events, destinations, None)
+    }
+
+    fn rejoin_due(&mut self, now_ns: u64, events: &mut Vec<Event>) {
+        let (due, wait): (Vec<_>, Vec<_>) = self.rejoin_at.iter().partition(|&&(_, t)| t <= now_ns);
+        self.rejoin_at = wait;
+        for (i, _) in due {
+            self.set_usable(i, true);
+            events.push(Event::HopUp {
+                hop: self.hops[i as usize].spec.name.clone(),
+            });
+        }
+    }
+
+    fn set_usable(&mut self, i: u32, usable: bool) {
+        self.hops[i as usize].usable = usable;
+        self.engine.set_usable(i as usize, usable);
+        if usable {
+            self.pending_resets.retain(|&h| h != i);
+        } else {
+            self.pending_resets.push(i);
+        }
+    }
+
+    /// When the controller wants to be called next (quinn-proto's
+    /// `poll_timeout`): the next tick (K after the last; the first one
+    /// `first_tick_ns` after the start, sooner than K: until it, new flows
+    /// go to the hops by their claims alone) or the end of a link
+    /// hold-down, whichever is first. At or after [`Self::next_tick`] call
+    /// `handle_tick`, before it `handle_timeout`.
+    pub fn poll_timeout(&self) -> u64 {
+        let rejoin = self.rejoin_at.iter().map(|&(_, t)| t).min();
+        rejoin.map_or(self.next_tick(), |r| r.min(self.next_tick()))
+    }
+
+    /// When the next tick is due.
+    pub fn next_tick(&self) -> u64 {
+        let p = self.engine.params();
+        match (self.last_tick_ns, self.started_ns) {
+            (Some(t), _) => t.saturating_add(p.tick_ns),
+            (None, Some(s)) => s.saturating_add(p.first_tick_ns.min(p.tick_ns)),
+            (None, None) => p.first_tick_ns.min(p.tick_ns),
+        }
     }
 
     /// One tick: every flow of the table and every fast-failover counter,
@@ -155,14 +230,27 @@ impl Controller {
         flows: &[(FlowKey, FlowValue)],
         failovers: &[(FailoverKey, u64)],
     ) -> Decisions {
+        self.last_tick_ns = Some(now_ns);
         let mut events = Vec::new();
+        self.rejoin_due(now_ns, &mut events);
         self.feed_failovers(now_ns, failovers);
         let samples: Vec<FlowSample<FlowKey>> = flows
             .iter()
             .filter_map(|(k, v)| self.sample(k, v))
             .collect();
         let observed = self.engine.observe(now_ns, samples);
+        let memory = self.engine.params().memory_ns;
+        self.answered_dests
+            .retain(|_, &mut t| now_ns.saturating_sub(t) < memory);
+        for ev in &observed.newly_answered {
+            self.answered_dests.insert(ev.destination, now_ns);
+        }
         for ev in &observed.newly_failed {
+            // A one-way flow (UDP to a destination nobody hears from)
+            // says nothing about this hop.
+            if ev.weak && !self.answered_dests.contains_key(&ev.destination) {
+                continue;
+            }
             self.dest_keys
                 .entry(ev.destination)
                 .or_insert_with(|| DestKey::of(&ev.key));

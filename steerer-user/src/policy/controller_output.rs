@@ -175,6 +175,9 @@ impl Controller {
             reply_packets: v.reply_packets,
             first_seen_ns: v.first_seen_ns,
             last_seen_ns: v.last_seen_ns,
+            // TCP's SYN gets an answer from any live path; other protocols
+            // may be one-way.
+            weak_evidence: k.proto != steerer_common::flow::PROTO_TCP,
         })
     }
 }

@@ -123,10 +123,11 @@ fn a_hop_going_down_leaves_every_table_at_once_and_its_flows_are_reset() {
         .events
         .iter()
         .any(|e| matches!(e, Event::FlowsReset { hop, flows: 1, .. } if hop == "h1")));
-    // Back up: in the table again, nothing more reset.
-    let d = c.handle_link(6 * SEC, 11, true);
+    // Back up: after the hold-down in the table again, nothing more reset.
+    c.handle_link(6 * SEC, 11, true);
+    let d = c.handle_timeout(6 * SEC + params().link_hold_down_ns);
     assert!(d.class_tables[0].table.contains(&11));
-    assert!(c.handle_tick(10 * SEC, &flows, &[]).reset_flows.is_empty());
+    assert!(c.handle_tick(20 * SEC, &flows, &[]).reset_flows.is_empty());
 }
 
 /// Two failed flows (no reply after T) from hop `id` to `dst`:`port`.
@@ -239,4 +240,82 @@ fn the_port_fallback_never_takes_a_port_from_more_than_half_the_hops() {
         .find(|t| t.index == d.port_sets[9000] as u32)
         .unwrap();
     assert!(t.table.contains(&10) && t.table.contains(&11) && !t.table.contains(&12));
+}
+
+#[test]
+fn the_first_tick_comes_a_second_after_the_start_then_every_k() {
+    let mut c = Controller::new(hops(3), params());
+    c.handle_start(100 * SEC, &[], &[]);
+    assert_eq!(
+        c.poll_timeout(),
+        101 * SEC,
+        "first tick after first_tick_ns (1 s)"
+    );
+    c.handle_tick(101 * SEC, &[], &[]);
+    assert_eq!(
+        c.poll_timeout(),
+        106 * SEC,
+        "then K = 5 s after the last tick"
+    );
+    c.handle_tick(107 * SEC, &[], &[]);
+    assert_eq!(c.poll_timeout(), 112 * SEC, "a late tick moves the next");
+}
+
+#[test]
+fn a_link_back_waits_out_the_hold_down_and_a_flap_restarts_it() {
+    let p = Params {
+        link_hold_down_ns: 4 * SEC,
+        ..params()
+    };
+    let mut c = Controller::new(hops(3), p);
+    c.handle_start(0, &[], &[]);
+    c.handle_link(SEC, 11, false);
+    let d = c.handle_link(2 * SEC, 11, true);
+    assert_eq!(
+        d.events,
+        vec![Event::HopHeldDown {
+            hop: "h1".into(),
+            for_ns: 4 * SEC
+        }]
+    );
+    assert!(d.class_tables.iter().all(|t| !t.table.contains(&11)));
+    // The first tick (1 s after the start) comes before the hold-down's
+    // end (6 s).
+    assert_eq!(c.poll_timeout(), SEC);
+    c.handle_tick(SEC, &[], &[]);
+    assert_eq!(
+        c.poll_timeout(),
+        6 * SEC,
+        "hold-down ends before the tick at 6 s"
+    );
+    assert_eq!(c.next_tick(), 6 * SEC);
+    // A flap at 3 s cancels the wait; up at 4 s waits until 8 s.
+    c.handle_link(3 * SEC, 11, false);
+    c.handle_link(4 * SEC, 11, true);
+    assert_eq!(c.poll_timeout(), 6 * SEC, "the tick at 6 s comes first");
+    let d = c.handle_timeout(7 * SEC);
+    assert!(d.events.is_empty(), "{:?}", d.events);
+    assert!(d.class_tables.iter().all(|t| !t.table.contains(&11)));
+    assert_eq!(c.poll_timeout(), 6 * SEC, "no tick since 1 s: due");
+    c.handle_tick(7 * SEC, &[], &[]);
+    assert_eq!(c.poll_timeout(), 8 * SEC);
+    let d = c.handle_timeout(8 * SEC);
+    assert_eq!(d.events, vec![Event::HopUp { hop: "h1".into() }]);
+    assert!(d.class_tables[0].table.contains(&11));
+    assert!(d.hops.iter().find(|h| h.id == 11).unwrap().enabled);
+}
+
+#[test]
+fn without_a_hold_down_a_link_back_is_used_at_once() {
+    let p = Params {
+        link_hold_down_ns: 0,
+        ..params()
+    };
+    let mut c = Controller::new(hops(2), p);
+    c.handle_link(SEC, 11, false);
+    let d = c.handle_link(2 * SEC, 11, true);
+    assert_eq!(d.events, vec![Event::HopUp { hop: "h1".into() }]);
+    assert!(d.class_tables[0].table.contains(&11));
+    // Twice up is one event.
+    assert!(c.handle_link(3 * SEC, 11, true).events.is_empty());
 }

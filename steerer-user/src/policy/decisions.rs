@@ -66,6 +66,13 @@ pub enum Event {
     HopUp {
         hop: String,
     },
+    /// The adapter said the hop can be used again; it waits out the link
+    /// hold-down before it takes new flows (a flapping link is not
+    /// offered flows between flaps).
+    HopHeldDown {
+        hop: String,
+        for_ns: u64,
+    },
     /// No reply on any flow (SPEC 5.5 "disappeared").
     HopDisappeared {
         hop: String,
@@ -150,6 +157,11 @@ impl fmt::Display for Event {
                 "hop {hop} is down (link or next hop gone): out of every table, its flows reset at the next tick"
             ),
             Event::HopUp { hop } => write!(f, "hop {hop} is up again: offered new flows"),
+            Event::HopHeldDown { hop, for_ns } => write!(
+                f,
+                "hop {hop}'s link is back: held down for {:.0} s, then offered new flows if it stays up",
+                *for_ns as f64 / 1e9
+            ),
             Event::HopDisappeared { hop, failed } => write!(
                 f,
                 "hop {hop} answered no flow ({failed} failed this tick): out of every table until its re-test"

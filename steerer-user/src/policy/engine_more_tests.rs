@@ -234,3 +234,36 @@ fn unanswered_flows_do_not_stretch_busy_time() {
         r.hops[0].speed
     );
 }
+
+#[test]
+fn a_slow_member_weighs_a_tenth_of_its_speed_while_it_cannot_be_replaced() {
+    // SPEC 5.5 "bad: low measured speed ... -> low weight, then replaced":
+    // three hops, no fourth to replace the slow one with.
+    let mut p = params();
+    p.window_base = 3;
+    let mut e: Engine<u32> = Engine::new(hops(&[100.0; 3]), p.clone());
+    // 200, 100 and 5 MB/s, each busy for the whole second.
+    let flows = vec![
+        sample(1, 0, 200_000_000, 0, SEC),
+        sample(2, 1, 100_000_000, 0, SEC),
+        sample(3, 2, 5_000_000, 0, SEC),
+    ];
+    let r = e.tick(SEC, flows);
+    assert_eq!(r.window.len(), 3, "nobody to replace hop 2 with");
+    // Weights 200, 100 and 5 x 0.1 (5 < a tenth of 200); no fresh hop, so
+    // no exploration floor; hop 0 capped at 0.5, its excess shared by the
+    // others in proportion.
+    let w = [200e6, 100e6, 5e6 * SLOW_WEIGHT];
+    let total: f64 = w.iter().sum();
+    let raw: Vec<f64> = w.iter().map(|x| x / total).collect();
+    let rest = raw[1] + raw[2];
+    let want = [0.5, raw[1] * 0.5 / rest, raw[2] * 0.5 / rest];
+    for (h, want) in r.hops.iter().zip(want) {
+        assert!(
+            (h.share - want).abs() < 1e-9,
+            "{}: {} want {want}",
+            h.name,
+            h.share
+        );
+    }
+}

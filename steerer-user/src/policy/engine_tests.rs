@@ -43,6 +43,7 @@ pub(super) fn sample(key: u32, hop: u32, bytes: u64, first: u64, last: u64) -> F
         reply_packets: 1,
         first_seen_ns: first,
         last_seen_ns: last,
+        weak_evidence: false,
     }
 }
 

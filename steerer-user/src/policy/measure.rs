@@ -33,6 +33,9 @@ pub(super) struct TickMeasure {
     /// Flows of the hop that got reply bytes this tick.
     pub answered: Vec<u64>,
     pub newly_failed: Vec<u64>,
+    /// Flows of weak evidence (`FlowSample::weak_evidence`) of the hop
+    /// that failed this tick; not in `newly_failed`.
+    pub weak_failed: Vec<u64>,
     /// This tick's speed of each hop, where it moved data long enough.
     pub measured: Vec<Option<f64>>,
     /// (destination, hop) -> (bytes, speed if measurable).
@@ -101,6 +104,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 active: vec![0; n],
                 answered: vec![0; n],
                 newly_failed: vec![0; n],
+                weak_failed: vec![0; n],
                 measured: vec![None; n],
                 destination: HashMap::new(),
                 started: HashMap::new(),
@@ -138,6 +142,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             key: f.key,
             hop: f.hop,
             destination: f.destination,
+            weak: f.weak_evidence,
         };
         if f.reply_packets > 0 && !memo.answered {
             memo.answered = true;
@@ -148,7 +153,11 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             && span.now_ns.saturating_sub(f.first_seen_ns) >= self.params.fail_after_ns;
         if failed && !memo.failed {
             memo.failed = true;
-            g.m.newly_failed[h] += 1;
+            if f.weak_evidence {
+                g.m.weak_failed[h] += 1;
+            } else {
+                g.m.newly_failed[h] += 1;
+            }
             g.newly_failed.push(event);
         }
         if f.last_seen_ns >= span.window_start {

@@ -58,3 +58,6 @@ mod engine_more_tests;
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod engine_tests;
+#[cfg(test)]
+#[path = "evidence_tests.rs"]
+mod evidence_tests;

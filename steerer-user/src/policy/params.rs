@@ -25,6 +25,9 @@ pub struct HopSpec {
 pub struct Params {
     /// K, nanoseconds.
     pub tick_ns: u64,
+    /// The first tick after the start comes this soon (at most K): before
+    /// it the tables follow the hops' claims alone.
+    pub first_tick_ns: u64,
     /// L: the sequence window (SPEC 5.2). A hop without data this tick is
     /// weighted by its speed over L; a destination window is sized by its
     /// connections over L; a disappeared hop stays out this long before a
@@ -56,6 +59,9 @@ pub struct Params {
     pub max_destination_windows: usize,
     /// Slots per destination table (prime).
     pub destination_slot_count: u32,
+    /// A hop whose link came back waits this long, without going down
+    /// again, before it takes new flows (0: at once).
+    pub link_hold_down_ns: u64,
     /// M: grouping tolerance of the window sequences (SPEC 5.2).
     pub group_tolerance_ns: u64,
     /// Seed of the pool enumeration (random, fixed per run).
@@ -66,6 +72,7 @@ impl Default for Params {
     fn default() -> Params {
         Params {
             tick_ns: 5_000_000_000,
+            first_tick_ns: 1_000_000_000,
             memory_ns: 60_000_000_000,
             fail_after_ns: 3_000_000_000,
             max_share: 0.5,
@@ -79,6 +86,7 @@ impl Default for Params {
             max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
             destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
             group_tolerance_ns: 50_000_000,
+            link_hold_down_ns: 10_000_000_000,
             seed: 0,
         }
     }
@@ -90,6 +98,11 @@ pub const SILENT_FAILURES: u64 = 3;
 /// A window member slower than this fraction of the window's best is bad
 /// (SPEC 5.5) and replaced.
 pub const BAD_SPEED_FRACTION: f64 = 0.1;
+/// A hop that slow (SPEC 5.5 "bad": low weight, then replaced) weighs this
+/// fraction of its speed in every table, while the pool has no better hop
+/// to put in its place: a 10 Mbit/s hop next to a 200 Mbit/s one would
+/// otherwise take new flows in proportion to its speed and stay full.
+pub const SLOW_WEIGHT: f64 = 0.1;
 /// A member whose flows fail more than this often (with at least
 /// `SILENT_FAILURES` failures) is bad too.
 pub const BAD_FAILURE_RATIO: f64 = 0.5;

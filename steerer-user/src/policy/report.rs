@@ -16,6 +16,13 @@ pub struct FlowSample<K> {
     pub reply_packets: u64,
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
+    /// No reply on this flow says little about its hop (issue 14: UDP and
+    /// other connectionless flows may be one-way by design, and a LAN host
+    /// can send a flood of them): its failure never counts towards a hop
+    /// being bad or gone, only, where the destination answers through
+    /// another hop, towards blocking this hop for it. A TCP flow without a
+    /// reply (a SYN never answered) is strong evidence.
+    pub weak_evidence: bool,
 }
 
 /// A flow that changed state in a tick.
@@ -24,6 +31,8 @@ pub struct FlowEvent<K> {
     pub key: K,
     pub hop: u32,
     pub destination: u64,
+    /// The flow's `weak_evidence`.
+    pub weak: bool,
 }
 
 /// Where a hop's speed figure came from this tick.

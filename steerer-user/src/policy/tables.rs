@@ -4,7 +4,7 @@
 
 use std::hash::Hash;
 
-use super::{engine::Engine, report::SpeedSource, slot_table, weights};
+use super::{engine::Engine, params::SLOW_WEIGHT, report::SpeedSource, slot_table, weights};
 
 impl<K: Hash + Eq + Copy> Engine<K> {
     /// Speed per hop: this tick's measurement, else its speed over the L
@@ -97,13 +97,22 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             in_window[i] = true;
             w[i] = if sources[i] == SpeedSource::Estimated && best_known > 0.0 {
                 speeds[i].min(best_known)
+            } else if self.slow.get(i).copied().unwrap_or(false) {
+                // Bad (SPEC 5.5): "low weight, then replaced"; while the
+                // pool has nobody to replace it with, the low weight stays.
+                speeds[i] * SLOW_WEIGHT
             } else {
                 speeds[i]
             };
         }
+        let fresh: Vec<bool> = sources
+            .iter()
+            .map(|&s| s == SpeedSource::Estimated)
+            .collect();
         let mut shares = weights::shares(
             &w,
             &in_window,
+            &fresh,
             self.params.max_share,
             self.params.exploration_share,
         );

@@ -3,12 +3,21 @@
 /// Share of new flows each hop should get.
 ///
 /// * unusable hops and hops with no positive speed get 0;
-/// * `exploration` (SPEC 5.6, a small exploration share) is spread evenly
-///   over the usable hops, so each keeps at least `exploration / n`: a hop
-///   that gets no flows can never be measured again;
+/// * `exploration` (SPEC 5.7, "exploration keeps a small share of new
+///   flows on fresh hops"): each `fresh` hop (never measured) gets at
+///   least `exploration / n` of the n usable hops' flows, so it gets
+///   measured; a fresh hop whose speed already earns more is not raised
+///   (a claim never outweighs a measurement); a measured hop is weighted
+///   by its speed alone;
 /// * with 2+ usable hops, none exceeds `max_share` (SPEC 5.6); the excess is
 ///   handed to the others in proportion to their shares (water-filling).
-pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, exploration: f64) -> Vec<f64> {
+pub fn shares(
+    speeds: &[f64],
+    usable: &[bool],
+    fresh: &[bool],
+    max_share: f64,
+    exploration: f64,
+) -> Vec<f64> {
     let live: Vec<usize> = (0..speeds.len())
         .filter(|&i| usable[i] && speeds[i].is_finite() && speeds[i] > 0.0)
         .collect();
@@ -22,10 +31,30 @@ pub fn shares(speeds: &[f64], usable: &[bool], max_share: f64, exploration: f64)
         _ => {}
     }
     let n = live.len() as f64;
-    let total: f64 = live.iter().map(|&i| speeds[i]).sum();
     let floor = exploration.clamp(0.0, 1.0) / n;
-    for &i in &live {
-        out[i] = floor + (1.0 - n * floor) * speeds[i] / total;
+    let is_fresh = |i: usize| fresh.get(i).copied().unwrap_or(false);
+    // Fresh hops whose share by speed would fall below the floor are held
+    // at it; the rest share what is left by speed. Holding one hop can push
+    // another below the floor, so repeat until no new hop is held.
+    let mut held = vec![false; speeds.len()];
+    loop {
+        let left = 1.0 - floor * held.iter().filter(|&&h| h).count() as f64;
+        let total: f64 = live.iter().filter(|&&i| !held[i]).map(|&i| speeds[i]).sum();
+        let mut changed = false;
+        for &i in &live {
+            out[i] = if held[i] || total <= 0.0 {
+                floor
+            } else {
+                left * speeds[i] / total
+            };
+            if !held[i] && is_fresh(i) && out[i] < floor {
+                held[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
     }
     // A cap below 1/n cannot be met; the best possible is an even split.
     let cap = max_share.max(1.0 / n);
@@ -123,22 +152,44 @@ mod tests {
 
     #[test]
     fn proportional_without_cap_or_floor() {
-        let s = shares(&[100.0, 50.0, 50.0], &[true; 3], 1.0, 0.0);
+        let s = shares(&[100.0, 50.0, 50.0], &[true; 3], &[false; 3], 1.0, 0.0);
         assert!((s[0] - 0.5).abs() < 1e-9 && (s[1] - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn only_fresh_hops_keep_an_exploration_floor() {
+        // SPEC 5.7: "exploration keeps a small share of new flows on fresh
+        // hops": hop 2 was never measured, hops 0 and 1 were.
+        let s = shares(
+            &[100.0, 100.0, 0.001],
+            &[true; 3],
+            &[false, false, true],
+            1.0,
+            0.06,
+        );
+        // Floor 0.06 / 3 = 0.02 for hop 2; the other 0.98 by speed.
+        assert!((s[2] - 0.02).abs() < 1e-12, "{s:?}");
+        assert!((s[0] - 0.98 * 100.0 / 200.0).abs() < 1e-12, "{s:?}");
+        // A fresh hop whose speed earns more than the floor is not raised.
+        let s = shares(&[100.0, 100.0], &[true; 2], &[false, true], 1.0, 0.06);
+        assert!(
+            (s[0] - 0.5).abs() < 1e-12 && (s[1] - 0.5).abs() < 1e-12,
+            "{s:?}"
+        );
     }
 
     #[test]
     fn max_share_caps_a_dominant_hop() {
         // "no hop gets more than this fraction of a window's weight while the
         // window has 2 or more hops" (SPEC 3, max share 0.5).
-        let s = shares(&[1000.0, 10.0, 10.0], &[true; 3], 0.5, 0.0);
+        let s = shares(&[1000.0, 10.0, 10.0], &[true; 3], &[false; 3], 0.5, 0.0);
         assert!((s[0] - 0.5).abs() < 1e-9, "{s:?}");
         assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }
 
     #[test]
     fn unusable_hop_gets_nothing() {
-        let s = shares(&[100.0, 100.0], &[true, false], 0.5, 0.01);
+        let s = shares(&[100.0, 100.0], &[true, false], &[true, true], 0.5, 0.01);
         assert_eq!(s, vec![1.0, 0.0]);
     }
 
@@ -183,7 +234,8 @@ mod tests {
             cap in 0.3f64..1.0,
         ) {
             let usable = vec![true; speeds.len()];
-            let s = shares(&speeds, &usable, cap, 0.01);
+            let fresh: Vec<bool> = (0..speeds.len()).map(|i| i % 2 == 0).collect();
+            let s = shares(&speeds, &usable, &fresh, cap, 0.01);
             let live = speeds.iter().filter(|&&x| x > 0.0).count();
             if live > 0 {
                 prop_assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-6);

@@ -110,6 +110,7 @@ impl<'a> Simulation<'a> {
             fail_after_ns: 3 * SEC,
             slot_count: slot_count_for(n),
             seed,
+            max_share: sc.file.max_share.unwrap_or(Params::default().max_share),
             ..Params::default()
         };
         let mut policy = Policy::new(kind, seed, hops, params);
@@ -252,7 +253,6 @@ impl<'a> Simulation<'a> {
     fn run(mut self) -> RunResult {
         let f = &self.sc.file;
         let step = f.step_ms * 1_000_000;
-        let tick = (f.tick_secs * 1e9) as u64;
         let mut workload = Workload::new(
             self.seed,
             f.connections,
@@ -264,7 +264,14 @@ impl<'a> Simulation<'a> {
         )
         .peekable();
         let mut now: u64 = 0;
-        let mut next_tick = tick;
+        // steerer's control plane is called when its controller says: a
+        // tick K after the last (the first one sooner), a timeout between
+        // (a link hold-down ending); the other policies have neither.
+        let wake = |p: &mut Policy| {
+            p.steerer()
+                .map_or(u64::MAX, |s| s.controller.poll_timeout())
+        };
+        let mut next_wake = wake(&mut self.policy);
         loop {
             // New connections of this step.
             while let Some(a) = workload.next_if(|a: &Arrival| a.at_ns < now + step) {
@@ -277,10 +284,17 @@ impl<'a> Simulation<'a> {
             self.move_data(now, step);
             now += step;
             self.timers(now);
-            // steerer's control plane reads the flow table every K seconds.
-            if now >= next_tick {
-                self.tick(now);
-                next_tick += tick;
+            if now >= next_wake {
+                let tick_due = self
+                    .policy
+                    .steerer()
+                    .is_some_and(|s| now >= s.controller.next_tick());
+                if tick_due {
+                    self.tick(now);
+                } else if let Some(s) = self.policy.steerer() {
+                    s.handle_timeout(now);
+                }
+                next_wake = wake(&mut self.policy);
             }
         }
         self.result.duration_ns = now;

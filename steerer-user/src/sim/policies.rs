@@ -192,7 +192,9 @@ impl SteererPolicy {
     pub fn new(hops: Vec<ControllerHop>, params: Params, hash_key: [u64; 2]) -> SteererPolicy {
         let slot_count = params.slot_count;
         let hop_ids = hops.iter().map(|h| h.id as usize + 1).max().unwrap_or(0);
-        let controller = Controller::new(hops, params);
+        let mut controller = Controller::new(hops, params);
+        // The simulated gateway starts at time 0 with empty maps.
+        controller.handle_start(0, &[], &[]);
         let mut s = SteererPolicy {
             dataplane: ModelDataplane::new(hash_key, slot_count, hop_ids),
             applied: Applied::default(),
@@ -233,6 +235,13 @@ impl SteererPolicy {
     /// A hop's link went up or down (written into the model at once).
     pub fn handle_link(&mut self, now_ns: u64, id: u32, usable: bool) -> Decisions {
         let d = self.controller.handle_link(now_ns, id, usable);
+        self.apply(&d);
+        d
+    }
+
+    /// The controller's timeout passed with no tick due.
+    pub fn handle_timeout(&mut self, now_ns: u64) -> Decisions {
+        let d = self.controller.handle_timeout(now_ns);
         self.apply(&d);
         d
     }

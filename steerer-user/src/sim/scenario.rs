@@ -145,6 +145,9 @@ pub struct ScenarioFile {
     /// Bytes each connection sends (its request).
     #[serde(default = "default_request_bytes")]
     pub request_bytes: u64,
+    /// steerer's max share (SPEC 3; default 0.5), to compare values.
+    #[serde(default)]
+    pub max_share: Option<f64>,
 }
 
 /// A validated scenario, flow sizes loaded.
@@ -224,6 +227,9 @@ impl Scenario {
         }
         if file.max_attempts == 0 {
             return Err(invalid("max_attempts", "must be at least 1".into()));
+        }
+        if file.max_share.is_some_and(|m| !(m > 0.0 && m <= 1.0)) {
+            return Err(invalid("max_share", "must be in (0, 1]".into()));
         }
         let mut hop_capacity = Vec::new();
         let mut hop_claim = Vec::new();

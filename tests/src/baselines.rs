@@ -1,0 +1,270 @@
+//! What operators run today instead of steerer, set up on the lab's
+//! gateway: Linux ECMP over the hops (equal weights, or weighted by the
+//! hops' true capacities) with the L4 hash, and nftables choosing a hop
+//! per new connection at random (`numgen random`, a ct mark, fwmark rules
+//! into one routing table per hop). Each one is installed and removed
+//! whole, and connection tracking is flushed between runs.
+
+use anyhow::{Context as _, Result};
+
+use crate::{
+    netns::{command_in, run_in},
+    Lab,
+};
+
+/// A gateway policy that is not steerer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Baseline {
+    /// ECMP with the L4 hash (`fib_multipath_hash_policy = 1`), one weight
+    /// per hop.
+    Ecmp { weights: Vec<u32> },
+    /// nftables: a random hop per new connection, kept for the
+    /// connection's life in its ct mark (the mark is drawn only while it
+    /// is 0, so a retransmitted SYN stays on its hop), fwmark rules route
+    /// by it.
+    NftRandom,
+}
+
+/// First routing table of the nft baseline (hop i uses `TABLE_BASE + i`).
+const TABLE_BASE: u32 = 100;
+const NFT_TABLE: &str = "steerer_lab_lb";
+
+impl Baseline {
+    pub fn label(&self) -> String {
+        match self {
+            Baseline::Ecmp { weights } if weights.iter().all(|&w| w == weights[0]) => {
+                "ecmp (equal)".into()
+            }
+            Baseline::Ecmp { weights } => format!(
+                "ecmp ({})",
+                weights
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+            Baseline::NftRandom => "nft numgen random".into(),
+        }
+    }
+
+    /// Install on the lab's gateway (replacing its default route).
+    pub fn install(&self, lab: &Lab) -> Result<()> {
+        kernel_paths_like_xdp(lab)?;
+        match self {
+            Baseline::Ecmp { weights } => install_ecmp(lab, weights),
+            Baseline::NftRandom => install_nft(lab),
+        }
+        .with_context(|| format!("installing {}", self.label()))
+    }
+
+    /// Remove it again: the gateway routes via hop 0 as the lab built it.
+    pub fn remove(&self, lab: &Lab) -> Result<()> {
+        let gw = lab.gw_ns();
+        match self {
+            Baseline::Ecmp { .. } => {}
+            Baseline::NftRandom => {
+                let _ = run_in(&gw, "nft", &["delete", "table", "inet", NFT_TABLE]);
+                for i in 0..lab.hop_count() {
+                    let table = (TABLE_BASE + i as u32).to_string();
+                    let mark = (i + 1).to_string();
+                    for fam in ["-4", "-6"] {
+                        let _ = run_in(
+                            &gw,
+                            "ip",
+                            &[fam, "rule", "del", "fwmark", &mark, "table", &table],
+                        );
+                        let _ = run_in(&gw, "ip", &[fam, "route", "flush", "table", &table]);
+                    }
+                }
+            }
+        }
+        default_via_hop0(lab)
+    }
+}
+
+/// XDP_REDIRECT into a veth arrives GRO-merged at the hop; give the kernel
+/// paths the same by GRO on the gateway's LAN port (lab notes), and keep
+/// the client's flow hash stable across retransmissions (`txrehash = 0`:
+/// a veth hands the sender's hash to the gateway, and TCP re-draws it on
+/// every RTO, which would move an ECMP flow mid-connection).
+fn kernel_paths_like_xdp(lab: &Lab) -> Result<()> {
+    run_in(
+        &lab.gw_ns(),
+        "ethtool",
+        &["-K", &lab.lan_iface(), "gro", "on"],
+    )?;
+    run_in(&lab.client_ns(), "sysctl", &["-qw", "net.core.txrehash=0"])?;
+    Ok(())
+}
+
+fn install_ecmp(lab: &Lab, weights: &[u32]) -> Result<()> {
+    let gw = lab.gw_ns();
+    run_in(
+        &gw,
+        "sysctl",
+        &["-qw", "net.ipv4.fib_multipath_hash_policy=1"],
+    )?;
+    run_in(
+        &gw,
+        "sysctl",
+        &["-qw", "net.ipv6.fib_multipath_hash_policy=1"],
+    )?;
+    // A next hop whose link lost carrier leaves the multipath route, as an
+    // operator would configure it (the default keeps using it).
+    for fam in ["ipv4", "ipv6"] {
+        for scope in ["all", "default"] {
+            let key = format!("net.{fam}.conf.{scope}.ignore_routes_with_linkdown=1");
+            run_in(&gw, "sysctl", &["-qw", &key])?;
+        }
+    }
+    for (fam, via) in [
+        ("-4", v4_next_hop as fn(usize) -> String),
+        ("-6", v6_next_hop),
+    ] {
+        let mut args: Vec<String> = [fam, "route", "replace", "default"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (i, w) in weights.iter().enumerate().take(lab.hop_count()) {
+            args.extend(
+                [
+                    "nexthop",
+                    "via",
+                    &via(i),
+                    "dev",
+                    &lab.hop_iface(i),
+                    "weight",
+                    &w.to_string(),
+                ]
+                .map(String::from),
+            );
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_in(&gw, "ip", &refs)?;
+    }
+    Ok(())
+}
+
+fn install_nft(lab: &Lab) -> Result<()> {
+    let gw = lab.gw_ns();
+    let n = lab.hop_count();
+    let map: Vec<String> = (0..n).map(|i| format!("{i} : {}", i + 1)).collect();
+    let ruleset = format!(
+        "table inet {NFT_TABLE} {{\n\
+           chain prerouting {{\n\
+             type filter hook prerouting priority mangle; policy accept;\n\
+             iifname \"{lan}\" ct mark 0 ct mark set numgen random mod {n} map {{ {map} }}\n\
+             iifname \"{lan}\" meta mark set ct mark\n\
+           }}\n\
+         }}\n",
+        lan = lab.lan_iface(),
+        map = map.join(", ")
+    );
+    let mut child = command_in(&gw, "nft")?
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting nft")?;
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .context("nft stdin")?
+            .write_all(ruleset.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!("nft: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    for i in 0..n {
+        let table = (TABLE_BASE + i as u32).to_string();
+        let mark = (i + 1).to_string();
+        for (fam, via) in [("-4", v4_next_hop(i)), ("-6", v6_next_hop(i))] {
+            run_in(
+                &gw,
+                "ip",
+                &[
+                    fam,
+                    "route",
+                    "replace",
+                    "default",
+                    "via",
+                    &via,
+                    "dev",
+                    &lab.hop_iface(i),
+                    "table",
+                    &table,
+                ],
+            )?;
+            run_in(
+                &gw,
+                "ip",
+                &[fam, "rule", "add", "fwmark", &mark, "table", &table],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn v4_next_hop(i: usize) -> String {
+    format!("198.18.{}.2", 1 + i)
+}
+
+fn v6_next_hop(i: usize) -> String {
+    format!("2001:db8:0:{:x}::2", 1 + i)
+}
+
+/// The gateway's default route as the lab built it: via hop 0.
+fn default_via_hop0(lab: &Lab) -> Result<()> {
+    let gw = lab.gw_ns();
+    run_in(
+        &gw,
+        "ip",
+        &["-4", "route", "replace", "default", "via", &v4_next_hop(0)],
+    )?;
+    run_in(
+        &gw,
+        "ip",
+        &["-6", "route", "replace", "default", "via", &v6_next_hop(0)],
+    )?;
+    Ok(())
+}
+
+/// Forget every tracked connection on the gateway and the hops (NAT state
+/// of an earlier run must not steer or block the next).
+pub fn flush_conntrack(lab: &Lab) -> Result<()> {
+    let mut namespaces = vec![lab.gw_ns()];
+    namespaces.extend((0..lab.hop_count()).map(|i| lab.hop_ns(i)));
+    for ns in namespaces {
+        // Exit status 1 with "0 flow entries" when there is nothing to flush.
+        let out = command_in(&ns, "conntrack")?
+            .args(["-F"])
+            .output()
+            .context("running conntrack (install it: `cargo xtask setup`)")?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !text.contains("flow entries have been deleted") {
+            anyhow::bail!("conntrack -F in {ns}: {}", text.trim());
+        }
+    }
+    Ok(())
+}
+
+/// Bytes each hop forwarded towards the internet so far (its uplink's
+/// transmit counter): what every policy really sent through it.
+pub fn hop_uplink_bytes(lab: &Lab) -> Result<Vec<u64>> {
+    (0..lab.hop_count())
+        .map(|i| {
+            let out = run_in(
+                &lab.hop_ns(i),
+                "ip",
+                &["-s", "-j", "link", "show", "dev", "uplink"],
+            )?;
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            v[0]["stats64"]["tx"]["bytes"]
+                .as_u64()
+                .with_context(|| format!("no tx bytes for hop {i}'s uplink"))
+        })
+        .collect()
+}

@@ -1,0 +1,142 @@
+//! Link state from the kernel's announcements (issue 14, item 1), between
+//! ticks: K is 30 s here, so everything below happens long before the next
+//! tick. A hop whose link loses carrier (its far end set down) or is set
+//! down on the gateway leaves every table at once; when it comes back it
+//! waits out the hold-down (3 s) and rejoins; a new MAC of a next hop (a
+//! VRRP failover) is written at once.
+
+use std::time::{Duration, Instant};
+
+use steerer_lab::{netns::run_in, steerer::SteererProcess, Lab, LabSpec};
+use steerer_user::dataplane::PinnedMaps;
+
+const HOLD_DOWN_SECS: u64 = 3;
+
+fn id_of(maps: &PinnedMaps, name: &str) -> u32 {
+    maps.hop_names()
+        .expect("hop names")
+        .into_iter()
+        .find(|(_, n)| n == name)
+        .unwrap_or_else(|| panic!("no id for {name}"))
+        .0
+}
+
+/// Whether hop `id` is enabled and holds class-table slots.
+fn in_tables(maps: &PinnedMaps, id: u32) -> (bool, bool) {
+    let enabled = maps.hop(id).expect("hop entry").is_enabled();
+    let slots = maps.slots(0).expect("class table").contains(&id);
+    (enabled, slots)
+}
+
+/// Wait until `f` holds, at most `timeout`; how long it took.
+fn wait_for(timeout: Duration, what: &str, f: impl Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hold_down() {
+    let lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
+    let config = format!(
+        "link_hold_down_secs = {HOLD_DOWN_SECS}\n{}",
+        lab.steerer_config(30, &[100.0; 3])
+    );
+    let steerer = SteererProcess::start(&lab, &config, &[], false).expect("steerer starts");
+    steerer
+        .wait_tick(1, Duration::from_secs(10))
+        .expect("the first tick");
+    let maps = PinnedMaps::open_dir(&lab.pin_dir()).expect("pinned maps");
+    let (hop1, hop2) = (id_of(&maps, "hop1"), id_of(&maps, "hop2"));
+    assert_eq!(in_tables(&maps, hop1), (true, true));
+    assert_eq!(in_tables(&maps, hop2), (true, true));
+
+    // Carrier loss: hop1's far end goes down.
+    run_in(&lab.hop_ns(1), "ip", &["link", "set", "dev", "gw", "down"]).unwrap();
+    wait_for(
+        Duration::from_secs(2),
+        "hop1 out after losing carrier",
+        || in_tables(&maps, hop1) == (false, false),
+    );
+    // Admin down on the gateway: hop2's own interface.
+    run_in(
+        &lab.gw_ns(),
+        "ip",
+        &["link", "set", "dev", &lab.hop_iface(2), "down"],
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(2), "hop2 out after admin down", || {
+        in_tables(&maps, hop2) == (false, false)
+    });
+    // hop0 alone holds the class table.
+    assert!(maps
+        .slots(0)
+        .unwrap()
+        .iter()
+        .all(|&h| h == id_of(&maps, "hop0")));
+
+    // Both come back: out for the hold-down, then in (long before the
+    // next tick at 31 s).
+    run_in(&lab.hop_ns(1), "ip", &["link", "set", "dev", "gw", "up"]).unwrap();
+    run_in(
+        &lab.gw_ns(),
+        "ip",
+        &["link", "set", "dev", &lab.hop_iface(2), "up"],
+    )
+    .unwrap();
+    let back = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(in_tables(&maps, hop1), (false, false), "hop1 held down");
+    assert_eq!(in_tables(&maps, hop2), (false, false), "hop2 held down");
+    wait_for(Duration::from_secs(HOLD_DOWN_SECS + 3), "both back", || {
+        in_tables(&maps, hop1) == (true, true) && in_tables(&maps, hop2) == (true, true)
+    });
+    assert!(
+        back.elapsed() >= Duration::from_secs(HOLD_DOWN_SECS),
+        "back after {:?}, before the hold-down",
+        back.elapsed()
+    );
+    let tick = steerer.status().and_then(|s| s["tick"].as_u64());
+    assert_eq!(tick, Some(1), "all of it between the first and second tick");
+
+    // A VRRP-style failover: the next hop's address now answers from
+    // another MAC (the neighbour entry says so).
+    let new_mac = [0x02, 0x5e, 0x00, 0x00, 0x01, 0x01];
+    let mac_text = new_mac.map(|b| format!("{b:02x}")).join(":");
+    run_in(
+        &lab.gw_ns(),
+        "ip",
+        &[
+            "neigh",
+            "replace",
+            &lab.hop_next_hop(1).to_string(),
+            "lladdr",
+            &mac_text,
+            "dev",
+            &lab.hop_iface(1),
+            "nud",
+            "permanent",
+        ],
+    )
+    .unwrap();
+    wait_for(
+        Duration::from_secs(2),
+        "the new next-hop MAC written",
+        || maps.hop(hop1).unwrap().dst_mac == new_mac,
+    );
+
+    let log = steerer.log();
+    for want in [
+        "hop interface lost carrier",
+        "hop hop1 is down",
+        "hop hop2 is down",
+        "hop hop1's link is back: held down for 3 s",
+        "hop hop1 is up again: offered new flows",
+        "next hop MAC changed",
+    ] {
+        assert!(log.contains(want), "log lacks {want:?}:\n{log}");
+    }
+}

@@ -1,0 +1,97 @@
+//! The shoot-out's baselines in the lab (issue 22): each one really sends
+//! through every hop (the per-hop uplink counters), and each leaves the
+//! gateway's routes, rules and nftables as the lab built them, also when
+//! its installation fails half-way.
+
+use std::time::Duration;
+
+use steerer_lab::{
+    baselines::Baseline,
+    netns::run_in,
+    shootout::{run_once, scenarios, Contender, RunOptions},
+    Lab,
+};
+
+/// What the baselines touch on the gateway, as text.
+fn gateway_state(lab: &Lab) -> String {
+    let gw = lab.gw_ns();
+    let mut out = String::new();
+    for args in [
+        &["-4", "route", "show", "table", "all"][..],
+        &["-6", "route", "show", "table", "all"][..],
+        &["-4", "rule", "show"][..],
+        &["-6", "rule", "show"][..],
+    ] {
+        let o = run_in(&gw, "ip", args).expect("ip in the gateway");
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    let o = run_in(&gw, "nft", &["list", "ruleset"]).expect("nft in the gateway");
+    out.push_str(&String::from_utf8_lossy(&o.stdout));
+    out
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        duration: Duration::from_secs(8),
+        workers: 6,
+        tick_secs: 2,
+        only: None,
+        variants: Vec::new(),
+    }
+}
+
+#[test]
+fn every_baseline_uses_every_hop_and_is_removed_whole() {
+    // The small-and-large scenario: no blackhole, so each baseline's
+    // requests all complete; 95% are 10 kB, so 8 s give every hop flows.
+    let sc = scenarios()
+        .into_iter()
+        .find(|s| s.name == "small-and-large")
+        .expect("scenario");
+    let lab = Lab::build(sc.lab_spec()).expect("lab");
+    let _server =
+        steerer_lab::traffic::Server::start(&lab.server_ns(), &[steerer_lab::shootout::PORT])
+            .expect("server");
+    let built = gateway_state(&lab);
+    for baseline in [
+        Baseline::Ecmp {
+            weights: vec![1; sc.rates.len()],
+        },
+        Baseline::Ecmp {
+            weights: vec![20, 10, 5, 1],
+        },
+        Baseline::NftRandom,
+    ] {
+        let label = baseline.label();
+        // run_once fails if a live hop carried nothing.
+        let s = run_once(&lab, &sc, &Contender::Baseline(baseline), &options(), 1)
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        assert!(s.completed > 0, "{label}: nothing completed");
+        assert_eq!(s.given_up, 0, "{label}: no hop blackholes anything");
+        assert!(
+            s.hop_share.iter().all(|&x| x > 0.0),
+            "{label}: {:?}",
+            s.hop_share
+        );
+        assert_eq!(gateway_state(&lab), built, "{label} left state behind");
+    }
+}
+
+#[test]
+fn a_baseline_that_fails_to_install_leaves_nothing_behind() {
+    let sc = scenarios()
+        .into_iter()
+        .find(|s| s.name == "demo")
+        .expect("scenario");
+    let lab = Lab::build(sc.lab_spec()).expect("lab");
+    let built = gateway_state(&lab);
+    // `ip route` accepts weights 1-256: the IPv4 route fails after the
+    // sysctls are set, nothing else is installed.
+    let bad = Baseline::Ecmp {
+        weights: vec![1, 1, 1, 1000],
+    };
+    let err = run_once(&lab, &sc, &Contender::Baseline(bad), &options(), 1)
+        .expect_err("weight 1000 is rejected by ip route");
+    assert!(format!("{err:#}").contains("installing"), "{err:#}");
+    assert_eq!(gateway_state(&lab), built);
+}

@@ -1,0 +1,61 @@
+//! `cargo xtask bench lab`: the lab shoot-out (see `steerer_lab::shootout`).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use steerer_lab::shootout::{run_scenario, scenarios, RunOptions};
+
+use crate::cmd::{cargo, status, workspace_root};
+
+pub fn run(
+    filter: &Option<String>,
+    only: &Option<String>,
+    variants: &[String],
+    seconds: u64,
+    rounds: usize,
+) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("the lab shoot-out builds network namespaces and attaches XDP: run as root");
+    }
+    if seconds == 0 || rounds == 0 {
+        bail!("--lab-seconds and --rounds must be at least 1");
+    }
+    println!("bench: building steerer (release) for the lab shoot-out");
+    status(cargo().args(["build", "--release", "-p", "steerer-user", "--bins"]))?;
+    std::env::set_var(
+        "STEERER_BIN",
+        workspace_root().join("target/release/steerer"),
+    );
+    let chosen: Vec<_> = scenarios()
+        .into_iter()
+        .filter(|s| filter.as_deref().is_none_or(|f| s.name.contains(f)))
+        .collect();
+    if chosen.is_empty() {
+        bail!("--scenario {filter:?} matches none of demo, dying-hop, slowing-hop, blackhole, small-and-large");
+    }
+    let opts = RunOptions {
+        duration: Duration::from_secs(seconds),
+        workers: 12,
+        tick_secs: 5,
+        only: only.clone(),
+        variants: variants.to_vec(),
+    };
+    // Ctrl-C: the child steerer stops itself (it gets the signal too); the
+    // lab's namespaces go with this handler, as a failed round's would.
+    ctrlc::set_handler(|| {
+        let n = steerer_lab::live::remove_live_namespaces();
+        eprintln!("\nbench: interrupted; removed the lab ({n} namespaces)");
+        std::process::exit(130);
+    })
+    .context("installing the Ctrl-C handler")?;
+    for sc in &chosen {
+        println!(
+            "bench: lab shoot-out, scenario {}: {} contenders x {rounds} rounds x {seconds} s",
+            sc.name,
+            steerer_lab::shootout::contenders(sc).len() + variants.len()
+        );
+        let per = run_scenario(sc, &opts, rounds)?;
+        println!("\n{}", steerer_lab::report(sc, &per));
+    }
+    Ok(())
+}
