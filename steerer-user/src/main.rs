@@ -40,6 +40,10 @@ enum Attach {
 #[derive(Subcommand)]
 enum Command {
     /// Load, attach and steer until SIGINT/SIGTERM; prints a table every tick.
+    ///
+    /// SIGHUP reloads the config file: checked first (a bad one is
+    /// rejected and the running one stays), then applied without moving a
+    /// flow (hops keep their ids by name; removed hops' flows drain).
     Run {
         /// LAN-facing interface whose incoming traffic is steered.
         #[arg(long)]

@@ -67,7 +67,6 @@ pub struct Lab {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-
 fn unique_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -389,9 +388,17 @@ impl Lab {
 
     /// A steerer configuration for this lab's gateway.
     pub fn steerer_config(&self, tick_secs: u64, estimates_mbit: &[f64]) -> String {
+        let hops: Vec<(usize, f64)> = (0..self.hop_count())
+            .map(|i| (i, estimates_mbit.get(i).copied().unwrap_or(100.0)))
+            .collect();
+        self.steerer_config_for(tick_secs, &hops)
+    }
+
+    /// A configuration with some of the hops, in this order: (hop index,
+    /// estimated Mbit/s).
+    pub fn steerer_config_for(&self, tick_secs: u64, hops: &[(usize, f64)]) -> String {
         let mut s = format!("tick_secs = {tick_secs}\n");
-        for i in 0..self.hop_count() {
-            let est = estimates_mbit.get(i).copied().unwrap_or(100.0);
+        for &(i, est) in hops {
             s.push_str(&format!(
                 "\n[[hop]]\nname = \"hop{i}\"\ninterface = \"{}\"\nnext_hop = \"{}\"\n\
                  estimated_speed_mbit = {est:.1}\nestimated_capacity_mbit = {est:.1}\n",

@@ -177,6 +177,30 @@ impl SteererProcess {
         Ok(())
     }
 
+    /// Write `config` over the running one and send SIGHUP (a reload).
+    pub fn reload(&self, config: &str) -> Result<()> {
+        std::fs::write(&self.config_path, config)
+            .with_context(|| format!("writing {}", self.config_path.display()))?;
+        let child = self.child.as_ref().context("steerer is not running")?;
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).context("SIGHUP steerer")?;
+        Ok(())
+    }
+
+    /// Wait until the log holds `text` `n` times or more.
+    pub fn wait_log(&self, text: &str, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.log().matches(text).count() < n {
+            if Instant::now() >= deadline {
+                bail!(
+                    "no {text:?} x{n} in the log within {timeout:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     /// SIGTERM and wait; returns the exit status success.
     pub fn stop(&mut self) -> Result<bool> {
         let Some(mut child) = self.child.take() else {

@@ -5,6 +5,7 @@
 
 pub mod adapter;
 pub mod hops;
+mod reload;
 pub mod setup;
 
 use std::{
@@ -108,6 +109,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Taken first: a signal during start-up stops it cleanly.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let handle = netlink::connect().context("opening rtnetlink")?;
     let mut s = tokio::select! {
         r = setup::start(&opts, &config, &handle) => r?,
@@ -122,7 +124,7 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         pins = %s.pin_dir.display(),
         "steering"
     );
-    let last = run_loop(&opts, &handle, &mut s, &mut sigterm).await;
+    let last = run_loop(&opts, &handle, &mut s, &mut sigterm, &mut sighup).await;
     if let Some(st) = last {
         let total: u64 = st.hops.iter().map(|h| h.failed_total).sum();
         println!(
@@ -141,6 +143,7 @@ async fn run_loop(
     handle: &rtnetlink::Handle,
     s: &mut Steering,
     sigterm: &mut tokio::signal::unix::Signal,
+    sighup: &mut tokio::signal::unix::Signal,
 ) -> Option<TickStatus> {
     let started = monotonic_ns();
     let mut tick_no = 0u64;
@@ -166,6 +169,10 @@ async fn run_loop(
             }
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: stopping"); return last; }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); return last; }
+            _ = sighup.recv() => {
+                reload::on_sighup(opts, handle, s).await;
+                continue;
+            }
         }
         let now = monotonic_ns();
         let due = now >= s.adapter.controller.next_tick();

@@ -83,8 +83,7 @@ pub async fn start(
     };
     let ids = assign_ids(&mut dp, config, &flows)?;
     let controller_hops = controller_hops(config, &resolved, &ids);
-    // The pool enumeration differs per run, like the hash key.
-    let params = config.params(hash_key[0] ^ hash_key[1].rotate_left(17));
+    let params = config.params(enumeration_seed(&hash_key));
     let mut controller = Controller::new(controller_hops, params);
     controller.handle_start(monotonic_ns(), &flows, &failovers);
     if reused {
@@ -132,6 +131,12 @@ pub async fn start(
     })
 }
 
+/// The pool enumeration differs per run, like the hash key (and stays the
+/// same over a reload).
+pub(super) fn enumeration_seed(hash_key: &[u64; 2]) -> u64 {
+    hash_key[0] ^ hash_key[1].rotate_left(17)
+}
+
 /// The key of the pinned maps (their flows were hashed with it), else a
 /// new random one.
 fn hash_key(dp: &Dataplane, reused: bool) -> Result<[u64; 2]> {
@@ -158,7 +163,7 @@ fn report_flow_table(dp: &Dataplane, opts: &RunOptions, reused: bool) -> Result<
 
 /// Every hop name keeps the id the pins give it (SPEC 5: a hop is its
 /// name); `HOP_NAMES` is brought up to date, freed ids are cleared.
-fn assign_ids(
+pub(super) fn assign_ids(
     dp: &mut Dataplane,
     config: &Config,
     flows: &[(FlowKey, FlowValue)],
@@ -202,7 +207,11 @@ fn assign_ids(
     Ok(plan.ids)
 }
 
-fn controller_hops(config: &Config, resolved: &[ResolvedHop], ids: &[u32]) -> Vec<ControllerHop> {
+pub(super) fn controller_hops(
+    config: &Config,
+    resolved: &[ResolvedHop],
+    ids: &[u32],
+) -> Vec<ControllerHop> {
     config
         .hops
         .iter()
@@ -225,7 +234,7 @@ fn controller_hops(config: &Config, resolved: &[ResolvedHop], ids: &[u32]) -> Ve
         .collect()
 }
 
-fn log_port_sets(controller: &Controller, config: &Config) {
+pub(super) fn log_port_sets(controller: &Controller, config: &Config) {
     if controller.ports().is_trivial() {
         return;
     }

@@ -108,6 +108,18 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
     pub fn forget_hop(&mut self, hop: u32) {
         self.entries.retain(|(h, _), _| *h != hop);
     }
+
+    /// The same blocks for a renumbered pool: hop `h` becomes `new(h)`;
+    /// the entries of hops without a new number are dropped.
+    pub fn renumbered(self, new: impl Fn(u32) -> Option<u32>) -> BlockList<D> {
+        BlockList {
+            entries: self
+                .entries
+                .into_iter()
+                .filter_map(|((h, d), e)| Some(((new(h)?, d), e)))
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]

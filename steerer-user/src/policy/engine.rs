@@ -174,6 +174,12 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 d.window.remove(hop as u32);
             }
         }
+        self.refill_and_rebuild();
+    }
+
+    /// Fill the class window up to its size and rebuild every table from
+    /// the last speeds (between ticks: a hop left or joined).
+    pub(super) fn refill_and_rebuild(&mut self) {
         self.fill_window();
         let (speeds, sources) = (self.last_speeds.clone(), self.last_sources.clone());
         self.table = self.class_table(&speeds, &sources, None).1;

@@ -27,6 +27,7 @@ pub mod class_window;
 pub mod controller;
 mod controller_blocks;
 mod controller_output;
+mod controller_reload;
 pub mod decisions;
 pub mod dest_slots;
 pub mod dest_window;
@@ -43,6 +44,7 @@ pub mod weights;
 pub mod window;
 
 pub use controller::{Controller, ControllerHop};
+pub use controller_reload::ReloadSummary;
 pub use decisions::{Decisions, Event};
 pub use engine::Engine;
 pub use measure::Observed;
@@ -61,3 +63,6 @@ mod engine_tests;
 #[cfg(test)]
 #[path = "evidence_tests.rs"]
 mod evidence_tests;
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod reload_tests;

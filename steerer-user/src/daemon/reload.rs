@@ -1,0 +1,97 @@
+//! SIGHUP: the configuration file again, while steering. It is checked
+//! like at start-up first; a bad one is rejected and the running
+//! configuration stays. A good one takes effect without a restart and
+//! without moving a flow: hops keep their ids by name, removed hops drain
+//! their established flows, added hops join the tables, and the new
+//! controller takes over what the running one learned
+//! (`Controller::handle_reload`). The slot count, the interface and the
+//! attach mode stay as started (they take effect at the next start).
+
+use anyhow::{Context as _, Result};
+use tracing::{info, warn};
+
+use super::{
+    hops::{self, ResolvedHop},
+    log_decisions,
+    setup::{self, Steering},
+    RunOptions,
+};
+use crate::{config::Config, policy::Controller};
+
+/// Reload, or log why not; steering goes on either way.
+pub async fn on_sighup(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering) {
+    match reload(opts, handle, s).await {
+        Ok(()) => {}
+        Err(e) => warn!(
+            error = %format!("{e:#}"),
+            "SIGHUP: reload rejected; the running configuration stays"
+        ),
+    }
+}
+
+async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering) -> Result<()> {
+    info!(config = %opts.config.display(), "SIGHUP: reloading the configuration");
+    let mut config = super::check(opts)?;
+    let running_slots = s.dp.config()?.slot_count;
+    if config.effective_slot_count().0 != running_slots {
+        warn!(
+            running = running_slots,
+            configured = config.effective_slot_count().0,
+            "the slot count stays as started until the next start"
+        );
+        config.slot_count = Some(running_slots);
+    }
+    let resolved = resolve_changed(handle, &config, &s.hops).await?;
+    let flows = s.dp.flows().context("reading the flow table")?;
+    let ids = setup::assign_ids(&mut s.dp, &config, &flows)?;
+    let hash_key = s.dp.config()?.hash_key;
+    let params = config.params(setup::enumeration_seed(&hash_key));
+    let fresh = Controller::new(setup::controller_hops(&config, &resolved, &ids), params);
+    let old = std::mem::replace(&mut s.adapter.controller, fresh);
+    let (summary, decisions) = s.adapter.controller.handle_reload(old);
+    s.adapter.entries = ids
+        .iter()
+        .zip(&resolved)
+        .map(|(&id, r)| (id, r.entry()))
+        .collect();
+    for &id in &ids {
+        // Every entry is written again (a hop's way out may have changed).
+        s.adapter.applied.forget_hop(id);
+    }
+    s.hops = resolved;
+    s.ids = ids;
+    let out = s.adapter.apply(&mut s.dp, &decisions);
+    log_decisions(&decisions, &out);
+    setup::log_port_sets(&s.adapter.controller, &config);
+    info!(
+        hops = s.hops.len(),
+        added = ?summary.added,
+        removed = ?summary.removed,
+        "reloaded: kept hops keep what was learned and their flows; removed hops' flows drain on them"
+    );
+    Ok(())
+}
+
+/// The new list's hops: an unchanged one (same name, interface, next hop
+/// and mark) as it is known now, the others resolved afresh (an error,
+/// such as a vanished interface, rejects the reload).
+async fn resolve_changed(
+    handle: &rtnetlink::Handle,
+    config: &Config,
+    running: &[ResolvedHop],
+) -> Result<Vec<ResolvedHop>> {
+    let mut out = Vec::with_capacity(config.hops.len());
+    for h in &config.hops {
+        let same = running.iter().find(|r| {
+            r.name == h.name
+                && r.interface == h.interface
+                && r.next_hop == h.next_hop
+                && r.mark == h.mark
+        });
+        match same {
+            Some(r) => out.push(r.clone()),
+            None => out.extend(hops::resolve_all(handle, std::slice::from_ref(h)).await?),
+        }
+    }
+    Ok(out)
+}
