@@ -63,6 +63,7 @@ fn hops() -> Vec<ControllerHop> {
             id: IDS[i],
             accepts: PortSet::all(),
             usable: true,
+            admin: steerer_user::policy::Admin::Active,
         })
         .collect()
 }

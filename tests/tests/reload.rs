@@ -3,7 +3,8 @@
 //! adds another and reorders the rest takes effect at once without moving
 //! a flow: an open connection on any hop keeps its hop (on the removed one
 //! it drains) and completes; hops keep their ids by name; new connections
-//! go to the new list only.
+//! go to the new list only; `state = "drain"` then keeps new connections
+//! off a hop without touching its flows.
 
 use std::{
     io::{Read as _, Write as _},

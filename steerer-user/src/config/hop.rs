@@ -19,6 +19,20 @@ pub enum HopAction {
     Mark,
 }
 
+/// What the operator allows a hop to do.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HopState {
+    /// Takes new flows (default).
+    #[default]
+    Active,
+    /// Takes no new flows; its established flows stay on it until they end.
+    Drain,
+    /// Takes no flows: out of every table, its established flows reset so
+    /// their senders retry elsewhere.
+    Disabled,
+}
+
 /// One egress hop as the operator describes it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +67,10 @@ pub struct HopConfig {
     pub estimated_speed_mbit: f64,
     /// Advertised capacity, Mbit/s.
     pub estimated_capacity_mbit: f64,
+    /// `active` (default), `drain` or `disabled`; change it and send
+    /// SIGHUP to drain or disable a hop while steering.
+    #[serde(default)]
+    pub state: HopState,
 }
 
 impl HopConfig {

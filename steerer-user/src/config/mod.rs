@@ -9,7 +9,7 @@ use thiserror::Error;
 
 mod hop;
 use hop::validate_hop;
-pub use hop::{HopAction, HopConfig};
+pub use hop::{HopAction, HopConfig, HopState};
 
 /// Tick period K when the file does not say (SPEC section 3).
 pub const DEFAULT_TICK_SECS: u64 = 5;

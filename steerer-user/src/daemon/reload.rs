@@ -63,6 +63,7 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let out = s.adapter.apply(&mut s.dp, &decisions);
     log_decisions(&decisions, &out);
     setup::log_port_sets(&s.adapter.controller, &config);
+    setup::log_hop_states(&config);
     info!(
         hops = s.hops.len(),
         added = ?summary.added,

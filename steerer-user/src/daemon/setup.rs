@@ -20,10 +20,10 @@ use super::{
     RunOptions,
 };
 use crate::{
-    config::Config,
+    config::{Config, HopState},
     dataplane::{self, map_names, Attachment, Dataplane},
     monotonic_ns, netlink,
-    policy::{hop_ids, Controller, ControllerHop, HopSpec},
+    policy::{hop_ids, Admin, Controller, ControllerHop, HopSpec},
     portsets,
 };
 
@@ -104,6 +104,7 @@ pub async fn start(
     }
     refresh_local_addrs(handle, &mut dp).await?;
     log_port_sets(&adapter.controller, config);
+    log_hop_states(config);
     let initial = adapter.controller.initial();
     let out = adapter.apply(&mut dp, &initial);
     if !out.failures.is_empty() {
@@ -230,8 +231,29 @@ pub(super) fn controller_hops(
             id,
             accepts: h.accepted_ports(),
             usable: r.usable(),
+            admin: match h.state {
+                HopState::Active => Admin::Active,
+                HopState::Drain => Admin::Drain,
+                HopState::Disabled => Admin::Disabled,
+            },
         })
         .collect()
+}
+
+/// Hops the configuration drains or disables, each said once per start or
+/// reload.
+pub(super) fn log_hop_states(config: &Config) {
+    for h in &config.hops {
+        match h.state {
+            HopState::Active => {}
+            HopState::Drain => {
+                info!(hop = %h.name, "hop drained (state = \"drain\"): no new flows, its established flows stay")
+            }
+            HopState::Disabled => {
+                warn!(hop = %h.name, "hop disabled (state = \"disabled\"): no flows, its established flows are reset")
+            }
+        }
+    }
 }
 
 pub(super) fn log_port_sets(controller: &Controller, config: &Config) {

@@ -37,6 +37,19 @@ pub struct ControllerHop {
     pub accepts: PortSet,
     /// Usable at start (link up, next hop resolved).
     pub usable: bool,
+    /// What the operator allows (new flows, none, or no flows at all).
+    pub admin: Admin,
+}
+
+/// The operator's word on a hop, besides its link state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Admin {
+    #[default]
+    Active,
+    /// No new flows; established ones stay.
+    Drain,
+    /// No flows: out of every table and its flows reset at the next tick.
+    Disabled,
 }
 
 pub struct Controller {
@@ -80,8 +93,11 @@ impl Controller {
             if let Some(slot) = index_of.get_mut(h.id as usize) {
                 *slot = Some(i as u32);
             }
-            engine.set_usable(i, h.usable);
+            engine.set_usable(i, h.usable && h.admin == Admin::Active);
         }
+        let pending_resets = (0..hops.len() as u32)
+            .filter(|&i| hops[i as usize].admin == Admin::Disabled)
+            .collect();
         let ports = PortPlan::new(
             hops.iter().map(|h| h.accepts.clone()).collect(),
             hops.iter().map(|h| h.spec.initial_estimate).collect(),
@@ -97,7 +113,7 @@ impl Controller {
             answered_dests: HashMap::new(),
             ports,
             dests: DestSlots::default(),
-            pending_resets: Vec::new(),
+            pending_resets,
             rejoin_at: Vec::new(),
             started_ns: None,
             last_tick_ns: None,
@@ -160,7 +176,9 @@ impl Controller {
             } else if !self.hops[i as usize].usable && !waiting {
                 if hold == 0 {
                     self.set_usable(i, true);
-                    events.push(Event::HopUp { hop });
+                    if self.hops[i as usize].admin == Admin::Active {
+                        events.push(Event::HopUp { hop });
+                    }
                 } else {
                     self.rejoin_at.push((i, now_ns.saturating_add(hold)));
                     events.push(Event::HopHeldDown { hop, for_ns: hold });
@@ -185,18 +203,24 @@ impl Controller {
         self.rejoin_at = wait;
         for (i, _) in due {
             self.set_usable(i, true);
-            events.push(Event::HopUp {
-                hop: self.hops[i as usize].spec.name.clone(),
-            });
+            // A drained or disabled hop stays out whatever its link does.
+            if self.hops[i as usize].admin == Admin::Active {
+                events.push(Event::HopUp {
+                    hop: self.hops[i as usize].spec.name.clone(),
+                });
+            }
         }
     }
 
     fn set_usable(&mut self, i: u32, usable: bool) {
-        self.hops[i as usize].usable = usable;
-        self.engine.set_usable(i as usize, usable);
-        if usable {
+        let h = &mut self.hops[i as usize];
+        h.usable = usable;
+        let admin = h.admin;
+        self.engine
+            .set_usable(i as usize, usable && admin == Admin::Active);
+        if usable && admin != Admin::Disabled {
             self.pending_resets.retain(|&h| h != i);
-        } else {
+        } else if !self.pending_resets.contains(&i) {
             self.pending_resets.push(i);
         }
     }

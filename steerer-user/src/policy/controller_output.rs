@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use steerer_common::{flow::DestKey, FlowKey, FlowValue};
 
 use super::{
-    controller::Controller,
+    controller::{Admin, Controller},
     decisions::{ClassTable, Decisions, DestinationDecision, Event, HopDecision},
     report::{FlowSample, TickReport},
     slot_table::EMPTY,
@@ -85,8 +85,11 @@ impl Controller {
     ) -> Vec<FlowKey> {
         let mut out = Vec::new();
         let down = std::mem::take(&mut self.pending_resets);
+        let admin: Vec<Admin> = self.hops.iter().map(|h| h.admin).collect();
         let why = |h: &u32| {
-            if down.contains(h) {
+            if admin[*h as usize] == Admin::Disabled {
+                "the operator disabled it"
+            } else if down.contains(h) {
                 "its link went down"
             } else {
                 "it answered no flow"
@@ -120,7 +123,8 @@ impl Controller {
                 .map(|h| HopDecision {
                     id: h.id,
                     name: h.spec.name.clone(),
-                    enabled: h.usable,
+                    // A drained hop still forwards its established flows.
+                    enabled: h.usable && h.admin != Admin::Disabled,
                 })
                 .collect(),
             class_tables: self.class_tables(),

@@ -26,6 +26,7 @@ fn hops(n: usize) -> Vec<ControllerHop> {
             id: 10 + i as u32,
             accepts: PortSet::all(),
             usable: true,
+            admin: crate::policy::Admin::Active,
         })
         .collect()
 }

@@ -87,6 +87,7 @@ fn controller(n: usize) -> Controller {
             id: i as u32,
             accepts: PortSet::all(),
             usable: true,
+            admin: crate::policy::Admin::Active,
         })
         .collect();
     Controller::new(

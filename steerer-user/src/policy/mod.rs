@@ -43,7 +43,7 @@ pub mod tables;
 pub mod weights;
 pub mod window;
 
-pub use controller::{Controller, ControllerHop};
+pub use controller::{Admin, Controller, ControllerHop};
 pub use controller_reload::ReloadSummary;
 pub use decisions::{Decisions, Event};
 pub use engine::Engine;

@@ -22,6 +22,7 @@ fn hop(name: &str, id: u32) -> ControllerHop {
         id,
         accepts: PortSet::all(),
         usable: true,
+        admin: crate::policy::Admin::Active,
     }
 }
 
@@ -141,4 +142,57 @@ fn a_removed_hop_leaves_every_table_and_an_added_one_joins() {
     assert!(d.destinations.iter().all(|t| !t.table.contains(&11)));
     assert!(slots(&d, 13) > 0, "d is offered new flows");
     assert!(d.reset_flows.is_empty(), "no flow is reset by a reload");
+}
+
+#[test]
+fn a_drained_hop_takes_no_new_flows_and_keeps_its_own_a_disabled_one_loses_them() {
+    let (old, flows) = learned();
+    // Reload with a drained and c disabled.
+    let mut new = Controller::new(
+        vec![
+            ControllerHop {
+                admin: Admin::Drain,
+                ..hop("a", 10)
+            },
+            hop("b", 11),
+            ControllerHop {
+                admin: Admin::Disabled,
+                ..hop("c", 12)
+            },
+        ],
+        params(),
+    );
+    let (_, d) = new.handle_reload(old);
+    assert_eq!(
+        (slots(&d, 10), slots(&d, 12)),
+        (0, 0),
+        "neither takes new flows"
+    );
+    assert!(d
+        .destinations
+        .iter()
+        .all(|t| !t.table.contains(&10) && !t.table.contains(&12)));
+    let enabled = |id: u32| d.hops.iter().find(|h| h.id == id).unwrap().enabled;
+    assert!(enabled(10), "a drained hop still forwards its flows");
+    assert!(!enabled(12), "a disabled one does not");
+    // The next tick resets c's flows only, and says why.
+    let d = new.handle_tick(10 * SEC, &flows, &[]);
+    let mut reset: Vec<u16> = d.reset_flows.iter().map(|k| k.src_port).collect();
+    reset.sort_unstable();
+    assert_eq!(reset, vec![2, 5], "c's two flows");
+    assert!(d.events.iter().any(|e| matches!(e,
+        Event::FlowsReset { hop, why, .. } if hop == "c" && why.contains("disabled"))));
+    // A link event does not bring a drained hop back.
+    new.handle_link(11 * SEC, 10, false);
+    let d = new.handle_link(12 * SEC, 10, true);
+    let d = if d
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HopHeldDown { .. }))
+    {
+        new.handle_timeout(12 * SEC + params().link_hold_down_ns)
+    } else {
+        d
+    };
+    assert_eq!(slots(&d, 10), 0, "still drained");
 }

@@ -107,6 +107,7 @@ impl Policy {
                         id: i as u32,
                         accepts: PortSet::all(),
                         usable: true,
+                        admin: crate::policy::Admin::Active,
                     })
                     .collect();
                 Policy::Steerer(Box::new(SteererPolicy::new(hops, params, hash_key)))
