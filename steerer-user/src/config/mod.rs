@@ -9,6 +9,7 @@ use thiserror::Error;
 
 mod hop;
 use hop::validate_hop;
+pub mod directory;
 pub use hop::{HopAction, HopConfig, HopState};
 
 /// Tick period K when the file does not say (SPEC section 3).
@@ -96,6 +97,10 @@ pub struct Config {
     /// may hold together while 2+ operators are in it.
     #[serde(default = "default_max_share")]
     pub max_operator_share: f64,
+    /// A file of more `[[hop]]` entries, watched while steering (relative:
+    /// next to this file). See `directory.rs`.
+    #[serde(default)]
+    pub hop_directory: Option<String>,
     #[serde(rename = "hop", default)]
     pub hops: Vec<HopConfig>,
 }
@@ -140,15 +145,26 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let config = Config::parse(&text).map_err(|e| match e {
+        let mut config = Config::parse(&text).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.display().to_string(),
                 message,
             },
             other => other,
         })?;
+        if let Some(dir) = config.directory_file(path) {
+            config.hops.extend(directory::read_directory(&dir)?);
+        }
         config.validate(interface_exists)?;
         Ok(config)
+    }
+
+    /// The hop directory's path, if the configuration at `config_path`
+    /// names one.
+    pub fn directory_file(&self, config_path: &Path) -> Option<std::path::PathBuf> {
+        self.hop_directory
+            .as_deref()
+            .map(|d| directory::directory_path(config_path, d))
     }
 
     /// Parse TOML text (no validation against the system).

@@ -177,6 +177,11 @@ async fn run_loop(
         let now = monotonic_ns();
         let due = now >= s.adapter.controller.next_tick();
         if due {
+            if reload::check_directory(opts, handle, s).await {
+                // The hop list may have changed under `changed`'s indices;
+                // the reload wrote every hop's entry from its current state.
+                changed.clear();
+            }
             changed.extend(match announcements {
                 Some(_) => hops::poll_unresolved(handle, &mut s.hops).await,
                 None => hops::poll(handle, &mut s.hops).await,

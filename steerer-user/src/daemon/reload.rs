@@ -20,17 +20,44 @@ use crate::{config::Config, policy::Controller};
 
 /// Reload, or log why not; steering goes on either way.
 pub async fn on_sighup(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering) {
-    match reload(opts, handle, s).await {
-        Ok(()) => {}
-        Err(e) => warn!(
+    info!(config = %opts.config.display(), "SIGHUP: reloading the configuration");
+    if let Err(e) = reload(opts, handle, s).await {
+        warn!(
             error = %format!("{e:#}"),
             "SIGHUP: reload rejected; the running configuration stays"
-        ),
+        );
     }
 }
 
+/// At a tick: if the hop directory file changed since it was read, apply
+/// it as a reload (a rejected one is not retried until the file changes
+/// again). Whether it was read again.
+pub async fn check_directory(
+    opts: &RunOptions,
+    handle: &rtnetlink::Handle,
+    s: &mut Steering,
+) -> bool {
+    let Some((path, stamp)) = &s.directory else {
+        return false;
+    };
+    let now = crate::config::directory::stamp(path);
+    if now == *stamp {
+        return false;
+    }
+    let path = path.clone();
+    s.directory = Some((path.clone(), now));
+    info!(directory = %path.display(), "hop directory changed: reloading");
+    if let Err(e) = reload(opts, handle, s).await {
+        warn!(
+            error = %format!("{e:#}"),
+            directory = %path.display(),
+            "hop directory rejected; the running hops stay until the file changes again"
+        );
+    }
+    true
+}
+
 async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering) -> Result<()> {
-    info!(config = %opts.config.display(), "SIGHUP: reloading the configuration");
     let mut config = super::check(opts)?;
     let running_slots = s.dp.config()?.slot_count;
     if config.effective_slot_count().0 != running_slots {
@@ -46,7 +73,12 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let ids = setup::assign_ids(&mut s.dp, &config, &flows)?;
     let hash_key = s.dp.config()?.hash_key;
     let params = config.params(setup::enumeration_seed(&hash_key));
-    let fresh = Controller::new(setup::controller_hops(&config, &resolved, &ids), params);
+    let mut hops = setup::controller_hops(&config, &resolved, &ids);
+    for h in &mut hops {
+        // Not seen before (SPEC 5.4): windows take it before others.
+        h.spec.fresh = !s.hops.iter().any(|r| r.name == h.spec.name);
+    }
+    let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);
     let (summary, decisions) = s.adapter.controller.handle_reload(old);
     s.adapter.entries = ids
@@ -60,6 +92,7 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     }
     s.hops = resolved;
     s.ids = ids;
+    s.directory = setup::directory_of(opts, &config);
     let out = s.adapter.apply(&mut s.dp, &decisions);
     log_decisions(&decisions, &out);
     setup::log_port_sets(&s.adapter.controller, &config);

@@ -36,6 +36,21 @@ pub struct Steering {
     /// Data-plane id of each hop, in configuration order.
     pub ids: Vec<u32>,
     pub pin_dir: PathBuf,
+    /// The hop directory and its stamp when last read.
+    pub directory: Option<(PathBuf, Option<DirectoryStamp>)>,
+}
+
+/// What tells a changed directory file from an unchanged one.
+pub type DirectoryStamp = (std::time::SystemTime, u64);
+
+/// The configuration's hop directory with its stamp now.
+pub fn directory_of(
+    opts: &RunOptions,
+    config: &Config,
+) -> Option<(PathBuf, Option<DirectoryStamp>)> {
+    let path = config.directory_file(&opts.config)?;
+    let stamp = crate::config::directory::stamp(&path);
+    Some((path, stamp))
 }
 
 /// Removes the pins this start created unless it finishes (an error, or a
@@ -129,6 +144,7 @@ pub async fn start(
         hops: resolved,
         ids,
         pin_dir,
+        directory: directory_of(opts, config),
     })
 }
 
@@ -224,7 +240,8 @@ pub(super) fn controller_hops(
                 initial_estimate: h.initial_estimate_bytes_per_sec(),
                 operator: h.operator.clone(),
                 subnet: h.next_hop.map(subnet_of),
-                // No directory feeds the daemon yet: every hop is as fresh.
+                // At start every hop is as new as the others; a reload
+                // marks the hops it adds (`reload.rs`).
                 fresh: false,
                 latency_ms: h.latency_ms,
             },
