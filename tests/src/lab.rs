@@ -289,29 +289,7 @@ impl Lab {
                 &format!("2001:db8:0:{b:x}::1"),
             ],
         )?;
-        run_in(
-            &h,
-            "ip",
-            &[
-                "route",
-                "add",
-                "198.18.0.0/24",
-                "via",
-                &format!("198.18.{a}.1"),
-            ],
-        )?;
-        run_in(
-            &h,
-            "ip",
-            &[
-                "-6",
-                "route",
-                "add",
-                "2001:db8::/64",
-                "via",
-                &format!("2001:db8:0:{a:x}::1"),
-            ],
-        )?;
+        self.client_routes(i)?;
         forwarding(&h)?;
         // XDP_REDIRECT into a veth only delivers when the peer runs NAPI:
         // GRO on the hop's end turns it on.
@@ -372,6 +350,47 @@ impl Lab {
         opts.blackhole_port = port;
         self.write_nft(i, &opts)?;
         self.spec.hops[i] = opts;
+        Ok(())
+    }
+
+    /// Hop `i`'s routes back to the client, via the gateway (a link set
+    /// down loses them; `replace` makes this safe to repeat).
+    fn client_routes(&self, i: usize) -> Result<()> {
+        let (h, a) = (self.hop_ns(i), 1 + i);
+        let v4_via = format!("198.18.{a}.1");
+        let v6_via = format!("2001:db8:0:{a:x}::1");
+        run_in(
+            &h,
+            "ip",
+            &["route", "replace", "198.18.0.0/24", "via", &v4_via],
+        )?;
+        run_in(
+            &h,
+            "ip",
+            &["-6", "route", "replace", "2001:db8::/64", "via", &v6_via],
+        )?;
+        Ok(())
+    }
+
+    /// Set hop `i`'s end of its link to the gateway down (the gateway's
+    /// interface loses carrier) or up again, with the hop's IPv6 address
+    /// and routes back to the client restored (the kernel drops them with
+    /// the link).
+    pub fn set_hop_link(&self, i: usize, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        let h = self.hop_ns(i);
+        run_in(&h, "ip", &["link", "set", "dev", "gw", state])?;
+        if up {
+            // IPv6 addresses go with the link too (keep_addr_on_down = 0).
+            let a = 1 + i;
+            let v6 = format!("2001:db8:0:{a:x}::2/64");
+            run_in(
+                &h,
+                "ip",
+                &["-6", "addr", "replace", &v6, "dev", "gw", "nodad"],
+            )?;
+            self.client_routes(i)?;
+        }
         Ok(())
     }
 

@@ -14,7 +14,6 @@ use anyhow::{bail, Result};
 use crate::{
     baselines::{flush_conntrack, hop_uplink_bytes, Baseline},
     lab::{SERVER2_V4, SERVER_V4, SERVER_V6},
-    netns::run_in,
     sizes::{SizeCdf, WEBSEARCH},
     steerer::SteererProcess,
     traffic::{run_workload, ConnResult, Progress, Sizes, Workload},
@@ -389,9 +388,7 @@ fn drive(
 
 fn apply_event(lab: &Lab, event: LabEvent) -> Result<()> {
     match event {
-        LabEvent::LinkDown(i) => {
-            run_in(&lab.hop_ns(i), "ip", &["link", "set", "dev", "gw", "down"])?;
-        }
+        LabEvent::LinkDown(i) => lab.set_hop_link(i, false)?,
         LabEvent::Rate(i, mbit) => lab.set_rate(i, mbit)?,
     }
     Ok(())
@@ -401,9 +398,7 @@ fn apply_event(lab: &Lab, event: LabEvent) -> Result<()> {
 fn restore(lab: &Lab, sc: &Scenario) -> Result<()> {
     for (_, event) in &sc.events {
         match *event {
-            LabEvent::LinkDown(i) => {
-                run_in(&lab.hop_ns(i), "ip", &["link", "set", "dev", "gw", "up"])?;
-            }
+            LabEvent::LinkDown(i) => lab.set_hop_link(i, true)?,
             LabEvent::Rate(i, _) => lab.set_rate(i, sc.rates[i])?,
         }
     }

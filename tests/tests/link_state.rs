@@ -55,7 +55,7 @@ fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hol
     assert_eq!(in_tables(&maps, hop2), (true, true));
 
     // Carrier loss: hop1's far end goes down.
-    run_in(&lab.hop_ns(1), "ip", &["link", "set", "dev", "gw", "down"]).unwrap();
+    lab.set_hop_link(1, false).unwrap();
     wait_for(
         Duration::from_secs(2),
         "hop1 out after losing carrier",
@@ -80,7 +80,7 @@ fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hol
 
     // Both come back: out for the hold-down, then in (long before the
     // next tick at 31 s).
-    run_in(&lab.hop_ns(1), "ip", &["link", "set", "dev", "gw", "up"]).unwrap();
+    lab.set_hop_link(1, true).unwrap();
     run_in(
         &lab.gw_ns(),
         "ip",

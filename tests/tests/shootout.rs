@@ -9,7 +9,7 @@ use steerer_lab::{
     baselines::Baseline,
     netns::run_in,
     shootout::{run_once, scenarios, Contender, RunOptions},
-    Lab,
+    Lab, LabSpec,
 };
 
 /// What the baselines touch on the gateway, as text.
@@ -94,4 +94,36 @@ fn a_baseline_that_fails_to_install_leaves_nothing_behind() {
         .expect_err("weight 1000 is rejected by ip route");
     assert!(format!("{err:#}").contains("installing"), "{err:#}");
     assert_eq!(gateway_state(&lab), built);
+}
+
+#[test]
+fn a_hop_whose_link_went_down_and_up_carries_traffic_again() {
+    // The dying-hop scenario sets hop0's link down and, between runs, up
+    // again: the kernel drops the hop's routes back to the client with the
+    // link, and the next run must find them restored. Without steerer the
+    // gateway routes via hop0, so every connection crosses it.
+    let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
+    let _server =
+        steerer_lab::traffic::Server::start(&lab.server_ns(), &[steerer_lab::shootout::PORT])
+            .expect("server");
+    lab.set_hop_link(0, false).unwrap();
+    lab.set_hop_link(0, true).unwrap();
+    let target = std::net::SocketAddr::new(
+        std::net::IpAddr::V4(steerer_lab::lab::SERVER_V4),
+        steerer_lab::shootout::PORT,
+    );
+    let before = steerer_lab::baselines::hop_uplink_bytes(&lab).unwrap();
+    steerer_lab::traffic::run_all_must_complete(
+        &lab.client_ns(),
+        target,
+        5,
+        2,
+        50_000,
+        &String::new,
+    );
+    let after = steerer_lab::baselines::hop_uplink_bytes(&lab).unwrap();
+    assert!(
+        after[0] >= before[0] + 5 * 50_000,
+        "{before:?} -> {after:?}"
+    );
 }
