@@ -28,6 +28,9 @@ enum Suite {
     Policy,
     /// The simulator on scenarios/scale.toml (1M connections, 1k hops).
     Sim,
+    /// Reading the flow table: batch calls against walking it, 100k and
+    /// 1M flows in the production-size table.
+    Flows,
     /// The lab shoot-out: steerer against ECMP (equal and capacity
     /// weights) and nft numgen random on the same seeded workload.
     Lab,
@@ -88,6 +91,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if all || args.suite == Some(Suite::Policy) {
         println!("bench: policy engine tick");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "policy"]))?;
+    }
+    if all || args.suite == Some(Suite::Flows) {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("the flow-table bench loads the data plane: run as root");
+        }
+        println!("bench: reading the flow table (batch against walk)");
+        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "flow_read"]))?;
     }
     if all || args.suite == Some(Suite::Sim) {
         println!("bench: simulator scale");

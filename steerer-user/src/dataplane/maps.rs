@@ -208,6 +208,12 @@ impl Dataplane {
         read_flows(self.map(map_names::FLOWS)?)
     }
 
+    /// The flow table read entry by entry (two syscalls each), as before
+    /// batch reads: the baseline the batch read is measured against.
+    pub fn flows_walking(&self) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
+        read_hash_walking(self.map(map_names::FLOWS)?, map_names::FLOWS)
+    }
+
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
         read_stats(self.map(map_names::STATS)?)
     }
@@ -303,8 +309,32 @@ pub(super) fn read_failovers(map: &Map) -> Result<Vec<(FailoverKey, u64)>, Datap
     read_hash(map, map_names::FAILOVERS)
 }
 
-/// Every entry of a (LRU) hash map.
-pub(super) fn read_hash<K: aya::Pod, V: aya::Pod>(
+/// Every entry of a (LRU) hash map: in batches of `BATCH_ENTRIES` per
+/// syscall (`batch::lookup_all`), or, where the kernel refuses batch calls,
+/// by walking it (two syscalls per entry).
+pub(super) fn read_hash<K: aya::Pod + Default, V: aya::Pod + Default>(
+    map: &Map,
+    name: &'static str,
+) -> Result<Vec<(K, V)>, DataplaneError> {
+    use std::os::fd::AsFd as _;
+    if let Map::HashMap(d) | Map::LruHashMap(d) = map {
+        match super::batch::lookup_all::<K, V>(d.fd().as_fd()) {
+            Ok(all) => return Ok(all),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => {
+                return Err(DataplaneError::Map {
+                    name,
+                    message: format!("BPF_MAP_LOOKUP_BATCH: {e}"),
+                })
+            }
+        }
+    }
+    read_hash_walking(map, name)
+}
+
+/// Every entry of a (LRU) hash map, one `get_next_key` and one `lookup`
+/// per entry.
+pub(super) fn read_hash_walking<K: aya::Pod, V: aya::Pod>(
     map: &Map,
     name: &'static str,
 ) -> Result<Vec<(K, V)>, DataplaneError> {

@@ -4,6 +4,7 @@
 //! build (`pins`), and read-only access for `steerer flows` (`pinned`).
 
 mod attach;
+pub mod batch;
 mod maps;
 mod pinned;
 pub mod pins;

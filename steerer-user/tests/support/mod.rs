@@ -54,6 +54,11 @@ impl TestDataplane {
     /// Loaded with one enabled hop (id 0, redirecting to loopback) filling
     /// every slot, unless `ready` is false.
     pub fn new(ready: bool) -> Self {
+        Self::with_flow_table(ready, 4096)
+    }
+
+    /// As `new`, with a flow table of `entries`.
+    pub fn with_flow_table(ready: bool, entries: u32) -> Self {
         require_root();
         let pin_dir = PathBuf::from(format!(
             "/sys/fs/bpf/steerer-test-{}-{}",
@@ -61,7 +66,7 @@ impl TestDataplane {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = dataplane::remove_pins(&pin_dir);
-        let dp = Dataplane::load(&pin_dir, Some(4096)).expect("load data plane");
+        let dp = Dataplane::load(&pin_dir, Some(entries)).expect("load data plane");
         let mut t = TestDataplane { dp, pin_dir };
         if ready {
             t.dp.set_hop(

@@ -1,0 +1,100 @@
+//! Reading a whole hash map in a few syscalls (issue 15): the kernel's
+//! `BPF_MAP_LOOKUP_BATCH` (5.6+) copies up to `count` entries per call,
+//! where walking the map with `get_next_key` + `lookup` costs two syscalls
+//! per entry. aya 0.14 has no batch call, so this is the one small wrapper
+//! over bpf(2), kept to this file.
+
+use std::os::fd::{AsRawFd as _, BorrowedFd};
+
+/// `BPF_MAP_LOOKUP_BATCH` (include/uapi/linux/bpf.h, enum bpf_cmd).
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// Entries asked for per call: 4,096 flow entries are about 400 KiB of
+/// buffers, and a million-entry table takes some 250 calls.
+pub const BATCH_ENTRIES: u32 = 4096;
+
+/// The `batch` member of `union bpf_attr` (the commands `BPF_MAP_*_BATCH`).
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Every entry of the hash map behind `fd` (LRU or not) whose keys are `K`
+/// and values `V` (the map's own key and value sizes: the caller's types
+/// are the map's `#[repr(C)]` shapes). Entries that change while it reads
+/// are read as they are at that moment; none is read twice. An error of
+/// the syscall is returned as is (the caller may fall back to walking the
+/// map, e.g. on a kernel without batch calls, `EINVAL`).
+pub fn lookup_all<K: Copy + Default, V: Copy + Default>(
+    fd: BorrowedFd<'_>,
+) -> std::io::Result<Vec<(K, V)>> {
+    let mut out = Vec::new();
+    let mut chunk = BATCH_ENTRIES as usize;
+    let mut keys = vec![K::default(); chunk];
+    let mut values = vec![V::default(); chunk];
+    // The position tokens: opaque to user space (a bucket index for hash
+    // maps); eight bytes leave room for any.
+    let mut in_token = 0u64;
+    let mut out_token = 0u64;
+    let mut first = true;
+    loop {
+        let mut attr = BatchAttr {
+            in_batch: if first {
+                0
+            } else {
+                &in_token as *const u64 as u64
+            },
+            out_batch: &mut out_token as *mut u64 as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: chunk as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: `attr` points at buffers of `chunk` keys and values of the
+        // map's sizes and at the two tokens, all alive for the call; the
+        // kernel writes at most `count` entries and one token.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as libc::c_uint,
+            )
+        };
+        let got = (attr.count as usize).min(chunk);
+        let err = (rc < 0).then(std::io::Error::last_os_error);
+        if let Some(e) = &err {
+            if e.raw_os_error() == Some(libc::ENOSPC) && got == 0 {
+                // One bucket holds more entries than `chunk`: ask for more.
+                chunk *= 2;
+                keys.resize(chunk, K::default());
+                values.resize(chunk, V::default());
+                continue;
+            }
+        }
+        out.extend(
+            keys[..got]
+                .iter()
+                .copied()
+                .zip(values[..got].iter().copied()),
+        );
+        match err {
+            None => {
+                in_token = out_token;
+                first = false;
+            }
+            // The last batch: everything was read.
+            Some(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+            Some(e) => return Err(e),
+        }
+    }
+}
