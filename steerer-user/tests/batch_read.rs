@@ -65,3 +65,43 @@ fn an_empty_table_reads_as_empty() {
     let t = TestDataplane::new(true);
     assert!(t.dp.flows().expect("batch read").is_empty());
 }
+
+#[test]
+fn a_batch_delete_skips_missing_keys_and_removes_the_rest() {
+    let mut t = TestDataplane::with_flow_table(true, 65_536);
+    for i in 0..10_000u32 {
+        t.dp.put_flow(&key(i), &FlowValue::default())
+            .expect("insert");
+    }
+    let present: std::collections::BTreeSet<u16> =
+        t.dp.flows()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.src_port)
+            .collect();
+    // Every third of 0..9,000 plus keys never inserted (10,000 and up)
+    // between them: more than two batches.
+    let mut doomed = Vec::new();
+    for i in (0..9_000u32).step_by(3) {
+        doomed.push(key(i));
+        doomed.push(key(10_000 + i));
+    }
+    let expected = doomed
+        .iter()
+        .filter(|k| present.contains(&k.src_port))
+        .count();
+    let n = t.dp.remove_flows(&doomed).expect("delete");
+    assert_eq!(n, expected);
+    let left: std::collections::BTreeSet<u16> =
+        t.dp.flows()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.src_port)
+            .collect();
+    for i in 0..10_000u32 {
+        let p = key(i).src_port;
+        if present.contains(&p) {
+            assert_eq!(left.contains(&p), !(i < 9_000 && i % 3 == 0), "flow {i}");
+        }
+    }
+}

@@ -98,3 +98,48 @@ pub fn lookup_all<K: Copy + Default, V: Copy + Default>(
         }
     }
 }
+
+/// `BPF_MAP_DELETE_BATCH`.
+const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
+
+/// Delete `keys` from the hash map behind `fd` in batches; a key that is
+/// not there (evicted, ended meanwhile) is skipped. Returns how many were
+/// deleted.
+pub fn delete_keys<K: Copy>(fd: BorrowedFd<'_>, keys: &[K]) -> std::io::Result<usize> {
+    let mut deleted = 0;
+    let mut rest = keys;
+    while !rest.is_empty() {
+        let n = rest.len().min(BATCH_ENTRIES as usize);
+        let mut attr = BatchAttr {
+            keys: rest.as_ptr() as u64,
+            count: n as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: `keys` points at `n` keys of the map's size, alive for
+        // the call; the kernel only reads them.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_DELETE_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as libc::c_uint,
+            )
+        };
+        // The kernel stops at the first key it cannot delete; `count`
+        // says how many before it went.
+        let done = (attr.count as usize).min(n);
+        deleted += done;
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(e);
+            }
+            // Skip the missing key.
+            rest = &rest[done + 1..];
+        } else {
+            rest = &rest[n..];
+        }
+    }
+    Ok(deleted)
+}

@@ -231,6 +231,26 @@ impl Dataplane {
     /// such as the sender's retry, is steered afresh). Returns how many
     /// were still there.
     pub fn remove_flows(&mut self, keys: &[FlowKey]) -> Result<usize, DataplaneError> {
+        use std::os::fd::AsFd as _;
+        let map = self.map(map_names::FLOWS)?;
+        let (Map::HashMap(d) | Map::LruHashMap(d)) = map else {
+            return Err(DataplaneError::Map {
+                name: map_names::FLOWS,
+                message: "not a hash map".into(),
+            });
+        };
+        match super::batch::delete_keys(d.fd().as_fd(), keys) {
+            Ok(n) => Ok(n),
+            // A kernel without batch calls: one by one.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.remove_flows_one_by_one(keys),
+            Err(e) => Err(DataplaneError::Map {
+                name: map_names::FLOWS,
+                message: format!("BPF_MAP_DELETE_BATCH: {e}"),
+            }),
+        }
+    }
+
+    fn remove_flows_one_by_one(&mut self, keys: &[FlowKey]) -> Result<usize, DataplaneError> {
         let mut m: HashMap<_, FlowKey, FlowValue> =
             HashMap::try_from(self.map_mut(map_names::FLOWS)?)
                 .map_err(map_err(map_names::FLOWS))?;
