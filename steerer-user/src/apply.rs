@@ -60,6 +60,7 @@ pub struct Applied {
 pub struct ApplyOutcome {
     pub slots_written: usize,
     pub flows_reset: usize,
+    pub flows_expired: usize,
     /// Each failed write, with what it was.
     pub failures: Vec<String>,
 }
@@ -125,6 +126,15 @@ pub fn apply<W: DataplaneWriter>(w: &mut W, known: &mut Applied, d: &Decisions) 
             Err(e) => out
                 .failures
                 .push(format!("resetting {} flows: {e}", d.reset_flows.len())),
+        }
+    }
+    if !d.expired_flows.is_empty() {
+        match w.remove_flows(&d.expired_flows) {
+            Ok(n) => out.flows_expired = n,
+            Err(e) => out.failures.push(format!(
+                "expiring {} idle flows: {e}",
+                d.expired_flows.len()
+            )),
         }
     }
     out

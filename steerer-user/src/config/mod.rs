@@ -26,6 +26,13 @@ pub const DEFAULT_GROUP_TOLERANCE_MS: u64 = 50;
 /// two ticks of the default K, so a link flapping every few seconds stays
 /// out.
 pub const DEFAULT_LINK_HOLD_DOWN_SECS: u64 = 10;
+/// Idle timeouts: half an hour for TCP (a keep-alive every few minutes
+/// keeps a connection in), two minutes for UDP and the rest (what
+/// conntrack gives an answered UDP stream).
+pub const DEFAULT_TCP_IDLE_SECS: u64 = 1800;
+pub const DEFAULT_UDP_IDLE_SECS: u64 = 120;
+/// Longest idle timeout: a week.
+pub const MAX_IDLE_SECS: u64 = 7 * 86_400;
 /// Largest K and T: an hour. Beyond that a gateway does not steer, it
 /// waits; the bound also keeps every derived nanosecond figure far from
 /// overflow.
@@ -80,6 +87,14 @@ pub struct Config {
     /// before it takes new flows again; 0: at once.
     #[serde(default = "default_link_hold_down")]
     pub link_hold_down_secs: u64,
+    /// A TCP flow without a packet for this many seconds leaves the flow
+    /// table (a connection idle longer keeps working: its next packet is
+    /// steered as a new flow, to the same hop while its slot is unchanged).
+    #[serde(default = "default_tcp_idle")]
+    pub tcp_idle_secs: u64,
+    /// The same for UDP and every other protocol.
+    #[serde(default = "default_udp_idle")]
+    pub udp_idle_secs: u64,
     /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
     #[serde(default)]
     pub slot_count: Option<u32>,
@@ -122,6 +137,12 @@ fn default_group_tolerance() -> u64 {
 }
 fn default_link_hold_down() -> u64 {
     DEFAULT_LINK_HOLD_DOWN_SECS
+}
+fn default_tcp_idle() -> u64 {
+    DEFAULT_TCP_IDLE_SECS
+}
+fn default_udp_idle() -> u64 {
+    DEFAULT_UDP_IDLE_SECS
 }
 fn default_window() -> usize {
     4
@@ -212,6 +233,17 @@ impl Config {
                     self.link_hold_down_secs
                 ),
             ));
+        }
+        for (field, v) in [
+            ("tcp_idle_secs", self.tcp_idle_secs),
+            ("udp_idle_secs", self.udp_idle_secs),
+        ] {
+            if v == 0 || v > MAX_IDLE_SECS {
+                return Err(invalid(
+                    field,
+                    format!("{v} is out of range: 1..={MAX_IDLE_SECS} seconds"),
+                ));
+            }
         }
         if !(self.max_share > 0.0 && self.max_share <= 1.0) {
             return Err(invalid("max_share", "must be in (0, 1]"));
@@ -306,6 +338,8 @@ impl Config {
             fail_after_ns: secs(self.fail_after_secs),
             group_tolerance_ns: self.group_tolerance_ms.saturating_mul(1_000_000),
             link_hold_down_ns: secs(self.link_hold_down_secs),
+            idle_tcp_ns: secs(self.tcp_idle_secs),
+            idle_other_ns: secs(self.udp_idle_secs),
             max_share: self.max_share,
             max_operator_share: self.max_operator_share,
             slot_count: self.effective_slot_count().0,

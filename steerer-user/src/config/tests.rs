@@ -221,3 +221,26 @@ fn a_hop_name_longer_than_the_pinned_name_map_holds_is_rejected() {
     let c = Config::parse(&GOOD.replace("name = \"a\"", &format!("name = \"{long}\""))).unwrap();
     assert_eq!(field_of(c.validate(&exists).unwrap_err()), "hop[0].name");
 }
+
+#[test]
+fn hold_down_and_idle_timeouts_have_defaults_and_bounds() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(
+        (c.link_hold_down_secs, c.tcp_idle_secs, c.udp_idle_secs),
+        (10, 1800, 120)
+    );
+    let p = c.params(0);
+    assert_eq!(
+        (p.idle_tcp_ns, p.idle_other_ns),
+        (1800 * 1_000_000_000, 120 * 1_000_000_000)
+    );
+    for (line, field) in [
+        ("tcp_idle_secs = 0", "tcp_idle_secs"),
+        ("udp_idle_secs = 604801", "udp_idle_secs"),
+        ("link_hold_down_secs = 3601", "link_hold_down_secs"),
+    ] {
+        let c = Config::parse(&GOOD.replace("tick_secs = 2", &format!("tick_secs = 2\n{line}")))
+            .unwrap();
+        assert_eq!(field_of(c.validate(&exists).unwrap_err()), field, "{line}");
+    }
+}

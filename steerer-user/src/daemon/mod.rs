@@ -264,6 +264,12 @@ fn log_decisions(d: &Decisions, out: &ApplyOutcome) {
             info!("{e}");
         }
     }
+    if out.flows_expired > 0 {
+        info!(
+            flows = out.flows_expired,
+            "idle flows left the flow table (tcp_idle_secs / udp_idle_secs)"
+        );
+    }
     for f in &out.failures {
         warn!(failed = %f, "a data-plane write failed; written again at the next tick");
     }

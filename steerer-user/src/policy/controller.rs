@@ -312,14 +312,21 @@ impl Controller {
         let destinations = self.destination_decisions(&mut events, Some(&report));
         let resets = self.resets(&report, flows, &mut events);
         self.forget_keys();
+        let expired = self.expired(now_ns, flows, &resets);
         self.state(events, destinations, Some(report))
             .with_resets(resets)
+            .with_expired(expired)
     }
 }
 
 impl Decisions {
     fn with_resets(mut self, resets: Vec<FlowKey>) -> Decisions {
         self.reset_flows = resets;
+        self
+    }
+
+    fn with_expired(mut self, expired: Vec<FlowKey>) -> Decisions {
+        self.expired_flows = expired;
         self
     }
 }

@@ -109,6 +109,33 @@ impl Controller {
         out
     }
 
+    /// Flows idle past their protocol's timeout (not already reset).
+    pub(super) fn expired(
+        &self,
+        now_ns: u64,
+        flows: &[(FlowKey, FlowValue)],
+        resets: &[FlowKey],
+    ) -> Vec<FlowKey> {
+        let p = self.engine.params();
+        let idle = |k: &FlowKey| {
+            if k.proto == steerer_common::flow::PROTO_TCP {
+                p.idle_tcp_ns
+            } else {
+                p.idle_other_ns
+            }
+        };
+        let mut out: Vec<FlowKey> = flows
+            .iter()
+            .filter(|(k, v)| now_ns.saturating_sub(v.last_seen_ns) > idle(k))
+            .map(|(k, _)| *k)
+            .collect();
+        if !resets.is_empty() && !out.is_empty() {
+            let reset: std::collections::HashSet<&FlowKey> = resets.iter().collect();
+            out.retain(|k| !reset.contains(k));
+        }
+        out
+    }
+
     /// The desired data-plane state.
     pub(super) fn state(
         &self,
@@ -131,6 +158,7 @@ impl Controller {
             port_sets: self.ports.port_map(),
             destinations,
             reset_flows: Vec::new(),
+            expired_flows: Vec::new(),
             events,
             report,
         }

@@ -320,3 +320,36 @@ fn without_a_hold_down_a_link_back_is_used_at_once() {
     // Twice up is one event.
     assert!(c.handle_link(3 * SEC, 11, true).events.is_empty());
 }
+
+#[test]
+fn idle_flows_expire_by_protocol_and_a_reset_flow_is_not_expired_twice() {
+    let p = Params {
+        idle_tcp_ns: 100 * SEC,
+        idle_other_ns: 20 * SEC,
+        ..params()
+    };
+    let mut c = Controller::new(hops(3), p);
+    let mut udp = key(2, 53, 7);
+    udp.proto = 17;
+    let flows = vec![
+        // TCP idle 50 s: stays; TCP idle 150 s: expires.
+        (key(2, 443, 1), flow(10, 100, 100, 0, 150 * SEC)),
+        (key(2, 443, 2), flow(10, 100, 100, 0, 50 * SEC)),
+        // UDP idle 30 s: expires.
+        (udp, flow(11, 100, 100, 0, 170 * SEC)),
+    ];
+    let d = c.handle_tick(200 * SEC, &flows, &[]);
+    let mut expired: Vec<u16> = d.expired_flows.iter().map(|k| k.src_port).collect();
+    expired.sort_unstable();
+    assert_eq!(expired, vec![2, 7]);
+    // A hop going down resets its flows; none of them is also expired.
+    c.handle_link(201 * SEC, 10, false);
+    let d = c.handle_tick(205 * SEC, &flows, &[]);
+    assert!(d.reset_flows.iter().any(|k| k.src_port == 2));
+    assert!(
+        d.expired_flows.iter().all(|k| k.src_port != 2),
+        "{:?}",
+        d.expired_flows
+    );
+    assert!(d.expired_flows.iter().any(|k| k.src_port == 7));
+}

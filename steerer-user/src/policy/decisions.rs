@@ -50,6 +50,11 @@ pub struct Decisions {
     /// Flows to delete from the flow table, so that their senders' retries
     /// are steered afresh (SPEC 5.5).
     pub reset_flows: Vec<FlowKey>,
+    /// Flows idle past their protocol's idle timeout, to delete from the
+    /// flow table: it holds live flows only, and a tick reads only those. A
+    /// flow that comes back is steered as new (to the same hop while its
+    /// slot is unchanged).
+    pub expired_flows: Vec<FlowKey>,
     pub events: Vec<Event>,
     /// The tick's figures (ticks only).
     pub report: Option<TickReport<FlowKey>>,

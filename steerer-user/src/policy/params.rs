@@ -59,6 +59,10 @@ pub struct Params {
     pub max_destination_windows: usize,
     /// Slots per destination table (prime).
     pub destination_slot_count: u32,
+    /// A TCP flow without a packet for this long leaves the flow table.
+    pub idle_tcp_ns: u64,
+    /// ... and a flow of any other protocol (UDP: no end to see).
+    pub idle_other_ns: u64,
     /// A hop whose link came back waits this long, without going down
     /// again, before it takes new flows (0: at once).
     pub link_hold_down_ns: u64,
@@ -87,6 +91,8 @@ impl Default for Params {
             destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
             group_tolerance_ns: 50_000_000,
             link_hold_down_ns: 10_000_000_000,
+            idle_tcp_ns: 1_800 * 1_000_000_000,
+            idle_other_ns: 120 * 1_000_000_000,
             seed: 0,
         }
     }
