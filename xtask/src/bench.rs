@@ -31,6 +31,9 @@ enum Suite {
     /// Reading the flow table: batch calls against walking it, 100k and
     /// 1M flows in the production-size table.
     Flows,
+    /// One whole daemon tick (maps, controller, writes) over 100k and 1M
+    /// flows in a real flow table, against one batch read.
+    Tick,
     /// The lab shoot-out: steerer against ECMP (equal and capacity
     /// weights) and nft numgen random on the same seeded workload.
     Lab,
@@ -98,6 +101,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         println!("bench: reading the flow table (batch against walk)");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "flow_read"]))?;
+    }
+    if all || args.suite == Some(Suite::Tick) {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("the tick bench loads the data plane: run as root");
+        }
+        println!("bench: one whole daemon tick");
+        status(cargo().args(["bench", "-p", "steerer-user", "--bench", "daemon_tick"]))?;
     }
     if all || args.suite == Some(Suite::Sim) {
         println!("bench: simulator scale");

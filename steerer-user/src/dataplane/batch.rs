@@ -143,3 +143,41 @@ pub fn delete_keys<K: Copy>(fd: BorrowedFd<'_>, keys: &[K]) -> std::io::Result<u
     }
     Ok(deleted)
 }
+
+/// `BPF_MAP_UPDATE_BATCH`.
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+
+/// Write `entries` into the hash map behind `fd` in batches (insert or
+/// overwrite). Returns how many were written.
+pub fn update_all<K: Copy, V: Copy>(
+    fd: BorrowedFd<'_>,
+    entries: &[(K, V)],
+) -> std::io::Result<usize> {
+    let mut written = 0;
+    for part in entries.chunks(BATCH_ENTRIES as usize) {
+        let keys: Vec<K> = part.iter().map(|(k, _)| *k).collect();
+        let values: Vec<V> = part.iter().map(|(_, v)| *v).collect();
+        let mut attr = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: values.as_ptr() as u64,
+            count: part.len() as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: `keys` and `values` hold `count` entries of the map's
+        // sizes, alive for the call; the kernel only reads them.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>() as libc::c_uint,
+            )
+        };
+        written += (attr.count as usize).min(part.len());
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(written)
+}

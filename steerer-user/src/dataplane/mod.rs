@@ -5,6 +5,7 @@
 
 mod attach;
 pub mod batch;
+mod flow_table;
 mod maps;
 mod pinned;
 pub mod pins;

@@ -9,7 +9,12 @@ use steerer_common::{
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
 
-use super::{map_err, map_names, maps::*, pin_dir_for, DataplaneError};
+use super::{
+    flow_table::{read_failovers, read_flows, read_hash},
+    map_err, map_names,
+    maps::*,
+    pin_dir_for, DataplaneError,
+};
 
 /// Read-only access to the pinned maps of a running (or crashed) steerer,
 /// for `steerer flows`, `steerer stats` and tests.
