@@ -67,8 +67,10 @@ enum Command {
         /// Write the latest tick as JSON to this file (replaced atomically).
         #[arg(long)]
         status_file: Option<PathBuf>,
-        /// Flow-table (LRU) entries; must match pinned maps when reusing them.
-        #[arg(long)]
+        /// Flow-table (LRU) entries for a new table, 1024 to 16777216
+        /// (default 1048576); a reused (pinned) table keeps its size,
+        /// `--fresh` makes a new one.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
         flow_table_size: Option<u32>,
     },
     /// Print the flow table of a running (or crashed) steerer from its pins.

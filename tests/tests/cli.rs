@@ -135,6 +135,19 @@ fn a_status_file_in_a_missing_folder_is_rejected_before_attaching() {
 }
 
 #[test]
+fn a_flow_table_size_out_of_range_is_rejected_before_attaching() {
+    let lab = Lab::build(LabSpec::equal_hops(1)).expect("lab");
+    let config = lab.steerer_config(5, &[100.0]);
+    let (ok, stderr) = run_args(&lab, &config, &["--flow-table-size", "0"]);
+    assert!(!ok, "accepted");
+    assert!(
+        stderr.contains("--flow-table-size") && stderr.contains("1024..=16777216"),
+        "{stderr}"
+    );
+    nothing_attached(&lab);
+}
+
+#[test]
 fn a_slot_count_that_is_not_prime_is_rounded_up_and_steering_starts() {
     // 1000 = 2^3 x 5^3 hung the table builder before attaching.
     let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
