@@ -10,6 +10,7 @@ pub mod link_events;
 pub mod netlink;
 pub mod policy;
 pub mod portsets;
+pub mod privileges;
 pub mod report;
 pub mod sim;
 

@@ -306,3 +306,29 @@ fn a_second_steerer_on_the_same_interface_is_refused() {
         "first steerer exited with an error"
     );
 }
+
+#[test]
+fn without_root_or_capabilities_the_error_says_what_is_needed() {
+    let lab = Lab::build(LabSpec::equal_hops(1)).expect("lab");
+    let dir = std::env::temp_dir().join(format!("steerer-cli-nobody-{}", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("steerer.toml");
+    std::fs::write(&path, lab.steerer_config(5, &[100.0])).unwrap();
+    // Enter the gateway's namespace as root, then drop to nobody.
+    let out = command_in(&lab.gw_ns(), "setpriv")
+        .unwrap()
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(steerer_bin().expect("steerer built"))
+        .args(["run", "--iface", &lab.lan_iface(), "--config"])
+        .arg(&path)
+        .output()
+        .expect("setpriv runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {stderr}");
+    assert!(
+        stderr.contains("run it as root") && stderr.contains("CAP_BPF"),
+        "{stderr}"
+    );
+    nothing_attached(&lab);
+}

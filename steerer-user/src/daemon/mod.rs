@@ -40,6 +40,7 @@ pub struct RunOptions {
 
 pub fn run(opts: RunOptions) -> Result<()> {
     let config = check(&opts)?;
+    crate::privileges::check().map_err(anyhow::Error::msg)?;
     let netns = dataplane::netns_id()?;
     // Held until this function returns; the kernel releases it if the
     // process dies instead.
