@@ -136,6 +136,8 @@ fn main() {
                 .unwrap_or_else(|_| EnvFilter::new("info,netlink_packet_route=error")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = real_main() {
         eprintln!("steerer: error: {e:#}");
