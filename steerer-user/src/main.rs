@@ -129,6 +129,24 @@ enum Command {
     },
 }
 
+/// The error and its causes, "a: b: c", each said once: a library error
+/// that already names its cause in its own message (`cannot read X: No
+/// such file`) is not followed by the same cause again.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -140,7 +158,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = real_main() {
-        eprintln!("steerer: error: {e:#}");
+        eprintln!("steerer: error: {}", error_chain(&e));
         std::process::exit(1);
     }
 }

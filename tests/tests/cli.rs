@@ -332,3 +332,18 @@ fn without_root_or_capabilities_the_error_says_what_is_needed() {
     );
     nothing_attached(&lab);
 }
+
+#[test]
+fn an_os_error_is_said_once() {
+    let lab = Lab::build(LabSpec::equal_hops(1)).expect("lab");
+    let missing = format!("/tmp/steerer-{}-no-such.toml", lab.prefix);
+    let out = command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
+        .unwrap()
+        .args(["run", "--iface", &lab.lan_iface(), "--config", &missing])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&missing), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}

@@ -129,7 +129,10 @@ fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hol
     );
 
     let log = steerer.log();
-    assert!(!log.contains('\x1b'), "no colour codes in a log file:\n{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file:\n{log}"
+    );
     for want in [
         "hop interface lost carrier",
         "hop hop1 is down",
