@@ -37,40 +37,10 @@ enum Attach {
     Tc,
 }
 
-/// The configuration file's keys, for `steerer run --help` (the README's
-/// "Configuration" has the same with an example).
-const CONFIG_KEYS: &str = "\
-Configuration file (TOML), top-level keys, with their defaults:
-  tick_secs = 5              K: seconds between ticks (1..=3600)
-  max_share = 0.5            largest share of new flows one hop takes while 2+ are usable
-  max_operator_share = 0.5   the same for the hops of one `operator` tag together
-  fail_after_secs = 3        T: a flow without any reply this long has failed (1..=3600)
-  memory_secs = 60           L: seconds of history per hop (tick_secs..=86400)
-  group_tolerance_ms = 50    M: flows overlapping by less than this are apart (0..=10000)
-  window = 4                 N: hops new flows are spread over
-  grow_after = 8             R: new connections per tick that give a destination its own window
-  grow_by = 2                S: hops added to such a window per R connections
-  slot_count                 slots per table; default the smallest prime >= 100 x hops
-  link_hold_down_secs = 10   a hop whose link came back waits this long (0..=3600)
-  tcp_idle_secs = 1800       an idle TCP flow leaves the flow table (1..=604800)
-  udp_idle_secs = 120        the same for UDP and every other protocol
-  hop_directory              a file of more [[hop]] entries, watched while running
-Each [[hop]]:
-  name                       unique; a hop is its name (ids and learned state follow it)
-  interface                  where it is reached
-  next_hop                   its address there (redirect hops; the MAC is resolved)
-  action = \"redirect\"        or \"mark\" with `mark = N` (needs --attach tc)
-  estimated_speed_mbit       claimed speed, Mbit/s (used until measured)
-  estimated_capacity_mbit    claimed capacity, Mbit/s
-  exit_policy                \"accept 80,443\" or \"reject 25\"; default every port
-  operator, latency_ms       diversity tag; round-trip time in ms (nearer preferred)
-  state = \"active\"           or \"drain\" (no new flows) or \"disabled\" (no flows)
-Signals: SIGINT/SIGTERM stop (and detach unless --keep-pins); SIGHUP reloads.";
-
 #[derive(Subcommand)]
 enum Command {
     /// Load, attach and steer until SIGINT/SIGTERM; prints a table every tick.
-    #[command(after_long_help = CONFIG_KEYS)]
+    #[command(after_long_help = steerer_user::config::help::CONFIG_KEYS)]
     ///
     /// SIGHUP reloads the config file: checked first (a bad one is
     /// rejected and the running one stays), then applied without moving a
@@ -111,6 +81,15 @@ enum Command {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only the flows on this hop (its name).
+        #[arg(long)]
+        hop: Option<String>,
+        /// Order: most bytes first, oldest first, or longest idle first.
+        #[arg(long, value_enum, default_value_t = FlowOrder::Bytes)]
+        sort: FlowOrder,
+        /// At most this many flows (after filter and order).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Exit port sets from a Tor consensus and microdescriptors: exact port
     /// classes, the loss table for K = 4, 8, 16, 32, and the K sets of the
@@ -217,7 +196,13 @@ fn real_main() -> Result<()> {
             status_file,
             flow_table_size,
         }),
-        Command::Flows { iface, json } => flows(&iface, json),
+        Command::Flows {
+            iface,
+            json,
+            hop,
+            sort,
+            limit,
+        } => flows(&iface, json, hop.as_deref(), sort, limit),
         Command::PortSets {
             consensus,
             microdescs,
@@ -257,35 +242,51 @@ fn real_main() -> Result<()> {
 }
 
 /// `steerer flows`: the flow table from the pins.
-fn flows(iface: &str, json: bool) -> Result<()> {
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FlowOrder {
+    Bytes,
+    Age,
+    Idle,
+}
+
+fn flows(
+    iface: &str,
+    json: bool,
+    hop: Option<&str>,
+    sort: FlowOrder,
+    limit: Option<usize>,
+) -> Result<()> {
     let maps = PinnedMaps::open(iface)?;
-    let records: Vec<FlowRecord> = maps
+    let names: std::collections::HashMap<u32, String> = maps.hop_names()?.into_iter().collect();
+    if let Some(h) = hop {
+        if !names.values().any(|n| n == h) {
+            anyhow::bail!("--hop {h:?}: no such hop in the pinned maps (hops: {})", {
+                let mut v: Vec<&str> = names.values().map(String::as_str).collect();
+                v.sort_unstable();
+                v.join(", ")
+            });
+        }
+    }
+    let now = steerer_user::monotonic_ns();
+    let mut records: Vec<FlowRecord> = maps
         .flows()?
         .iter()
-        .map(|(k, v)| FlowRecord::new(k, v))
+        .map(|(k, v)| FlowRecord::new(k, v, now, names.get(&v.hop).map(String::as_str)))
+        .filter(|r| hop.is_none_or(|h| r.hop_name.as_deref() == Some(h)))
         .collect();
+    let total = records.len();
+    match sort {
+        FlowOrder::Bytes => records.sort_by_key(|r| std::cmp::Reverse(r.bytes + r.reply_bytes)),
+        FlowOrder::Age => records.sort_by(|a, b| b.age_secs.total_cmp(&a.age_secs)),
+        FlowOrder::Idle => records.sort_by(|a, b| b.idle_secs.total_cmp(&a.idle_secs)),
+    }
+    records.truncate(limit.unwrap_or(usize::MAX));
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
-    } else {
-        println!(
-            "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
-            "source", "destination", "proto", "hop", "packets", "bytes", "replies", "reply bytes"
-        );
-        for r in &records {
-            println!(
-                "{:<40} {:<40} {:>5} {:>4} {:>10} {:>12} {:>10} {:>12}",
-                format!("{}:{}", r.src, r.src_port),
-                format!("{}:{}", r.dst, r.dst_port),
-                r.proto,
-                r.hop,
-                r.packets,
-                r.bytes,
-                r.reply_packets,
-                r.reply_bytes
-            );
-        }
-        println!("{} flows", records.len());
+        return Ok(());
     }
+    print!("{}", steerer_user::report::flow_table(&records));
+    println!("{} of {total} flows", records.len());
     Ok(())
 }
 
@@ -409,35 +410,4 @@ fn simulate(
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CONFIG_KEYS;
-    use steerer_user::config::Config;
-
-    const HOP: &str = "[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
-                       estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n";
-
-    #[test]
-    fn the_help_lists_the_defaults_the_config_has() {
-        let top = CONFIG_KEYS.split("Each [[hop]]").next().unwrap();
-        let mut checked = 0;
-        for line in top.lines().skip(1) {
-            let mut words = line.split_whitespace();
-            let (Some(key), Some("="), Some(value)) = (words.next(), words.next(), words.next())
-            else {
-                continue;
-            };
-            let with = Config::parse(&format!("{key} = {value}\n{HOP}"))
-                .unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
-            assert_eq!(
-                with,
-                Config::parse(HOP).unwrap(),
-                "{key}'s default is {value}"
-            );
-            checked += 1;
-        }
-        assert!(checked >= 12, "{checked} keys checked");
-    }
 }

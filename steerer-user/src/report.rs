@@ -125,11 +125,41 @@ pub struct FlowRecord {
     pub failovers: u32,
     pub first_seen_ns: u64,
     pub last_seen_ns: u64,
+    /// The hop's name (from the pinned `HOP_NAMES`), if it has one.
+    #[serde(default)]
+    pub hop_name: Option<String>,
+    /// Seconds since the flow's first packet, and since its last.
+    #[serde(default)]
+    pub age_secs: f64,
+    #[serde(default)]
+    pub idle_secs: f64,
+    /// `answered` (a reply came back), `waiting` (none yet, within
+    /// `fail_after_secs` of its start: 3 s by default) or `no reply`.
+    #[serde(default)]
+    pub state: String,
 }
 
 impl FlowRecord {
-    pub fn new(k: &steerer_common::FlowKey, v: &steerer_common::FlowValue) -> Self {
+    /// `now_ns`: CLOCK_MONOTONIC, the clock of the flow's times; `name` of
+    /// the hop id.
+    pub fn new(
+        k: &steerer_common::FlowKey,
+        v: &steerer_common::FlowValue,
+        now_ns: u64,
+        name: Option<&str>,
+    ) -> Self {
+        let state = if v.reply_packets > 0 {
+            "answered"
+        } else if now_ns.saturating_sub(v.first_seen_ns) < 3_000_000_000 {
+            "waiting"
+        } else {
+            "no reply"
+        };
         FlowRecord {
+            hop_name: name.map(str::to_string),
+            age_secs: now_ns.saturating_sub(v.first_seen_ns) as f64 / 1e9,
+            idle_secs: now_ns.saturating_sub(v.last_seen_ns) as f64 / 1e9,
+            state: state.to_string(),
             src: key_addr(k.family, &k.src_addr),
             dst: key_addr(k.family, &k.dst_addr),
             src_port: k.src_port,
@@ -145,6 +175,45 @@ impl FlowRecord {
             last_seen_ns: v.last_seen_ns,
         }
     }
+}
+
+/// `steerer flows` as a table: one line per flow, hop by name.
+pub fn flow_table(records: &[FlowRecord]) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "{:<40} {:<40} {:>5} {:<12} {:>10} {:>12} {:>12} {:>8} {:>8} {:<8}\n",
+        "source",
+        "destination",
+        "proto",
+        "hop",
+        "packets",
+        "bytes",
+        "reply bytes",
+        "age s",
+        "idle s",
+        "state"
+    );
+    for r in records {
+        let hop = r
+            .hop_name
+            .clone()
+            .unwrap_or_else(|| format!("id {}", r.hop));
+        let _ = writeln!(
+            out,
+            "{:<40} {:<40} {:>5} {:<12} {:>10} {:>12} {:>12} {:>8.1} {:>8.1} {:<8}",
+            format!("{}:{}", r.src, r.src_port),
+            format!("{}:{}", r.dst, r.dst_port),
+            r.proto,
+            hop,
+            r.packets,
+            r.bytes,
+            r.reply_bytes,
+            r.age_secs,
+            r.idle_secs,
+            r.state
+        );
+    }
+    out
 }
 
 /// An address from a flow key (IPv4 lives in the first four bytes).

@@ -10,6 +10,7 @@ use thiserror::Error;
 mod hop;
 use hop::validate_hop;
 pub mod directory;
+pub mod help;
 pub use hop::{HopAction, HopConfig, HopState};
 
 /// Tick period K when the file does not say (SPEC section 3).

@@ -1,0 +1,62 @@
+//! The configuration keys as `steerer run --help` lists them.
+
+/// The configuration file's keys, for `steerer run --help` (the README's
+/// "Configuration" has the same with an example).
+pub const CONFIG_KEYS: &str = "\
+Configuration file (TOML), top-level keys, with their defaults:
+  tick_secs = 5              K: seconds between ticks (1..=3600)
+  max_share = 0.5            largest share of new flows one hop takes while 2+ are usable
+  max_operator_share = 0.5   the same for the hops of one `operator` tag together
+  fail_after_secs = 3        T: a flow without any reply this long has failed (1..=3600)
+  memory_secs = 60           L: seconds of history per hop (tick_secs..=86400)
+  group_tolerance_ms = 50    M: flows overlapping by less than this are apart (0..=10000)
+  window = 4                 N: hops new flows are spread over
+  grow_after = 8             R: new connections per tick that give a destination its own window
+  grow_by = 2                S: hops added to such a window per R connections
+  slot_count                 slots per table; default the smallest prime >= 100 x hops
+  link_hold_down_secs = 10   a hop whose link came back waits this long (0..=3600)
+  tcp_idle_secs = 1800       an idle TCP flow leaves the flow table (1..=604800)
+  udp_idle_secs = 120        the same for UDP and every other protocol
+  hop_directory              a file of more [[hop]] entries, watched while running
+Each [[hop]]:
+  name                       unique; a hop is its name (ids and learned state follow it)
+  interface                  where it is reached
+  next_hop                   its address there (redirect hops; the MAC is resolved)
+  action = \"redirect\"        or \"mark\" with `mark = N` (needs --attach tc)
+  estimated_speed_mbit       claimed speed, Mbit/s (used until measured)
+  estimated_capacity_mbit    claimed capacity, Mbit/s
+  exit_policy                \"accept 80,443\" or \"reject 25\"; default every port
+  operator, latency_ms       diversity tag; round-trip time in ms (nearer preferred)
+  state = \"active\"           or \"drain\" (no new flows) or \"disabled\" (no flows)
+Signals: SIGINT/SIGTERM stop (and detach unless --keep-pins); SIGHUP reloads.";
+
+#[cfg(test)]
+mod tests {
+    use super::CONFIG_KEYS;
+    use crate::config::Config;
+
+    const HOP: &str = "[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
+                       estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n";
+
+    #[test]
+    fn the_help_lists_the_defaults_the_config_has() {
+        let top = CONFIG_KEYS.split("Each [[hop]]").next().unwrap();
+        let mut checked = 0;
+        for line in top.lines().skip(1) {
+            let mut words = line.split_whitespace();
+            let (Some(key), Some("="), Some(value)) = (words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            let with = Config::parse(&format!("{key} = {value}\n{HOP}"))
+                .unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
+            assert_eq!(
+                with,
+                Config::parse(HOP).unwrap(),
+                "{key}'s default is {value}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 12, "{checked} keys checked");
+    }
+}
