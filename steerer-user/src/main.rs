@@ -411,3 +411,28 @@ fn simulate(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    /// The shipped systemd unit starts steerer with options it accepts.
+    #[test]
+    fn the_systemd_unit_runs_a_command_line_steerer_accepts() {
+        let unit = include_str!("../../contrib/steerer@.service");
+        let line = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("an ExecStart line");
+        let args: Vec<String> = line
+            .replace("%i", "lan0")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert!(args[0].ends_with("/steerer"), "{args:?}");
+        let mut argv = vec!["steerer".to_string()];
+        argv.extend(args[1..].iter().cloned());
+        super::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    }
+}
