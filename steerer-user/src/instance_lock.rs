@@ -126,6 +126,23 @@ impl InstanceLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The pid of the steerer holding the lock of (`netns`, `iface`) in
+    /// `dir`, if one does (the lock is tried, never taken: a free lock is
+    /// released at once).
+    pub fn holder(dir: &Path, netns: &str, iface: &str) -> Option<u32> {
+        let path = dir.join(format!("{netns}-{iface}.lock"));
+        let file = OpenOptions::new().read(true).open(&path).ok()?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(_free) => None,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                let mut pid = String::new();
+                file.read_to_string(&mut pid).ok()?;
+                pid.trim().parse().ok()
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
         flow_table_size: Option<u32>,
     },
+    /// Drain, disable or enable a hop of the steerer running on --iface:
+    /// kept as an override of the hop's `state` (in /run/steerer, until
+    /// `enable` or a reboot) and applied by a reload (SIGHUP).
+    Hop {
+        /// drain: no new flows, established ones stay; disable: no flows
+        /// (established ones reset); enable: as the configuration says.
+        action: HopVerb,
+        /// The hop's name.
+        name: String,
+        #[arg(long)]
+        iface: String,
+    },
     /// Print the flow table of a running (or crashed) steerer from its pins.
     Flows {
         #[arg(long)]
@@ -196,6 +208,22 @@ fn real_main() -> Result<()> {
             status_file,
             flow_table_size,
         }),
+        Command::Hop {
+            action,
+            name,
+            iface,
+        } => {
+            use steerer_user::config::HopState;
+            let state = match action {
+                HopVerb::Drain => Some(HopState::Drain),
+                HopVerb::Disable => Some(HopState::Disabled),
+                HopVerb::Enable => None,
+            };
+            let said = steerer_user::hop_control::request(&iface, &name, state)
+                .map_err(anyhow::Error::msg)?;
+            println!("{said}");
+            Ok(())
+        }
         Command::Flows {
             iface,
             json,
@@ -242,6 +270,13 @@ fn real_main() -> Result<()> {
 }
 
 /// `steerer flows`: the flow table from the pins.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HopVerb {
+    Drain,
+    Disable,
+    Enable,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum FlowOrder {
     Bytes,

@@ -20,7 +20,7 @@ pub enum HopAction {
 }
 
 /// What the operator allows a hop to do.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum HopState {
     /// Takes new flows (default).

@@ -62,7 +62,9 @@ fn check(opts: &RunOptions) -> Result<Config> {
         bail!("--iface: unknown interface {:?}", opts.iface);
     }
     let rejected = || format!("rejected config {}", opts.config.display());
-    let config = Config::load(&opts.config, &netlink::interface_exists).with_context(rejected)?;
+    let mut config =
+        Config::load(&opts.config, &netlink::interface_exists).with_context(rejected)?;
+    apply_hop_overrides(opts, &mut config)?;
     config
         .check_attach(opts.attach == AttachMode::Tc)
         .with_context(rejected)?;
@@ -79,6 +81,23 @@ fn check(opts: &RunOptions) -> Result<Config> {
         check_status_file(path)?;
     }
     Ok(config)
+}
+
+/// `steerer hop drain|disable|enable` overrides of this interface's hop
+/// states (see `hop_control`), each logged.
+fn apply_hop_overrides(opts: &RunOptions, config: &mut Config) -> Result<()> {
+    let netns = dataplane::netns_id()?;
+    let path =
+        crate::hop_control::overrides_path(Path::new(instance_lock::LOCK_DIR), &netns, &opts.iface);
+    let overrides = crate::hop_control::read(&path).map_err(anyhow::Error::msg)?;
+    let (applied, unknown) = crate::hop_control::apply(config, &overrides);
+    for (hop, state) in applied {
+        info!(hop = %hop, state = ?state, file = %path.display(), "hop state set by `steerer hop` (overrides the config file until `steerer hop enable`)");
+    }
+    for hop in unknown {
+        warn!(hop = %hop, file = %path.display(), "`steerer hop` override for a hop not in the configuration: ignored");
+    }
+    Ok(())
 }
 
 /// The status file's folder exists and takes files.
