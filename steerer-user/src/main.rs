@@ -37,6 +37,16 @@ enum Attach {
     Tc,
 }
 
+impl Attach {
+    fn mode(self) -> AttachMode {
+        match self {
+            Attach::Xdp => AttachMode::Xdp,
+            Attach::XdpSkb => AttachMode::XdpSkb,
+            Attach::Tc => AttachMode::Tc,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Load, attach and steer until SIGINT/SIGTERM; prints a table every tick.
@@ -73,6 +83,18 @@ enum Command {
         /// `--fresh` makes a new one.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
         flow_table_size: Option<u32>,
+    },
+    /// Check a configuration as `run` would, without touching the kernel;
+    /// print what it says (exit status 1 and the reason if it is bad).
+    Check {
+        /// The LAN-facing interface it is meant for.
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// As for `run`: `mark` hops need `tc`.
+        #[arg(long, value_enum, default_value_t = Attach::Xdp)]
+        attach: Attach,
     },
     /// Drain, disable or enable a hop of the steerer running on --iface:
     /// kept as an override of the hop's `state` (in /run/steerer, until
@@ -198,16 +220,29 @@ fn real_main() -> Result<()> {
         } => daemon::run(daemon::RunOptions {
             iface,
             config,
-            attach: match attach {
-                Attach::Xdp => AttachMode::Xdp,
-                Attach::XdpSkb => AttachMode::XdpSkb,
-                Attach::Tc => AttachMode::Tc,
-            },
+            attach: attach.mode(),
             fresh,
             keep_pins,
             status_file,
             flow_table_size,
         }),
+        Command::Check {
+            iface,
+            config,
+            attach,
+        } => {
+            let opts = daemon::RunOptions {
+                iface,
+                config,
+                attach: attach.mode(),
+                fresh: false,
+                keep_pins: false,
+                status_file: None,
+                flow_table_size: None,
+            };
+            print!("{}", steerer_user::daemon::check_only(&opts)?);
+            Ok(())
+        }
         Command::Hop {
             action,
             name,

@@ -347,3 +347,44 @@ fn an_os_error_is_said_once() {
     assert!(stderr.contains(&missing), "{stderr}");
     assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
 }
+
+#[test]
+fn check_says_what_a_good_config_holds_and_why_a_bad_one_fails() {
+    let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
+    let dir = std::env::temp_dir().join(format!("steerer-check-{}", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("steerer.toml");
+    let check = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
+            .unwrap()
+            .args(["check", "--iface", &lab.lan_iface(), "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let good = check(&lab.steerer_config(5, &[100.0, 50.0]));
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        out.contains("good for --iface") && out.contains("2 hops"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hop0") && out.contains("hop1") && out.contains("50 Mbit/s"),
+        "{out}"
+    );
+    let bad = check(&format!(
+        "max_share = 2\n{}",
+        lab.steerer_config(5, &[100.0; 2])
+    ));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("max_share"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Nothing was attached or pinned by either.
+    nothing_attached(&lab);
+}

@@ -55,6 +55,41 @@ pub fn run(opts: RunOptions) -> Result<()> {
     result
 }
 
+/// `steerer check`: everything `run` checks before it touches the kernel,
+/// and nothing else; what the configuration says, for the operator.
+pub fn check_only(opts: &RunOptions) -> Result<String> {
+    let config = check(opts)?;
+    let (slots, note) = config.effective_slot_count();
+    let mut out = format!(
+        "{}: good for --iface {} ({} hops, {} slots per table, tick {} s, max share {})\n",
+        opts.config.display(),
+        opts.iface,
+        config.hops.len(),
+        slots,
+        config.tick_secs,
+        config.max_share
+    );
+    if let Some(n) = note {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    for h in &config.hops {
+        let way = match (h.action, h.next_hop, h.mark) {
+            (crate::config::HopAction::Mark, _, Some(m)) => format!("mark {m}"),
+            (_, Some(ip), _) => format!("via {ip}"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  {:<16} {:<12} {:<24} {:>8.0} Mbit/s  {:?}\n",
+            h.name,
+            h.interface,
+            way,
+            h.initial_estimate_bytes_per_sec() * 8.0 / 1e6,
+            h.state
+        ));
+    }
+    Ok(out)
+}
+
 /// Everything that can be wrong with the input, checked before the kernel
 /// is touched.
 fn check(opts: &RunOptions) -> Result<Config> {
