@@ -5,7 +5,7 @@
 pub const CONFIG_KEYS: &str = "\
 Configuration file (TOML), top-level keys, with their defaults:
   tick_secs = 5              K: seconds between ticks (1..=3600)
-  max_share = 0.5            largest share of new flows one hop takes while 2+ are usable
+  max_share = 0.7            largest share of new flows one hop takes while 2+ are usable
   max_operator_share = 0.5   the same for the hops of one `operator` tag together
   fail_after_secs = 3        T: a flow without any reply this long has failed (1..=3600)
   memory_secs = 60           L: seconds of history per hop (tick_secs..=86400)

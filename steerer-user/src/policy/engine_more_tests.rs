@@ -241,6 +241,7 @@ fn a_slow_member_weighs_a_tenth_of_its_speed_while_it_cannot_be_replaced() {
     // three hops, no fourth to replace the slow one with.
     let mut p = params();
     p.window_base = 3;
+    p.max_share = 0.5;
     let mut e: Engine<u32> = Engine::new(hops(&[100.0; 3]), p.clone());
     // 200, 100 and 5 MB/s, each busy for the whole second.
     let flows = vec![

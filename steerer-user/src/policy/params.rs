@@ -79,7 +79,7 @@ impl Default for Params {
             first_tick_ns: 1_000_000_000,
             memory_ns: 60_000_000_000,
             fail_after_ns: 3_000_000_000,
-            max_share: 0.5,
+            max_share: crate::config::DEFAULT_MAX_SHARE,
             max_operator_share: 0.5,
             exploration_share: 0.05,
             slot_count: 401,
