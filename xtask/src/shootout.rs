@@ -52,7 +52,11 @@ pub fn run(
         println!(
             "bench: lab shoot-out, scenario {}: {} contenders x {rounds} rounds x {seconds} s",
             sc.name,
-            steerer_lab::shootout::contenders(sc).len() + variants.len()
+            steerer_lab::shootout::contenders(sc)
+                .iter()
+                .filter(|c| only.as_deref().is_none_or(|o| c.label().contains(o)))
+                .count()
+                + variants.len()
         );
         let per = run_scenario(sc, &opts, rounds)?;
         println!("\n{}", steerer_lab::report(sc, &per));
