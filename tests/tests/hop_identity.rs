@@ -78,8 +78,15 @@ fn reordering_the_hops_and_restarting_moves_no_flow() {
     std::thread::sleep(Duration::from_secs(4));
     let before = where_flows_go(&lab);
     assert_eq!(before.len(), 6, "all six flows steered: {before:?}");
-    let hops_used: std::collections::HashSet<u32> = before.values().map(|v| v.0).collect();
-    assert!(hops_used.len() >= 2, "flows on several hops: {before:?}");
+    // Reversed, hop0 and hop2 change places (hop1 stays in the middle):
+    // flows on either of them would move if ids followed positions. (Which
+    // hops the first flows take is the policy's business: on a loaded
+    // machine its first measurements may send all of them to one hop.)
+    assert!(
+        before.values().any(|v| v.1 == "hop0" || v.1 == "hop2"),
+        "some flow on a hop whose place changes: {before:?}\n{}",
+        first.log()
+    );
 
     first.kill_leaving_pins().unwrap();
     let second = SteererProcess::start(&lab, &reordered, &[], false).expect("steerer restarts");
