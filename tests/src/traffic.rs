@@ -396,3 +396,35 @@ pub fn run_all_must_complete(
     );
     results
 }
+
+/// A trickled upload's thread: (local port, bytes the server counted).
+pub type Trickle = std::thread::JoinHandle<anyhow::Result<std::io::Result<(u16, u64)>>>;
+
+/// An upload of `size` bytes in pieces of `chunk` with `pause` between: a
+/// connection that stays open across whatever a test does meanwhile. On
+/// its own thread in namespace `ns`; yields (local port, bytes the server
+/// counted).
+pub fn trickle(
+    ns: &str,
+    target: std::net::SocketAddr,
+    size: u64,
+    chunk: usize,
+    pause: Duration,
+) -> anyhow::Result<Trickle> {
+    crate::netns::spawn_in(ns, move || -> std::io::Result<(u16, u64)> {
+        let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+        let port = s.local_addr()?.port();
+        s.write_all(&size.to_be_bytes())?;
+        let piece = vec![0x5au8; chunk];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk as u64) as usize;
+            s.write_all(&piece[..n])?;
+            left -= n as u64;
+            std::thread::sleep(pause);
+        }
+        let mut count = [0u8; 8];
+        s.read_exact(&mut count)?;
+        Ok((port, u64::from_be_bytes(count)))
+    })
+}

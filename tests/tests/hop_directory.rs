@@ -5,17 +5,15 @@
 //! and the running pool stays.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{IpAddr, SocketAddr, TcpStream},
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use steerer_lab::{
     lab::SERVER_V4,
-    netns::spawn_in,
     steerer::SteererProcess,
-    traffic::{run_all_must_complete, Server},
+    traffic::{run_all_must_complete, trickle, Server},
     Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -86,19 +84,13 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
     let conns: Vec<_> = (0..8)
         .map(|_| {
-            spawn_in(&lab.client_ns(), move || -> std::io::Result<(u16, u64)> {
-                let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
-                let port = s.local_addr()?.port();
-                s.write_all(&SIZE.to_be_bytes())?;
-                let chunk = vec![0x5au8; 20_000];
-                for _ in 0..SIZE / 20_000 {
-                    s.write_all(&chunk)?;
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                let mut count = [0u8; 8];
-                s.read_exact(&mut count)?;
-                Ok((port, u64::from_be_bytes(count)))
-            })
+            trickle(
+                &lab.client_ns(),
+                target,
+                SIZE,
+                20_000,
+                Duration::from_millis(500),
+            )
             .unwrap()
         })
         .collect();

@@ -7,16 +7,14 @@
 //! off a hop without touching its flows.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{IpAddr, SocketAddr, TcpStream},
+    net::{IpAddr, SocketAddr},
     time::Duration,
 };
 
 use steerer_lab::{
     lab::SERVER_V4,
-    netns::spawn_in,
     steerer::SteererProcess,
-    traffic::{run_all_must_complete, Server},
+    traffic::{run_all_must_complete, trickle, Server},
     Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -28,6 +26,15 @@ fn ids(maps: &PinnedMaps) -> Vec<(u32, String)> {
     let mut v = maps.hop_names().expect("hop names");
     v.sort();
     v
+}
+
+/// The hop id of the flow from client port `port`, if it is in the table.
+fn hop_of(maps: &PinnedMaps, port: u16) -> Option<u32> {
+    maps.flows()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.src_port == port && k.dst_port == PORT)
+        .map(|(_, v)| v.hop)
 }
 
 fn id_of(maps: &PinnedMaps, name: &str) -> Option<u32> {
@@ -52,25 +59,18 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
 
     // Open connections trickling data across both reloads, on both hops.
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
-    let mut conns = Vec::new();
-    for _ in 0..8 {
-        conns.push(
-            spawn_in(&lab.client_ns(), move || -> std::io::Result<(u16, u64)> {
-                let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
-                let port = s.local_addr()?.port();
-                s.write_all(&SIZE.to_be_bytes())?;
-                let chunk = vec![0x5au8; 20_000];
-                for _ in 0..SIZE / 20_000 {
-                    s.write_all(&chunk)?;
-                    std::thread::sleep(Duration::from_millis(400));
-                }
-                let mut count = [0u8; 8];
-                s.read_exact(&mut count)?;
-                Ok((port, u64::from_be_bytes(count)))
-            })
-            .unwrap(),
-        );
-    }
+    let conns: Vec<_> = (0..8)
+        .map(|_| {
+            trickle(
+                &lab.client_ns(),
+                target,
+                SIZE,
+                20_000,
+                Duration::from_millis(400),
+            )
+            .unwrap()
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
     let flows_before: Vec<(u16, u32)> = maps
         .flows()
@@ -120,12 +120,7 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
         let (port, count) = c.join().unwrap().unwrap().expect("connection completes");
         assert_eq!(count, SIZE);
         let was = flows_before.iter().find(|(p, _)| *p == port).unwrap().1;
-        let now = maps
-            .flows()
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k.src_port == port && k.dst_port == PORT)
-            .map(|(_, v)| v.hop);
+        let now = hop_of(&maps, port);
         assert_eq!(now, Some(was), "flow {port} kept its hop");
     }
 
@@ -133,12 +128,7 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
     let fresh = run_all_must_complete(&lab.client_ns(), target, 30, 6, 10_000, &|| steerer.log());
     for r in &fresh {
         let port = r.local.unwrap().port();
-        let hop = maps
-            .flows()
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k.src_port == port && k.dst_port == PORT)
-            .map(|(_, v)| v.hop);
+        let hop = hop_of(&maps, port);
         assert!(
             hop == Some(hop0) || hop == Some(hop2),
             "flow {port} on {hop:?}"

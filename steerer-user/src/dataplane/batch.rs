@@ -27,6 +27,29 @@ struct BatchAttr {
     flags: u64,
 }
 
+/// One bpf(2) batch command; the kernel updates `attr.count`.
+///
+/// # Safety
+/// Every pointer in `attr` must point at memory of the sizes the command
+/// and the map ask for (`count` keys, values, a token), alive for the call.
+unsafe fn batch_call(cmd: libc::c_long, attr: &mut BatchAttr) -> std::io::Result<()> {
+    // SAFETY: the caller vouches for the pointers; `attr` itself is a
+    // valid `bpf_attr` prefix of the size passed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut BatchAttr,
+            std::mem::size_of::<BatchAttr>() as libc::c_uint,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Every entry of the hash map behind `fd` (LRU or not) whose keys are `K`
 /// and values `V` (the map's own key and value sizes: the caller's types
 /// are the map's `#[repr(C)]` shapes). Entries that change while it reads
@@ -62,16 +85,8 @@ pub fn lookup_all<K: Copy + Default, V: Copy + Default>(
         // SAFETY: `attr` points at buffers of `chunk` keys and values of the
         // map's sizes and at the two tokens, all alive for the call; the
         // kernel writes at most `count` entries and one token.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as libc::c_uint,
-            )
-        };
+        let err = unsafe { batch_call(BPF_MAP_LOOKUP_BATCH, &mut attr) }.err();
         let got = (attr.count as usize).min(chunk);
-        let err = (rc < 0).then(std::io::Error::last_os_error);
         if let Some(e) = &err {
             if e.raw_os_error() == Some(libc::ENOSPC) && got == 0 {
                 // One bucket holds more entries than `chunk`: ask for more.
@@ -118,20 +133,12 @@ pub fn delete_keys<K: Copy>(fd: BorrowedFd<'_>, keys: &[K]) -> std::io::Result<u
         };
         // SAFETY: `keys` points at `n` keys of the map's size, alive for
         // the call; the kernel only reads them.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_DELETE_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as libc::c_uint,
-            )
-        };
+        let result = unsafe { batch_call(BPF_MAP_DELETE_BATCH, &mut attr) };
         // The kernel stops at the first key it cannot delete; `count`
         // says how many before it went.
         let done = (attr.count as usize).min(n);
         deleted += done;
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
+        if let Err(e) = result {
             if e.raw_os_error() != Some(libc::ENOENT) {
                 return Err(e);
             }
@@ -166,18 +173,9 @@ pub fn update_all<K: Copy, V: Copy>(
         };
         // SAFETY: `keys` and `values` hold `count` entries of the map's
         // sizes, alive for the call; the kernel only reads them.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_UPDATE_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>() as libc::c_uint,
-            )
-        };
+        let result = unsafe { batch_call(BPF_MAP_UPDATE_BATCH, &mut attr) };
         written += (attr.count as usize).min(part.len());
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        result?;
     }
     Ok(written)
 }
