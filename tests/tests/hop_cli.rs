@@ -2,6 +2,9 @@
 //! steerer (issue 14, item 6): the state is applied by a reload without a
 //! restart; enable gives the hop back; an unknown name lists the hops.
 
+mod common;
+use common::hop_id;
+
 use std::{process::Output, time::Duration};
 
 use steerer_lab::{
@@ -41,13 +44,7 @@ fn drain_and_enable_a_hop_of_a_running_steerer() {
         .expect("steerer starts");
     steerer.wait_tick(1, Duration::from_secs(10)).unwrap();
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
-    let hop0 = maps
-        .hop_names()
-        .unwrap()
-        .into_iter()
-        .find(|(_, n)| n == "hop0")
-        .unwrap()
-        .0;
+    let hop0 = hop_id(&maps, "hop0").expect("hop0 has an id");
 
     let out = hop(&lab, "drain", "hop0");
     assert!(

@@ -4,6 +4,9 @@
 //! which drains) keep their hops and complete. A broken file is rejected
 //! and the running pool stays.
 
+mod common;
+use common::{flow_hop, hop_id};
+
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -45,22 +48,6 @@ fn publish(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn hop_of(maps: &PinnedMaps, port: u16) -> Option<u32> {
-    maps.flows()
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| k.src_port == port && k.dst_port == PORT)
-        .map(|(_, v)| v.hop)
-}
-
-fn id_of(maps: &PinnedMaps, name: &str) -> Option<u32> {
-    maps.hop_names()
-        .unwrap()
-        .into_iter()
-        .find(|(_, n)| n == name)
-        .map(|(i, _)| i)
-}
-
 #[test]
 fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     let lab = Lab::build(LabSpec::equal_hops(4)).expect("lab");
@@ -79,7 +66,10 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
         .wait_tick(1, Duration::from_secs(10))
         .expect("a tick");
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
-    let (hop0, hop1) = (id_of(&maps, "hop0").unwrap(), id_of(&maps, "hop1").unwrap());
+    let (hop0, hop1) = (
+        hop_id(&maps, "hop0").unwrap(),
+        hop_id(&maps, "hop1").unwrap(),
+    );
 
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
     let conns: Vec<_> = (0..8)
@@ -116,7 +106,10 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     steerer
         .wait_log("reloaded", 1, Duration::from_secs(6))
         .unwrap();
-    let (hop2, hop3) = (id_of(&maps, "hop2").unwrap(), id_of(&maps, "hop3").unwrap());
+    let (hop2, hop3) = (
+        hop_id(&maps, "hop2").unwrap(),
+        hop_id(&maps, "hop3").unwrap(),
+    );
     let table = maps.slots(0).unwrap();
     for id in [hop0, hop2, hop3] {
         assert!(table.contains(&id), "hop id {id} in the class table");
@@ -125,7 +118,7 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     let fresh = run_all_must_complete(&lab.client_ns(), target, 40, 8, 10_000, &|| steerer.log());
     let on: Vec<Option<u32>> = fresh
         .iter()
-        .map(|r| hop_of(&maps, r.local.unwrap().port()))
+        .map(|r| flow_hop(&maps, r.local.unwrap().port(), PORT))
         .collect();
     assert!(on.iter().all(|h| *h != Some(hop1) && h.is_some()), "{on:?}");
     assert!(
@@ -137,6 +130,10 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
         let (port, count) = c.join().unwrap().unwrap().expect("connection completes");
         assert_eq!(count, SIZE);
         let was = before.iter().find(|(p, _)| *p == port).unwrap().1;
-        assert_eq!(hop_of(&maps, port), Some(was), "flow {port} kept its hop");
+        assert_eq!(
+            flow_hop(&maps, port, PORT),
+            Some(was),
+            "flow {port} kept its hop"
+        );
     }
 }

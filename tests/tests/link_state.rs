@@ -5,21 +5,15 @@
 //! waits out the hold-down (3 s) and rejoins; a new MAC of a next hop (a
 //! VRRP failover) is written at once.
 
+mod common;
+use common::hop_id;
+
 use std::time::{Duration, Instant};
 
 use steerer_lab::{netns::run_in, steerer::SteererProcess, Lab, LabSpec};
 use steerer_user::dataplane::PinnedMaps;
 
 const HOLD_DOWN_SECS: u64 = 3;
-
-fn id_of(maps: &PinnedMaps, name: &str) -> u32 {
-    maps.hop_names()
-        .expect("hop names")
-        .into_iter()
-        .find(|(_, n)| n == name)
-        .unwrap_or_else(|| panic!("no id for {name}"))
-        .0
-}
 
 /// Whether hop `id` is enabled and holds class-table slots.
 fn in_tables(maps: &PinnedMaps, id: u32) -> (bool, bool) {
@@ -50,7 +44,10 @@ fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hol
         .wait_tick(1, Duration::from_secs(10))
         .expect("the first tick");
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).expect("pinned maps");
-    let (hop1, hop2) = (id_of(&maps, "hop1"), id_of(&maps, "hop2"));
+    let (hop1, hop2) = (
+        hop_id(&maps, "hop1").expect("hop1"),
+        hop_id(&maps, "hop2").expect("hop2"),
+    );
     assert_eq!(in_tables(&maps, hop1), (true, true));
     assert_eq!(in_tables(&maps, hop2), (true, true));
 
@@ -72,11 +69,8 @@ fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hol
         in_tables(&maps, hop2) == (false, false)
     });
     // hop0 alone holds the class table.
-    assert!(maps
-        .slots(0)
-        .unwrap()
-        .iter()
-        .all(|&h| h == id_of(&maps, "hop0")));
+    let hop0 = hop_id(&maps, "hop0").expect("hop0");
+    assert!(maps.slots(0).unwrap().iter().all(|&h| h == hop0));
 
     // Both come back: out for the hold-down, then in (long before the
     // next tick at 31 s).

@@ -6,6 +6,9 @@
 //! go to the new list only; `state = "drain"` then keeps new connections
 //! off a hop without touching its flows.
 
+mod common;
+use common::{flow_hop, hop_id};
+
 use std::{
     net::{IpAddr, SocketAddr},
     time::Duration,
@@ -28,22 +31,6 @@ fn ids(maps: &PinnedMaps) -> Vec<(u32, String)> {
     v
 }
 
-/// The hop id of the flow from client port `port`, if it is in the table.
-fn hop_of(maps: &PinnedMaps, port: u16) -> Option<u32> {
-    maps.flows()
-        .unwrap()
-        .into_iter()
-        .find(|(k, _)| k.src_port == port && k.dst_port == PORT)
-        .map(|(_, v)| v.hop)
-}
-
-fn id_of(maps: &PinnedMaps, name: &str) -> Option<u32> {
-    ids(maps)
-        .into_iter()
-        .find(|(_, n)| n == name)
-        .map(|(i, _)| i)
-}
-
 #[test]
 fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
     let lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
@@ -55,7 +42,10 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
         .expect("a tick");
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
     let before = ids(&maps);
-    let (hop0, hop1) = (id_of(&maps, "hop0").unwrap(), id_of(&maps, "hop1").unwrap());
+    let (hop0, hop1) = (
+        hop_id(&maps, "hop0").unwrap(),
+        hop_id(&maps, "hop1").unwrap(),
+    );
 
     // Open connections trickling data across both reloads, on both hops.
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
@@ -102,8 +92,8 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
     steerer
         .wait_log("reloaded", 1, Duration::from_secs(10))
         .unwrap();
-    assert_eq!(id_of(&maps, "hop0"), Some(hop0), "hop0 keeps its id");
-    let hop2 = id_of(&maps, "hop2").expect("hop2 has an id");
+    assert_eq!(hop_id(&maps, "hop0"), Some(hop0), "hop0 keeps its id");
+    let hop2 = hop_id(&maps, "hop2").expect("hop2 has an id");
     assert!(hop2 != hop0 && hop2 != hop1, "hop2 takes a free id");
     let table = maps.slots(0).unwrap();
     assert!(table.contains(&hop2) && table.contains(&hop0));
@@ -120,7 +110,7 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
         let (port, count) = c.join().unwrap().unwrap().expect("connection completes");
         assert_eq!(count, SIZE);
         let was = flows_before.iter().find(|(p, _)| *p == port).unwrap().1;
-        let now = hop_of(&maps, port);
+        let now = flow_hop(&maps, port, PORT);
         assert_eq!(now, Some(was), "flow {port} kept its hop");
     }
 
@@ -128,7 +118,7 @@ fn sighup_rejects_a_bad_config_and_applies_a_good_one_without_moving_flows() {
     let fresh = run_all_must_complete(&lab.client_ns(), target, 30, 6, 10_000, &|| steerer.log());
     for r in &fresh {
         let port = r.local.unwrap().port();
-        let hop = hop_of(&maps, port);
+        let hop = flow_hop(&maps, port, PORT);
         assert!(
             hop == Some(hop0) || hop == Some(hop2),
             "flow {port} on {hop:?}"

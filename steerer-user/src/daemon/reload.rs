@@ -81,11 +81,7 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);
     let (summary, decisions) = s.adapter.controller.handle_reload(old);
-    s.adapter.entries = ids
-        .iter()
-        .zip(&resolved)
-        .map(|(&id, r)| (id, r.entry()))
-        .collect();
+    s.adapter.entries = setup::hop_entries(&ids, &resolved);
     for &id in &ids {
         // Every entry is written again (a hop's way out may have changed).
         s.adapter.applied.forget_hop(id);

@@ -107,12 +107,7 @@ pub async fn start(
             "baseline taken: the first tick measures only what moves from now on"
         );
     }
-    let entries: HashMap<u32, HopEntry> = ids
-        .iter()
-        .zip(&resolved)
-        .map(|(&id, r)| (id, r.entry()))
-        .collect();
-    let mut adapter = Adapter::new(controller, entries);
+    let mut adapter = Adapter::new(controller, hop_entries(&ids, &resolved));
     // Destination tables of an earlier run belong to its windows.
     for (dest, _) in dp.destinations()? {
         dp.remove_destination(&dest)?;
@@ -146,6 +141,14 @@ pub async fn start(
         pin_dir,
         directory: directory_of(opts, config),
     })
+}
+
+/// How each hop id is reached now (the adapter's entries).
+pub(super) fn hop_entries(ids: &[u32], resolved: &[ResolvedHop]) -> HashMap<u32, HopEntry> {
+    ids.iter()
+        .zip(resolved)
+        .map(|(&id, r)| (id, r.entry()))
+        .collect()
 }
 
 /// The pool enumeration differs per run, like the hash key (and stays the
