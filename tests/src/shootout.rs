@@ -20,6 +20,9 @@ use crate::{
     HopOptions, Lab, LabSpec,
 };
 
+/// Fewer bytes than this through a hop in a run: the hop was not used.
+const UNUSED_HOP_BYTES: u64 = 10_000;
+
 /// The open port and the one the demo's hop 1 drops.
 pub const PORT: u16 = 5001;
 pub const BLOCKED_PORT: u16 = 8443;
@@ -329,14 +332,17 @@ pub fn run_once(
     }
     if let Contender::Baseline(_) = contender {
         // A baseline that left a live hop unused measures something else.
-        for (i, share) in s.hop_share.iter().enumerate() {
+        // Unused: less than one small request's worth of bytes (neighbour
+        // discovery alone moves a few hundred); a share would not do, as a
+        // hop weighted 1 in 36 may carry under 0.1% of a short run's bytes.
+        for (i, &bytes) in hop_bytes.iter().enumerate() {
             let died = sc
                 .events
                 .iter()
                 .any(|(_, e)| matches!(e, LabEvent::LinkDown(h) if *h == i));
-            if *share < 0.001 && !died {
+            if bytes < UNUSED_HOP_BYTES && !died {
                 bail!(
-                    "{} sent nothing through hop{i}: {:?}",
+                    "{} sent nothing through hop{i} ({bytes} bytes): {:?}",
                     s.contender,
                     s.hop_share
                 );
