@@ -1,8 +1,13 @@
 //! Sizes of the kernel maps. They are compile-time constants because BPF map
 //! definitions are static; user space validates its configuration against them.
 
-/// Most hops a single gateway can steer to (hop ids are `0..MAX_HOPS`).
-pub const MAX_HOPS: u32 = 256;
+/// Hop ids of the data plane (`0..MAX_HOPS`): the most hops the tables
+/// can name at once. The pool may be larger; only hops that some table
+/// names, or that flows point at, hold an id.
+pub const MAX_HOPS: u32 = 1024;
+
+/// Most hops of a pool (configuration plus hop directory).
+pub const MAX_POOL_HOPS: usize = 1_000_000;
 
 /// Selection classes (port sets) the slot-table map has room for.
 pub const MAX_CLASSES: u32 = 32;

@@ -83,7 +83,7 @@ fn adapter() -> Adapter {
                 fresh: false,
                 latency_ms: None,
             },
-            id: i,
+            id: Some(i),
             accepts: PortSet::all(),
             usable: true,
             admin: Admin::Active,
@@ -93,10 +93,10 @@ fn adapter() -> Adapter {
         slot_count: slot_count_for(HOPS as usize),
         ..Params::default()
     };
-    let entries: HashMap<u32, HopEntry> = (0..HOPS)
+    let entries: HashMap<String, HopEntry> = (0..HOPS)
         .map(|i| {
             (
-                i,
+                format!("hop{i}"),
                 HopEntry {
                     ifindex: 1,
                     flags: HOP_ENABLED,

@@ -2,13 +2,16 @@
 //! BPF maps or the simulator's copy of them, through one
 //! [`DataplaneWriter`] interface, in one order:
 //!
-//! 1. hops enabled or disabled;
+//! 1. hops: each held id's entry (whose it is, enabled or not), before
+//!    any table names it;
 //! 2. class tables (only slots that differ from what was written);
 //! 3. the port map, once every table it points at is written ("table
 //!    before pointer");
 //! 4. destination tables, each table before its `DEST_TABLES` entry;
 //!    destinations no longer wanted lose their entry;
-//! 5. flow resets.
+//! 5. flow resets;
+//! 6. entries of ids no longer held are cleared (no table names them and
+//!    no flow points at them).
 //!
 //! A failed write is reported and forgotten: what was not written is
 //! written whole the next time, because decisions always carry the whole
@@ -27,7 +30,11 @@ use crate::policy::Decisions;
 /// The writes a data plane offers.
 pub trait DataplaneWriter {
     type Error: std::fmt::Display;
-    fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), Self::Error>;
+    /// Hop id `id` is hop `name`'s: write its entry (how `name` is
+    /// reached) with `enabled`.
+    fn set_hop(&mut self, id: u32, name: &str, enabled: bool) -> Result<(), Self::Error>;
+    /// Hop id `id` is free: clear its entry and name.
+    fn clear_hop(&mut self, id: u32) -> Result<(), Self::Error>;
     /// Write `table` into `SLOTS` from `base`; with `previous`, only the
     /// slots that differ.
     fn write_slots(
@@ -48,7 +55,9 @@ pub trait DataplaneWriter {
 /// What is known to be in the data plane (what the last writes put there).
 #[derive(Debug, Default, Clone)]
 pub struct Applied {
-    hops: HashMap<u32, bool>,
+    /// Per id: the name and enabled flag written, or `None` for an id
+    /// left as it is (its flows drain).
+    hops: HashMap<u32, Option<(String, bool)>>,
     class: HashMap<u32, Vec<u32>>,
     port_sets: Option<Vec<u8>>,
     dest_tables: HashMap<u32, Vec<u32>>,
@@ -80,21 +89,7 @@ impl Applied {
 /// Write `d` into `w`.
 pub fn apply<W: DataplaneWriter>(w: &mut W, known: &mut Applied, d: &Decisions) -> ApplyOutcome {
     let mut out = ApplyOutcome::default();
-    for h in &d.hops {
-        if known.hops.get(&h.id) == Some(&h.enabled) {
-            continue;
-        }
-        match w.set_hop_enabled(h.id, h.enabled) {
-            Ok(()) => {
-                known.hops.insert(h.id, h.enabled);
-            }
-            Err(e) => {
-                known.hops.remove(&h.id);
-                out.failures
-                    .push(format!("hop {} (id {}): {e}", h.name, h.id));
-            }
-        }
-    }
+    apply_hops(w, known, d, &mut out);
     let mut tables_ok = true;
     for t in &d.class_tables {
         let prev = known.class.get(&t.index).map(Vec::as_slice);
@@ -137,7 +132,60 @@ pub fn apply<W: DataplaneWriter>(w: &mut W, known: &mut Applied, d: &Decisions) 
             )),
         }
     }
+    clear_freed_hops(w, known, d, &mut out);
     out
+}
+
+fn apply_hops<W: DataplaneWriter>(
+    w: &mut W,
+    known: &mut Applied,
+    d: &Decisions,
+    out: &mut ApplyOutcome,
+) {
+    for h in &d.hops {
+        if !h.pooled {
+            known.hops.insert(h.id, None);
+            continue;
+        }
+        let want = Some((h.name.clone(), h.enabled));
+        if known.hops.get(&h.id) == Some(&want) {
+            continue;
+        }
+        match w.set_hop(h.id, &h.name, h.enabled) {
+            Ok(()) => {
+                known.hops.insert(h.id, want);
+            }
+            Err(e) => {
+                known.hops.remove(&h.id);
+                out.failures
+                    .push(format!("hop {} (id {}): {e}", h.name, h.id));
+            }
+        }
+    }
+}
+
+fn clear_freed_hops<W: DataplaneWriter>(
+    w: &mut W,
+    known: &mut Applied,
+    d: &Decisions,
+    out: &mut ApplyOutcome,
+) {
+    let held: std::collections::HashSet<u32> = d.hops.iter().map(|h| h.id).collect();
+    let mut freed: Vec<u32> = known
+        .hops
+        .keys()
+        .filter(|id| !held.contains(id))
+        .copied()
+        .collect();
+    freed.sort_unstable();
+    for id in freed {
+        match w.clear_hop(id) {
+            Ok(()) => {
+                known.hops.remove(&id);
+            }
+            Err(e) => out.failures.push(format!("clearing hop id {id}: {e}")),
+        }
+    }
 }
 
 fn apply_destinations<W: DataplaneWriter>(
@@ -206,8 +254,12 @@ mod tests {
 
     impl DataplaneWriter for Recorder {
         type Error = String;
-        fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), String> {
-            self.log.push(format!("hop {id} {enabled}"));
+        fn set_hop(&mut self, id: u32, name: &str, enabled: bool) -> Result<(), String> {
+            self.log.push(format!("hop {id} {name} {enabled}"));
+            Ok(())
+        }
+        fn clear_hop(&mut self, id: u32) -> Result<(), String> {
+            self.log.push(format!("clear {id}"));
             Ok(())
         }
         fn write_slots(
@@ -251,6 +303,7 @@ mod tests {
                 id: 3,
                 name: "a".into(),
                 enabled: true,
+                pooled: true,
             }],
             class_tables: tables
                 .iter()
@@ -283,7 +336,7 @@ mod tests {
         assert_eq!(
             w.log,
             vec![
-                "hop 3 true".to_string(),
+                "hop 3 a true".to_string(),
                 "slots 0 5".into(),
                 format!("slots {MAX_SLOT_COUNT} 5"),
                 "ports".into(),
@@ -331,5 +384,38 @@ mod tests {
         assert!(out.failures.is_empty());
         assert_eq!(w.log[1], format!("slots {MAX_SLOT_COUNT} 5"));
         assert_eq!(w.log[2], "ports");
+    }
+
+    #[test]
+    fn an_id_reassigned_is_written_again_and_an_id_no_longer_held_is_cleared() {
+        let mut w = Recorder::default();
+        let mut known = Applied::default();
+        let mut d = decisions(&[(0, 3)], None);
+        d.hops.push(HopDecision {
+            id: 7,
+            name: "old".into(),
+            enabled: true,
+            pooled: false,
+        });
+        apply(&mut w, &mut known, &d);
+        assert!(
+            !w.log.iter().any(|l| l.starts_with("hop 7")),
+            "a draining id's entry is left as it is: {:?}",
+            w.log
+        );
+        // Id 3 now belongs to b; id 7's flows are gone (not held).
+        d.hops = vec![HopDecision {
+            id: 3,
+            name: "b".into(),
+            enabled: true,
+            pooled: true,
+        }];
+        w.log.clear();
+        apply(&mut w, &mut known, &d);
+        assert_eq!(w.log.first().map(String::as_str), Some("hop 3 b true"));
+        assert_eq!(w.log.last().map(String::as_str), Some("clear 7"));
+        w.log.clear();
+        apply(&mut w, &mut known, &d);
+        assert!(!w.log.iter().any(|l| l.starts_with("clear")), "{:?}", w.log);
     }
 }

@@ -60,7 +60,7 @@ fn hops() -> Vec<ControllerHop> {
                 fresh: false,
                 latency_ms: None,
             },
-            id: IDS[i],
+            id: Some(IDS[i]),
             accepts: PortSet::all(),
             usable: true,
             admin: steerer_user::policy::Admin::Active,
@@ -105,10 +105,10 @@ struct Both {
 impl Both {
     fn new() -> Both {
         let mut t = TestDataplane::new(false);
-        let entries = IDS
+        let entries = NAMES
             .iter()
             .enumerate()
-            .map(|(i, &id)| {
+            .map(|(i, name)| {
                 let e = HopEntry {
                     ifindex: 1,
                     flags: HOP_ENABLED,
@@ -116,7 +116,7 @@ impl Both {
                     dst_mac: [2, 0, 0, 0, 9, i as u8],
                     mark: 0,
                 };
-                (id, e)
+                (name.to_string(), e)
             })
             .collect();
         let mut daemon = Adapter::new(Controller::new(hops(), params()), entries);
@@ -146,14 +146,14 @@ impl Both {
         let kernel = self.t.dp.flows().unwrap().into_iter().find(|(f, _)| f == k);
         let model = match self.sim_flows.get_mut(k) {
             Some(v) if v.reply_packets == 0 => {
-                if let Some(h) = self.sim.dataplane.failover(k, v.hop, v.failovers) {
+                if let Some(h) = self.sim.dataplane.failover_id(k, v.hop, v.failovers) {
                     v.hop = h;
                     v.failovers += 1;
                 }
                 Some(v.hop)
             }
             Some(v) => Some(v.hop),
-            None => self.sim.dataplane.new_flow(k).inspect(|&h| {
+            None => self.sim.dataplane.new_flow_id(k).inspect(|&h| {
                 self.sim_flows.insert(
                     *k,
                     FlowValue {
@@ -176,7 +176,7 @@ impl Both {
     /// A source port towards `dst:dport` whose new flow lands on `id`.
     fn port_landing_on(&self, dst: [u8; 4], dport: u16, id: u32, from: u16) -> u16 {
         (from..60000)
-            .find(|&p| self.sim.dataplane.new_flow(&key(dst, dport, p)) == Some(id))
+            .find(|&p| self.sim.dataplane.new_flow_id(&key(dst, dport, p)) == Some(id))
             .expect("some port lands on the hop")
     }
 
@@ -213,9 +213,10 @@ impl Both {
     }
 
     fn link(&mut self, id: u32, usable: bool, now: u64) -> Decisions {
-        let (d, out) = self.daemon.link(&mut self.t.dp, id, usable, now);
+        let name = NAMES[IDS.iter().position(|&i| i == id).unwrap()];
+        let (d, out) = self.daemon.link(&mut self.t.dp, name, usable, now);
         assert!(out.failures.is_empty());
-        let s = self.sim.handle_link(now, id, usable);
+        let s = self.sim.handle_link(now, name, usable);
         same_decisions(&d, &s);
         self.assert_same_dataplane("link change");
         d

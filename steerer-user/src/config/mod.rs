@@ -4,7 +4,7 @@
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use serde::Deserialize;
-use steerer_common::limits::{MAX_HOPS, MAX_SLOT_COUNT};
+use steerer_common::limits::{MAX_HOPS, MAX_POOL_HOPS, MAX_SLOT_COUNT};
 use thiserror::Error;
 
 mod hop;
@@ -269,8 +269,15 @@ impl Config {
                 ),
             ));
         }
-        if self.window == 0 || self.window > MAX_HOPS as usize {
-            return Err(invalid("window", format!("must be 1..={MAX_HOPS}")));
+        // The class window grows to the data plane's hop ids less a reserve
+        // at most (`Params::class_window_cap`).
+        let cap = crate::policy::Params {
+            hop_ids: MAX_HOPS,
+            ..crate::policy::Params::default()
+        }
+        .class_window_cap();
+        if self.window == 0 || self.window > cap {
+            return Err(invalid("window", format!("must be 1..={cap}")));
         }
         if self.grow_after == 0 {
             return Err(invalid("grow_after", "must be at least 1 connection"));
@@ -284,22 +291,22 @@ impl Config {
         if self.hops.is_empty() {
             return Err(invalid("hop", "at least one [[hop]] is required"));
         }
-        if self.hops.len() > MAX_HOPS as usize {
+        if self.hops.len() > MAX_POOL_HOPS {
             return Err(invalid(
                 "hop",
                 format!(
-                    "{} hops configured, at most {MAX_HOPS} supported",
+                    "{} hops configured (with the directory), at most {MAX_POOL_HOPS} supported",
                     self.hops.len()
                 ),
             ));
         }
         if let Some(slots) = self.slot_count {
-            if (slots as usize) < self.hops.len() || slots > MAX_SLOT_COUNT {
+            let named = self.hops.len().min(MAX_HOPS as usize);
+            if (slots as usize) < named || slots > MAX_SLOT_COUNT {
                 return Err(invalid(
                     "slot_count",
                     format!(
-                        "{slots} is out of range: need at least one slot per hop ({}) and at most {MAX_SLOT_COUNT}",
-                        self.hops.len()
+                        "{slots} is out of range: need at least one slot per hop the tables can name ({named}) and at most {MAX_SLOT_COUNT}"
                     ),
                 ));
             }

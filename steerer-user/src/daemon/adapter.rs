@@ -17,9 +17,9 @@ use crate::{
 pub struct Adapter {
     pub controller: Controller,
     pub applied: Applied,
-    /// How each hop id is reached (interface, MACs, mark); the controller
-    /// decides only whether it is enabled.
-    pub entries: HashMap<u32, HopEntry>,
+    /// How each hop name is reached (interface, MACs, mark); the
+    /// controller decides which id it holds and whether it is enabled.
+    pub entries: HashMap<String, HopEntry>,
 }
 
 /// One tick's result.
@@ -31,7 +31,7 @@ pub struct TickOutcome {
 }
 
 impl Adapter {
-    pub fn new(controller: Controller, entries: HashMap<u32, HopEntry>) -> Adapter {
+    pub fn new(controller: Controller, entries: HashMap<String, HopEntry>) -> Adapter {
         Adapter {
             controller,
             applied: Applied::default(),
@@ -55,18 +55,20 @@ impl Adapter {
         })
     }
 
-    /// Hop `id` became usable or not (its entry in `entries` is current).
+    /// Hop `name` became usable or not (its entry in `entries` is current).
     pub fn link(
         &mut self,
         dp: &mut Dataplane,
-        id: u32,
+        name: &str,
         usable: bool,
         now_ns: u64,
     ) -> (Decisions, ApplyOutcome) {
-        let decisions = self.controller.handle_link(now_ns, id, usable);
+        let decisions = self.controller.handle_link(now_ns, name, usable);
         // The entry itself changed (index, MACs): write it whatever the
         // enabled flag was.
-        self.applied.forget_hop(id);
+        if let Some(id) = self.controller.id_of(name) {
+            self.applied.forget_hop(id);
+        }
         let out = self.apply(dp, &decisions);
         (decisions, out)
     }
@@ -90,20 +92,29 @@ impl Adapter {
 /// [`DataplaneWriter`] over the real maps.
 pub struct MapWriter<'a> {
     pub dp: &'a mut Dataplane,
-    pub entries: &'a HashMap<u32, HopEntry>,
+    pub entries: &'a HashMap<String, HopEntry>,
 }
 
 impl DataplaneWriter for MapWriter<'_> {
     type Error = DataplaneError;
 
-    fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), DataplaneError> {
-        let mut e = self.entries.get(&id).copied().unwrap_or_default();
-        if enabled {
+    fn set_hop(&mut self, id: u32, name: &str, enabled: bool) -> Result<(), DataplaneError> {
+        // A pool hop always has an entry; without one it stays disabled.
+        let known = self.entries.get(name).copied();
+        let mut e = known.unwrap_or_default();
+        if enabled && known.is_some() {
             e.flags |= HOP_ENABLED;
         } else {
             e.flags &= !HOP_ENABLED;
         }
+        // The name first: a flow made on the id is then listed by name.
+        self.dp.set_hop_name(id, Some(name))?;
         self.dp.set_hop(id, &e)
+    }
+
+    fn clear_hop(&mut self, id: u32) -> Result<(), DataplaneError> {
+        self.dp.set_hop(id, &HopEntry::default())?;
+        self.dp.set_hop_name(id, None)
     }
 
     fn write_slots(

@@ -245,10 +245,10 @@ async fn run_loop(
         changed.sort_unstable();
         changed.dedup();
         for i in changed {
-            let id = s.ids[i];
-            s.adapter.entries.insert(id, s.hops[i].entry());
+            let name = s.hops[i].name.clone();
+            s.adapter.entries.insert(name.clone(), s.hops[i].entry());
             let usable = s.hops[i].usable();
-            let (d, out) = s.adapter.link(&mut s.dp, id, usable, now);
+            let (d, out) = s.adapter.link(&mut s.dp, &name, usable, now);
             log_decisions(&d, &out);
         }
         if !due {

@@ -7,7 +7,7 @@
 //! (`Controller::handle_reload`). The slot count, the interface and the
 //! attach mode stay as started (they take effect at the next start).
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use tracing::{info, warn};
 
 use super::{
@@ -69,11 +69,10 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
         config.slot_count = Some(running_slots);
     }
     let resolved = resolve_changed(handle, &config, &s.hops).await?;
-    let flows = s.dp.flows().context("reading the flow table")?;
-    let ids = setup::assign_ids(&mut s.dp, &config, &flows)?;
     let hash_key = s.dp.config()?.hash_key;
     let params = config.params(setup::enumeration_seed(&hash_key));
-    let mut hops = setup::controller_hops(&config, &resolved, &ids);
+    // Ids are the running controller's, by name (`handle_reload`).
+    let mut hops = setup::controller_hops(&config, &resolved, &vec![None; resolved.len()]);
     for h in &mut hops {
         // Not seen before (SPEC 5.4): windows take it before others.
         h.spec.fresh = !s.hops.iter().any(|r| r.name == h.spec.name);
@@ -81,13 +80,14 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);
     let (summary, decisions) = s.adapter.controller.handle_reload(old);
-    s.adapter.entries = setup::hop_entries(&ids, &resolved);
-    for &id in &ids {
+    s.adapter.entries = setup::hop_entries(&resolved);
+    for r in &resolved {
         // Every entry is written again (a hop's way out may have changed).
-        s.adapter.applied.forget_hop(id);
+        if let Some(id) = s.adapter.controller.id_of(&r.name) {
+            s.adapter.applied.forget_hop(id);
+        }
     }
     s.hops = resolved;
-    s.ids = ids;
     s.directory = setup::directory_of(opts, &config);
     let out = s.adapter.apply(&mut s.dp, &decisions);
     log_decisions(&decisions, &out);

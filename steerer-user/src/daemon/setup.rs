@@ -23,7 +23,7 @@ use crate::{
     config::{Config, HopState},
     dataplane::{self, map_names, Attachment, Dataplane},
     monotonic_ns, netlink,
-    policy::{hop_ids, Admin, Controller, ControllerHop, HopSpec},
+    policy::{Admin, Controller, ControllerHop, Decisions, HopSpec},
     portsets,
 };
 
@@ -33,8 +33,6 @@ pub struct Steering {
     pub adapter: Adapter,
     /// In configuration order.
     pub hops: Vec<ResolvedHop>,
-    /// Data-plane id of each hop, in configuration order.
-    pub ids: Vec<u32>,
     pub pin_dir: PathBuf,
     /// The hop directory and its stamp when last read.
     pub directory: Option<(PathBuf, Option<DirectoryStamp>)>,
@@ -96,10 +94,14 @@ pub async fn start(
     } else {
         (Vec::new(), Vec::new())
     };
-    let ids = assign_ids(&mut dp, config, &flows)?;
-    let controller_hops = controller_hops(config, &resolved, &ids);
+    let pinned = pinned_ids(&dp, config, &flows)?;
+    let controller_hops = controller_hops(config, &resolved, &pinned.held);
     let params = config.params(enumeration_seed(&hash_key));
     let mut controller = Controller::new(controller_hops, params);
+    for (id, name) in pinned.draining {
+        controller.hold_draining(id, name);
+    }
+    let initial = controller.initial();
     controller.handle_start(monotonic_ns(), &flows, &failovers);
     if reused {
         info!(
@@ -107,7 +109,7 @@ pub async fn start(
             "baseline taken: the first tick measures only what moves from now on"
         );
     }
-    let mut adapter = Adapter::new(controller, hop_entries(&ids, &resolved));
+    let mut adapter = Adapter::new(controller, hop_entries(&resolved));
     // Destination tables of an earlier run belong to its windows.
     for (dest, _) in dp.destinations()? {
         dp.remove_destination(&dest)?;
@@ -115,7 +117,7 @@ pub async fn start(
     refresh_local_addrs(handle, &mut dp).await?;
     log_port_sets(&adapter.controller, config);
     log_hop_states(config);
-    let initial = adapter.controller.initial();
+    clear_unheld_ids(&mut dp, &initial)?;
     let out = adapter.apply(&mut dp, &initial);
     if !out.failures.is_empty() {
         bail!("writing the first tables: {}", out.failures.join("; "));
@@ -137,17 +139,16 @@ pub async fn start(
         dp,
         adapter,
         hops: resolved,
-        ids,
         pin_dir,
         directory: directory_of(opts, config),
     })
 }
 
-/// How each hop id is reached now (the adapter's entries).
-pub(super) fn hop_entries(ids: &[u32], resolved: &[ResolvedHop]) -> HashMap<u32, HopEntry> {
-    ids.iter()
-        .zip(resolved)
-        .map(|(&id, r)| (id, r.entry()))
+/// How each hop name is reached now (the adapter's entries).
+pub(super) fn hop_entries(resolved: &[ResolvedHop]) -> HashMap<String, HopEntry> {
+    resolved
+        .iter()
+        .map(|r| (r.name.clone(), r.entry()))
         .collect()
 }
 
@@ -181,13 +182,20 @@ fn report_flow_table(dp: &Dataplane, opts: &RunOptions, reused: bool) -> Result<
     Ok(())
 }
 
-/// Every hop name keeps the id the pins give it (SPEC 5: a hop is its
-/// name); `HOP_NAMES` is brought up to date, freed ids are cleared.
-pub(super) fn assign_ids(
-    dp: &mut Dataplane,
+/// What the pins say of hop ids: the id each configured name holds, and
+/// the ids flows point at whose name is not configured (or unknown): they
+/// stay theirs while the flows drain. Every other id is free; the
+/// controller hands ids to the hops its tables name.
+pub(super) struct PinnedIds {
+    pub held: Vec<Option<u32>>,
+    pub draining: Vec<(u32, Option<String>)>,
+}
+
+pub(super) fn pinned_ids(
+    dp: &Dataplane,
     config: &Config,
     flows: &[(FlowKey, FlowValue)],
-) -> Result<Vec<u32>> {
+) -> Result<PinnedIds> {
     let previous = dp.hop_names()?;
     let mut referenced = vec![0usize; MAX_HOPS as usize];
     for (_, v) in flows {
@@ -195,42 +203,56 @@ pub(super) fn assign_ids(
             *n += 1;
         }
     }
-    let wanted: Vec<&str> = config.hops.iter().map(|h| h.name.as_str()).collect();
-    let plan = hop_ids::assign(
-        &previous,
-        &wanted,
-        &|id| referenced[id as usize] > 0,
-        MAX_HOPS,
-    )?;
-    for (name, &id) in wanted.iter().zip(&plan.ids) {
-        let before = previous.iter().find(|(_, n)| n == name).map(|(i, _)| *i);
-        match before {
-            Some(old) if old == id => info!(hop = %name, id, "hop keeps its id"),
-            _ => info!(hop = %name, id, "hop id assigned"),
+    let held: Vec<Option<u32>> = config
+        .hops
+        .iter()
+        .map(|h| previous.iter().find(|(_, n)| *n == h.name).map(|(i, _)| *i))
+        .collect();
+    for (h, id) in config.hops.iter().zip(&held) {
+        if let Some(id) = id {
+            info!(hop = %h.name, id, "hop keeps its id");
         }
-        dp.set_hop_name(id, Some(name))?;
     }
-    for (id, name) in &plan.draining {
+    let mut draining = Vec::new();
+    for id in 0..MAX_HOPS {
+        if referenced[id as usize] == 0 || held.contains(&Some(id)) {
+            continue;
+        }
+        let name = previous
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.clone());
         warn!(
-            hop = %name, id, flows = referenced[*id as usize],
+            hop = name.as_deref().unwrap_or("(no name)"),
+            id,
+            flows = referenced[id as usize],
             "hop no longer configured: its established flows drain on it, no new flows"
         );
+        draining.push((id, name));
     }
-    // Ids no name holds (freed, or never named) and no flow points at.
+    Ok(PinnedIds { held, draining })
+}
+
+/// Entries of ids the controller does not hold (an earlier run's) are
+/// cleared before the first tables are written.
+pub(super) fn clear_unheld_ids(dp: &mut Dataplane, d: &Decisions) -> Result<()> {
+    let named: Vec<u32> = dp.hop_names()?.into_iter().map(|(id, _)| id).collect();
     for id in 0..MAX_HOPS {
-        let held = plan.ids.contains(&id) || plan.draining.iter().any(|(d, _)| *d == id);
-        if !held && (plan.freed.contains(&id) || dp.hop(id)?.is_enabled()) {
+        if d.hops.iter().any(|h| h.id == id) {
+            continue;
+        }
+        if named.contains(&id) || dp.hop(id)?.is_enabled() {
             dp.set_hop_name(id, None)?;
             dp.set_hop(id, &HopEntry::default())?;
         }
     }
-    Ok(plan.ids)
+    Ok(())
 }
 
 pub(super) fn controller_hops(
     config: &Config,
     resolved: &[ResolvedHop],
-    ids: &[u32],
+    ids: &[Option<u32>],
 ) -> Vec<ControllerHop> {
     config
         .hops

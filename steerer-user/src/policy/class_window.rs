@@ -112,7 +112,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             }
         }
         self.resize_window(m, tick_len);
-        self.window_size = self.window_size.max(self.params.window_base.max(1));
+        self.window_size = self
+            .window_size
+            .max(self.params.window_base.max(1))
+            .min(self.params.class_window_cap());
         self.fill_window();
     }
 
@@ -175,7 +178,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         if busy >= SATURATED_BUSY {
             // Four times (at least S more): a gateway whose load needs
             // hundreds of hops gets there in a few ticks, not hundreds.
-            self.window_size = (members.len() + self.params.grow_by).max(members.len() * 4);
+            self.window_size = (members.len() + self.params.grow_by)
+                .max(members.len() * 4)
+                .min(self.params.class_window_cap());
         } else if busy < IDLE_BUSY && self.window_size > self.params.window_base {
             self.window_size -= 1;
             // "a window above its baseline loses the one hop that routed

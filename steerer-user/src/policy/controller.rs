@@ -21,6 +21,7 @@ use super::{
     decisions::{Decisions, Event},
     dest_slots::DestSlots,
     engine::Engine,
+    id_table::IdTable,
     params::{HopSpec, Params},
     port_plan::PortPlan,
     report::FlowSample,
@@ -31,8 +32,9 @@ use crate::portsets::PortSet;
 #[derive(Debug, Clone)]
 pub struct ControllerHop {
     pub spec: HopSpec,
-    /// Its data-plane id (stable for its name).
-    pub id: u32,
+    /// The data-plane id its name holds now (from the pins), if any. A
+    /// hop without one gets one when a table first names it.
+    pub id: Option<u32>,
     /// Destination ports its exit policy accepts.
     pub accepts: PortSet,
     /// Usable at start (link up, next hop resolved).
@@ -55,8 +57,10 @@ pub enum Admin {
 pub struct Controller {
     pub(super) engine: Engine<FlowKey>,
     pub(super) hops: Vec<ControllerHop>,
-    /// Data-plane id -> engine index.
-    pub(super) index_of: Vec<Option<u32>>,
+    /// Data-plane ids of the hops tables name or flows point at.
+    pub(super) ids: IdTable,
+    /// Name -> engine index.
+    pub(super) by_name: HashMap<String, u32>,
     /// Per (engine hop, destination id).
     pub(super) blocks: BlockList<u64>,
     /// Excluded (engine hop, destination id) pairs at the last tick.
@@ -85,14 +89,16 @@ pub struct Controller {
 impl Controller {
     pub fn new(hops: Vec<ControllerHop>, params: Params) -> Controller {
         let specs: Vec<HopSpec> = hops.iter().map(|h| h.spec.clone()).collect();
+        let id_capacity = params.hop_ids.min(MAX_HOPS);
         let mut engine = Engine::new(specs, params);
-        // The daemon's ids are below MAX_HOPS; a simulated pool may use more.
-        let ids = hops.iter().map(|h| h.id as usize + 1).max().unwrap_or(0);
-        let mut index_of = vec![None; ids.max(MAX_HOPS as usize)];
+        let held: Vec<Option<u32>> = hops.iter().map(|h| h.id).collect();
+        let ids = IdTable::new(id_capacity, &held);
+        let by_name = hops
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.spec.name.clone(), i as u32))
+            .collect();
         for (i, h) in hops.iter().enumerate() {
-            if let Some(slot) = index_of.get_mut(h.id as usize) {
-                *slot = Some(i as u32);
-            }
             engine.set_usable(i, h.usable && h.admin == Admin::Active);
         }
         let pending_resets = (0..hops.len() as u32)
@@ -105,7 +111,8 @@ impl Controller {
         Controller {
             engine,
             hops,
-            index_of,
+            ids,
+            by_name,
             blocks: BlockList::new(),
             excluded: Vec::new(),
             dest_keys: HashMap::new(),
@@ -134,8 +141,19 @@ impl Controller {
 
     /// The data plane's state before the first tick (to write before
     /// attaching).
-    pub fn initial(&self) -> Decisions {
-        self.state(Vec::new(), Vec::new(), None)
+    pub fn initial(&mut self) -> Decisions {
+        self.decide(Vec::new(), None, false)
+    }
+
+    /// Flows point at `id` but its name (if known: `HOP_NAMES`) is not in
+    /// the pool: the id stays theirs while they drain (before `initial`).
+    pub fn hold_draining(&mut self, id: u32, name: Option<String>) {
+        self.ids.hold_draining(id, name);
+    }
+
+    /// The data-plane id hop `name` holds now, if any.
+    pub fn id_of(&self, name: &str) -> Option<u32> {
+        self.ids.id(*self.by_name.get(name)?)
     }
 
     /// Steering starts at `now_ns` on the flows and failover counters the
@@ -148,6 +166,7 @@ impl Controller {
         failovers: &[(FailoverKey, u64)],
     ) {
         self.started_ns = Some(now_ns);
+        self.ids.count_flows(flows.iter().map(|(_, v)| v.hop));
         let samples: Vec<FlowSample<FlowKey>> = flows
             .iter()
             .filter_map(|(k, v)| self.sample(k, v))
@@ -156,14 +175,14 @@ impl Controller {
         self.failovers_seen = failovers.iter().copied().collect();
     }
 
-    /// The hop with data-plane id `id` became usable or unusable (link or
-    /// carrier, next hop resolution), at any time between ticks. Unusable
+    /// Hop `name` became usable or unusable (link or carrier, next hop
+    /// resolution), at any time between ticks. Unusable
     /// takes effect at once: the hop leaves every table; its flows are
     /// reset at the next tick. Usable again takes effect once the link
     /// hold-down has passed without another down (`handle_timeout`).
-    pub fn handle_link(&mut self, now_ns: u64, id: u32, usable: bool) -> Decisions {
+    pub fn handle_link(&mut self, now_ns: u64, name: &str, usable: bool) -> Decisions {
         let mut events = Vec::new();
-        if let Some(i) = self.index(id) {
+        if let Some(&i) = self.by_name.get(name) {
             let hop = self.hops[i as usize].spec.name.clone();
             let hold = self.engine.params().link_hold_down_ns;
             let waiting = self.rejoin_at.iter().any(|&(h, _)| h == i);
@@ -185,8 +204,7 @@ impl Controller {
                 }
             }
         }
-        let destinations = self.destination_decisions(&mut events, None);
-        self.state(events, destinations, None)
+        self.decide(events, None, false)
     }
 
     /// Time passed without a tick being due (`poll_timeout` said so):
@@ -194,8 +212,7 @@ impl Controller {
     pub fn handle_timeout(&mut self, now_ns: u64) -> Decisions {
         let mut events = Vec::new();
         self.rejoin_due(now_ns, &mut events);
-        let destinations = self.destination_decisions(&mut events, None);
-        self.state(events, destinations, None)
+        self.decide(events, None, false)
     }
 
     fn rejoin_due(&mut self, now_ns: u64, events: &mut Vec<Event>) {
@@ -257,6 +274,7 @@ impl Controller {
         self.last_tick_ns = Some(now_ns);
         let mut events = Vec::new();
         self.rejoin_due(now_ns, &mut events);
+        self.ids.count_flows(flows.iter().map(|(_, v)| v.hop));
         self.feed_failovers(now_ns, failovers);
         let samples: Vec<FlowSample<FlowKey>> = flows
             .iter()
@@ -309,13 +327,11 @@ impl Controller {
         }
         self.fall_back_to_ports(&excluded, &report, &mut events);
         self.learn_keys(&report, flows);
-        let destinations = self.destination_decisions(&mut events, Some(&report));
         let resets = self.resets(&report, flows, &mut events);
-        self.forget_keys();
         let expired = self.expired(now_ns, flows, &resets);
-        self.state(events, destinations, Some(report))
-            .with_resets(resets)
-            .with_expired(expired)
+        let decisions = self.decide(events, Some(report), true);
+        self.forget_keys();
+        decisions.with_resets(resets).with_expired(expired)
     }
 }
 

@@ -50,7 +50,6 @@ impl Controller {
             if let Some(&dest) = self.dest_keys.get(&d) {
                 events.push(Event::Excluded {
                     hop: self.hops[h as usize].spec.name.clone(),
-                    hop_index: h,
                     dest,
                     for_ns: self
                         .blocks

@@ -8,10 +8,14 @@ use steerer_common::{flow::DestKey, FlowKey, FlowValue};
 
 use super::{
     controller::{Admin, Controller},
-    decisions::{ClassTable, Decisions, DestinationDecision, Event, HopDecision},
+    decisions::{ClassTable, Decisions, Event, HopDecision},
+    id_table::IdHolder,
     report::{FlowSample, TickReport},
     slot_table::EMPTY,
 };
+
+/// A slot whose hop has no id yet (never written).
+const UNMAPPED: u32 = EMPTY - 1;
 
 impl Controller {
     /// Keys of newly windowed destinations, from the flows that made them.
@@ -50,32 +54,6 @@ impl Controller {
             .retain(|d, _| blocked.contains(d) || dests.holds(*d));
     }
 
-    pub(super) fn destination_decisions(
-        &mut self,
-        events: &mut Vec<Event>,
-        report: Option<&TickReport<FlowKey>>,
-    ) -> Vec<DestinationDecision> {
-        let tables: Vec<(u64, Vec<u32>)> = match report {
-            Some(r) => r
-                .destination_tables
-                .iter()
-                .map(|d| (d.destination, self.to_ids(&d.table)))
-                .collect(),
-            None => self
-                .dests
-                .held()
-                .filter_map(|(d, _, _)| {
-                    self.engine
-                        .table_for_destination(d)
-                        .map(|t| (d, self.to_ids(t)))
-                })
-                .collect(),
-        };
-        let wanted: Vec<(u64, &[u32])> = tables.iter().map(|(d, t)| (*d, t.as_slice())).collect();
-        let keys = &self.dest_keys;
-        self.dests.sync(&wanted, |d| keys.get(&d).copied(), events)
-    }
-
     /// Flows of hops that disappeared this tick or went down since the last.
     pub(super) fn resets(
         &mut self,
@@ -97,9 +75,10 @@ impl Controller {
         };
         let hops: BTreeSet<u32> = report.disappeared.iter().chain(&down).copied().collect();
         for h in &hops {
-            let id = self.hops[*h as usize].id;
             let before = out.len();
-            out.extend(flows.iter().filter(|(_, v)| v.hop == id).map(|(k, _)| *k));
+            if let Some(id) = self.ids.id(*h) {
+                out.extend(flows.iter().filter(|(_, v)| v.hop == id).map(|(k, _)| *k));
+            }
             events.push(Event::FlowsReset {
                 hop: self.hops[*h as usize].spec.name.clone(),
                 flows: out.len() - before,
@@ -136,25 +115,66 @@ impl Controller {
         out
     }
 
-    /// The desired data-plane state.
-    pub(super) fn state(
-        &self,
-        events: Vec<Event>,
-        destinations: Vec<DestinationDecision>,
+    /// The desired data-plane state: every table in engine hops first,
+    /// then data-plane ids for the hops they name (`IdTable::settle`;
+    /// `after_read`: this call comes with a read of the flow table, so
+    /// ids may be released), then the tables in ids.
+    pub(super) fn decide(
+        &mut self,
+        mut events: Vec<Event>,
         report: Option<TickReport<FlowKey>>,
+        after_read: bool,
     ) -> Decisions {
-        Decisions {
-            hops: self
-                .hops
+        let class = self.class_tables_of_hops();
+        let dests: Vec<(u64, Vec<u32>)> = match &report {
+            Some(r) => r
+                .destination_tables
                 .iter()
-                .map(|h| HopDecision {
-                    id: h.id,
-                    name: h.spec.name.clone(),
-                    // A drained hop still forwards its established flows.
-                    enabled: h.usable && h.admin != Admin::Disabled,
+                .map(|d| (d.destination, d.table.clone()))
+                .collect(),
+            None => self
+                .dests
+                .held()
+                .filter_map(|(d, _, _)| {
+                    let t = self.engine.table_for_destination(d)?;
+                    Some((d, t.to_vec()))
                 })
                 .collect(),
-            class_tables: self.class_tables(),
+        };
+        let mut wanted: Vec<u32> = class
+            .iter()
+            .flat_map(|(_, t)| t.iter())
+            .chain(dests.iter().flat_map(|(_, t)| t.iter()))
+            .copied()
+            .filter(|&h| h != EMPTY)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let left = self.ids.settle(&wanted, after_read);
+        if !left.is_empty() {
+            events.push(Event::IdsExhausted {
+                hops: left.len(),
+                capacity: self.ids.capacity(),
+            });
+        }
+        let class_tables = class
+            .into_iter()
+            .map(|(index, t)| ClassTable {
+                index,
+                table: self.to_ids(&t),
+            })
+            .collect();
+        let id_tables: Vec<(u64, Vec<u32>)> =
+            dests.iter().map(|(d, t)| (*d, self.to_ids(t))).collect();
+        let wanted: Vec<(u64, &[u32])> =
+            id_tables.iter().map(|(d, t)| (*d, t.as_slice())).collect();
+        let keys = &self.dest_keys;
+        let destinations = self
+            .dests
+            .sync(&wanted, |d| keys.get(&d).copied(), &mut events);
+        Decisions {
+            hops: self.hop_decisions(),
+            class_tables,
             port_sets: self.ports.port_map(),
             destinations,
             reset_flows: Vec::new(),
@@ -164,36 +184,79 @@ impl Controller {
         }
     }
 
-    pub(super) fn class_tables(&self) -> Vec<ClassTable> {
+    /// Every id held: pool hops with whether they take flows, and the
+    /// ids whose flows drain on a name the pool no longer has.
+    fn hop_decisions(&self) -> Vec<HopDecision> {
+        self.ids
+            .held()
+            .filter_map(|(id, holder)| match holder {
+                IdHolder::Hop(h) => {
+                    let h = &self.hops[*h as usize];
+                    Some(HopDecision {
+                        id,
+                        name: h.spec.name.clone(),
+                        // A drained hop still forwards its established flows.
+                        enabled: h.usable && h.admin != Admin::Disabled,
+                        pooled: true,
+                    })
+                }
+                IdHolder::Draining(name) => Some(HopDecision {
+                    id,
+                    name: name.clone().unwrap_or_default(),
+                    enabled: true,
+                    pooled: false,
+                }),
+                IdHolder::Free => None,
+            })
+            .collect()
+    }
+
+    /// Every port set's table, in engine hops.
+    fn class_tables_of_hops(&self) -> Vec<(u32, Vec<u32>)> {
         if self.ports.is_trivial() {
             let (index, _) = self.ports.sets().next().unwrap_or((0, &[]));
-            return vec![ClassTable {
-                index,
-                table: self.to_ids(self.engine.table()),
-            }];
+            return vec![(index, self.engine.table().to_vec())];
         }
         self.ports
             .sets()
-            .map(|(index, allowed)| ClassTable {
-                index,
-                table: self.to_ids(&self.engine.table_for(allowed)),
-            })
+            .map(|(index, allowed)| (index, self.engine.table_for(allowed)))
             .collect()
     }
 
-    /// Engine indices -> data-plane ids.
+    /// Engine hops -> data-plane ids. A hop left without an id (every id
+    /// held, see `IdHolder`) gives its slots to the table's other hops:
+    /// each takes the id of the nearest slot before it that has one.
     pub(super) fn to_ids(&self, table: &[u32]) -> Vec<u32> {
-        table
+        let mut out: Vec<u32> = table
             .iter()
-            .map(|&h| match self.hops.get(h as usize) {
-                Some(hop) if h != EMPTY => hop.id,
-                _ => EMPTY,
+            .map(|&h| {
+                if h == EMPTY {
+                    EMPTY
+                } else {
+                    self.ids.id(h).unwrap_or(UNMAPPED)
+                }
             })
-            .collect()
+            .collect();
+        if out.contains(&UNMAPPED) {
+            let last = out
+                .iter()
+                .rev()
+                .find(|&&i| i != UNMAPPED && i != EMPTY)
+                .copied();
+            let mut prev = last.unwrap_or(EMPTY);
+            for slot in out.iter_mut() {
+                if *slot == UNMAPPED {
+                    *slot = prev;
+                } else if *slot != EMPTY {
+                    prev = *slot;
+                }
+            }
+        }
+        out
     }
 
     pub(super) fn index(&self, id: u32) -> Option<u32> {
-        self.index_of.get(id as usize).copied().flatten()
+        self.ids.hop(id)
     }
 
     pub(super) fn sample(&self, k: &FlowKey, v: &FlowValue) -> Option<FlowSample<FlowKey>> {

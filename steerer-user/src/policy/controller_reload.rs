@@ -27,9 +27,7 @@ impl Controller {
     /// drain); the next tick measures as if no reload had happened.
     pub fn handle_reload(&mut self, old: Controller) -> (ReloadSummary, Decisions) {
         let summary = self.inherit(old);
-        let mut events = Vec::new();
-        let destinations = self.destination_decisions(&mut events, None);
-        (summary, self.state(events, destinations, None))
+        (summary, self.decide(Vec::new(), None, false))
     }
 
     fn inherit(&mut self, old: Controller) -> ReloadSummary {
@@ -51,10 +49,12 @@ impl Controller {
                 None => summary.removed.push(h.spec.name.clone()),
             }
         }
+        let old_names: std::collections::HashSet<&str> =
+            old.hops.iter().map(|h| h.spec.name.as_str()).collect();
         summary.added = self
             .hops
             .iter()
-            .filter(|h| !old.hops.iter().any(|o| o.spec.name == h.spec.name))
+            .filter(|h| !old_names.contains(h.spec.name.as_str()))
             .map(|h| h.spec.name.clone())
             .collect();
         let mut old_engine = old.engine;
@@ -84,6 +84,9 @@ impl Controller {
             .filter_map(|(h, t)| Some((new_of(h)?, t)))
             .collect();
         self.dests = old.dests;
+        let old_names: Vec<&str> = old.hops.iter().map(|h| h.spec.name.as_str()).collect();
+        let names: Vec<&str> = self.hops.iter().map(|h| h.spec.name.as_str()).collect();
+        self.ids = old.ids.renamed(&old_names, &names);
         self.started_ns = old.started_ns;
         self.last_tick_ns = old.last_tick_ns;
         summary

@@ -23,7 +23,7 @@ fn hops(n: usize) -> Vec<ControllerHop> {
                 latency_ms: None,
             },
             // Ids unlike positions: 10, 11, ...
-            id: 10 + i as u32,
+            id: Some(10 + i as u32),
             accepts: PortSet::all(),
             usable: true,
             admin: crate::policy::Admin::Active,
@@ -108,7 +108,7 @@ fn after_a_restart_the_first_tick_measures_only_what_moved_since() {
 #[test]
 fn a_hop_going_down_leaves_every_table_at_once_and_its_flows_are_reset() {
     let mut c = Controller::new(hops(3), params());
-    let d = c.handle_link(SEC, 11, false);
+    let d = c.handle_link(SEC, "h1", false);
     assert_eq!(d.events, vec![Event::HopDown { hop: "h1".into() }]);
     assert!(!d.hops.iter().find(|h| h.id == 11).unwrap().enabled);
     assert!(d.class_tables.iter().all(|t| !t.table.contains(&11)));
@@ -125,7 +125,7 @@ fn a_hop_going_down_leaves_every_table_at_once_and_its_flows_are_reset() {
         .iter()
         .any(|e| matches!(e, Event::FlowsReset { hop, flows: 1, .. } if hop == "h1")));
     // Back up: after the hold-down in the table again, nothing more reset.
-    c.handle_link(6 * SEC, 11, true);
+    c.handle_link(6 * SEC, "h1", true);
     let d = c.handle_timeout(6 * SEC + params().link_hold_down_ns);
     assert!(d.class_tables[0].table.contains(&11));
     assert!(c.handle_tick(20 * SEC, &flows, &[]).reset_flows.is_empty());
@@ -270,8 +270,8 @@ fn a_link_back_waits_out_the_hold_down_and_a_flap_restarts_it() {
     };
     let mut c = Controller::new(hops(3), p);
     c.handle_start(0, &[], &[]);
-    c.handle_link(SEC, 11, false);
-    let d = c.handle_link(2 * SEC, 11, true);
+    c.handle_link(SEC, "h1", false);
+    let d = c.handle_link(2 * SEC, "h1", true);
     assert_eq!(
         d.events,
         vec![Event::HopHeldDown {
@@ -291,8 +291,8 @@ fn a_link_back_waits_out_the_hold_down_and_a_flap_restarts_it() {
     );
     assert_eq!(c.next_tick(), 6 * SEC);
     // A flap at 3 s cancels the wait; up at 4 s waits until 8 s.
-    c.handle_link(3 * SEC, 11, false);
-    c.handle_link(4 * SEC, 11, true);
+    c.handle_link(3 * SEC, "h1", false);
+    c.handle_link(4 * SEC, "h1", true);
     assert_eq!(c.poll_timeout(), 6 * SEC, "the tick at 6 s comes first");
     let d = c.handle_timeout(7 * SEC);
     assert!(d.events.is_empty(), "{:?}", d.events);
@@ -302,8 +302,11 @@ fn a_link_back_waits_out_the_hold_down_and_a_flap_restarts_it() {
     assert_eq!(c.poll_timeout(), 8 * SEC);
     let d = c.handle_timeout(8 * SEC);
     assert_eq!(d.events, vec![Event::HopUp { hop: "h1".into() }]);
-    assert!(d.class_tables[0].table.contains(&11));
-    assert!(d.hops.iter().find(|h| h.id == 11).unwrap().enabled);
+    // Its id was freed at the tick at 7 s (no flow, no table named it);
+    // back, it holds one again, enabled and in the table.
+    let id = c.id_of("h1").expect("h1 holds an id again");
+    assert!(d.class_tables[0].table.contains(&id));
+    assert!(d.hops.iter().find(|h| h.id == id).unwrap().enabled);
 }
 
 #[test]
@@ -313,12 +316,12 @@ fn without_a_hold_down_a_link_back_is_used_at_once() {
         ..params()
     };
     let mut c = Controller::new(hops(2), p);
-    c.handle_link(SEC, 11, false);
-    let d = c.handle_link(2 * SEC, 11, true);
+    c.handle_link(SEC, "h1", false);
+    let d = c.handle_link(2 * SEC, "h1", true);
     assert_eq!(d.events, vec![Event::HopUp { hop: "h1".into() }]);
     assert!(d.class_tables[0].table.contains(&11));
     // Twice up is one event.
-    assert!(c.handle_link(3 * SEC, 11, true).events.is_empty());
+    assert!(c.handle_link(3 * SEC, "h1", true).events.is_empty());
 }
 
 #[test]
@@ -343,7 +346,7 @@ fn idle_flows_expire_by_protocol_and_a_reset_flow_is_not_expired_twice() {
     expired.sort_unstable();
     assert_eq!(expired, vec![2, 7]);
     // A hop going down resets its flows; none of them is also expired.
-    c.handle_link(201 * SEC, 10, false);
+    c.handle_link(201 * SEC, "h0", false);
     let d = c.handle_tick(205 * SEC, &flows, &[]);
     assert!(d.reset_flows.iter().any(|k| k.src_port == 2));
     assert!(

@@ -9,13 +9,20 @@ use steerer_common::{flow::DestKey, FlowKey};
 
 use super::report::TickReport;
 
-/// A hop of the data plane's hop table and whether it takes flows.
+/// A held id of the data plane's hop table: whose it is and whether it
+/// takes flows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HopDecision {
-    /// Data-plane hop id (stable for the hop's name).
+    /// Data-plane hop id (kept for the name while a table names it or a
+    /// flow points at it).
     pub id: u32,
+    /// Empty for an id flows point at whose name is unknown (pins of an
+    /// older build).
     pub name: String,
     pub enabled: bool,
+    /// False: the name left the pool and its flows drain on the id; the
+    /// entry stays as it is (no table names it).
+    pub pooled: bool,
 }
 
 /// One port set's slot table, at its index of the class tables.
@@ -37,7 +44,8 @@ pub struct DestinationDecision {
 /// The output of one `handle_*` call.
 #[derive(Debug, Clone, Default)]
 pub struct Decisions {
-    /// Every configured hop.
+    /// Every held id (table members, and hops whose flows still point at
+    /// them); an id not listed is free: its entry is to be cleared.
     pub hops: Vec<HopDecision>,
     /// Every port set's table. Written before `port_sets`, which points
     /// at them ("table before pointer").
@@ -92,9 +100,6 @@ pub enum Event {
     /// "blocked"): excluded for it alone.
     Excluded {
         hop: String,
-        /// The hop's index in the controller's list (the simulator's hop
-        /// number).
-        hop_index: u32,
         dest: DestKey,
         /// How long this exclusion lasts (a re-test follows).
         for_ns: u64,
@@ -124,6 +129,13 @@ pub enum Event {
     PortSetsChanged {
         sets: usize,
     },
+    /// Windows named more hops than the data plane has ids: `hops` of
+    /// them are left out of the tables this time (their slots go to the
+    /// others) until ids are freed.
+    IdsExhausted {
+        hops: usize,
+        capacity: u32,
+    },
 }
 
 impl Event {
@@ -135,6 +147,7 @@ impl Event {
                 | Event::HopDisappeared { .. }
                 | Event::Excluded { .. }
                 | Event::PortExcluded { .. }
+                | Event::IdsExhausted { .. }
         )
     }
 }
@@ -198,6 +211,10 @@ impl fmt::Display for Event {
             Event::DestinationClosed { dest } => {
                 write!(f, "destination window of {} closed", fmt_dest(dest))
             }
+            Event::IdsExhausted { hops, capacity } => write!(
+                f,
+                "{hops} window members got no data-plane hop id (all {capacity} are held by table members or by flows): their slots go to the other members until ids are freed; lower window or the number of port sets"
+            ),
             Event::PortSetsChanged { sets } => {
                 write!(f, "port sets rebuilt: {sets} sets, tables written before the port map")
             }

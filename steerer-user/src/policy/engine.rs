@@ -99,7 +99,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         );
         let mut engine = Engine {
             pool,
-            window_size: params.window_base.max(1),
+            window_size: params.window_base.clamp(1, params.class_window_cap()),
             hops,
             seeds,
             operators,

@@ -84,7 +84,7 @@ fn controller(n: usize) -> Controller {
                 fresh: false,
                 latency_ms: None,
             },
-            id: i as u32,
+            id: Some(i as u32),
             accepts: PortSet::all(),
             usable: true,
             admin: crate::policy::Admin::Active,

@@ -30,7 +30,9 @@ fn mix(mut z: u64) -> u64 {
 pub const LATENCY_BUCKET_MS: f64 = 10.0;
 
 /// A hop's rank for the enumeration: fresh directory data first, then
-/// lower probe latency (unknown latency last).
+/// lower probe latency (unknown latency last). (Claimed speeds do not
+/// rank: hops that claim more than they have would take every window
+/// first, see EXPERIMENTS.md "Pools larger than the data plane".)
 pub fn enumeration_rank(fresh: bool, latency_ms: Option<f64>) -> (u8, u32) {
     let bucket = match latency_ms {
         Some(l) if l.is_finite() && l >= 0.0 => (l / LATENCY_BUCKET_MS) as u32,
@@ -101,6 +103,15 @@ impl Enumerator {
         Some(pick)
     }
 
+    /// Hops in the pool.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
     /// Every hop in enumeration order (from the start; the cursor is not
     /// moved).
     pub fn order(&self) -> impl Iterator<Item = u32> + '_ {
@@ -134,16 +145,39 @@ impl HopWindow {
         usable: impl Fn(u32) -> bool,
         diversity_of: impl Fn(u32) -> Diversity,
     ) {
+        if self.members.len() >= size {
+            return;
+        }
+        // Per fill, not per candidate: the pool may hold 100,000 hops and
+        // each pick looks at all of them.
+        let mut member = vec![false; pool.len()];
+        let mut operators = std::collections::HashSet::new();
+        let mut subnets = std::collections::HashSet::new();
+        for &h in &self.members {
+            if let Some(m) = member.get_mut(h as usize) {
+                *m = true;
+            }
+            let (op, net) = diversity_of(h);
+            operators.extend(op);
+            subnets.extend(net);
+        }
         while self.members.len() < size {
-            let members = &self.members;
-            let held: Vec<Diversity> = members.iter().map(|&h| diversity_of(h)).collect();
             let new_to_window = |h: u32| {
                 let (op, net) = diversity_of(h);
-                op.is_none_or(|o| !held.iter().any(|d| d.0 == Some(o)))
-                    && net.is_none_or(|n| !held.iter().any(|d| d.1 == Some(n)))
+                op.is_none_or(|o| !operators.contains(&o))
+                    && net.is_none_or(|n| !subnets.contains(&n))
             };
-            match pool.next(|h| usable(h) && !members.contains(&h), new_to_window) {
-                Some(h) => self.members.push(h),
+            let not_member = |h: u32| !member.get(h as usize).copied().unwrap_or(false);
+            match pool.next(|h| not_member(h) && usable(h), new_to_window) {
+                Some(h) => {
+                    self.members.push(h);
+                    if let Some(m) = member.get_mut(h as usize) {
+                        *m = true;
+                    }
+                    let (op, net) = diversity_of(h);
+                    operators.extend(op);
+                    subnets.extend(net);
+                }
                 None => break,
             }
         }

@@ -32,8 +32,8 @@ pub mod decisions;
 pub mod dest_slots;
 pub mod dest_window;
 pub mod engine;
-pub mod hop_ids;
 pub mod hop_window;
+pub mod id_table;
 pub mod measure;
 pub mod params;
 pub mod port_plan;
@@ -66,3 +66,7 @@ mod evidence_tests;
 #[cfg(test)]
 #[path = "reload_tests.rs"]
 mod reload_tests;
+
+#[cfg(test)]
+#[path = "id_pool_tests.rs"]
+mod id_pool_tests;

@@ -52,8 +52,12 @@ pub struct Params {
     pub grow_by: usize,
     /// Largest destination window: a destination table of 1021 slots still
     /// gives each of 32 hops about 32 slots of resolution. (The class
-    /// window grows with load up to the whole pool.)
+    /// window grows with load up to `class_window_cap`.)
     pub max_window: usize,
+    /// Data-plane hop ids: how many hops the tables can name at once (and
+    /// flows point at). The class window grows to at most 3/4 of them, so
+    /// ids remain for destination windows and for hops whose flows drain.
+    pub hop_ids: u32,
     /// Destination windows held at most (the data plane's table count); the
     /// least recently used destination gives way.
     pub max_destination_windows: usize,
@@ -87,6 +91,7 @@ impl Default for Params {
             grow_after: 8,
             grow_by: 2,
             max_window: 32,
+            hop_ids: steerer_common::limits::MAX_HOPS,
             max_destination_windows: steerer_common::limits::MAX_DEST_TABLES as usize,
             destination_slot_count: steerer_common::limits::DEST_SLOT_COUNT,
             group_tolerance_ns: 50_000_000,
@@ -95,6 +100,18 @@ impl Default for Params {
             idle_other_ns: 120 * 1_000_000_000,
             seed: 0,
         }
+    }
+}
+
+impl Params {
+    /// The class window's largest size: the hop ids (see `hop_ids`) less
+    /// a reserve for destination windows and for hops whose flows drain
+    /// (1/16 of the ids, at least 1/4 of them up to 32: 960 of 1,024, 224
+    /// of 256, 24 of 32); a base window above it is held to it.
+    pub fn class_window_cap(&self) -> usize {
+        let ids = self.hop_ids as usize;
+        let reserve = (ids / 16).max((ids / 4).min(32));
+        (ids - reserve).max(1)
     }
 }
 

@@ -19,7 +19,7 @@ fn hop(name: &str, id: u32) -> ControllerHop {
             fresh: false,
             latency_ms: None,
         },
-        id,
+        id: Some(id),
         accepts: PortSet::all(),
         usable: true,
         admin: crate::policy::Admin::Active,
@@ -134,13 +134,14 @@ fn a_removed_hop_leaves_every_table_and_an_added_one_joins() {
     let (summary, d) = new.handle_reload(old);
     assert_eq!(summary.removed, vec!["b".to_string()]);
     assert_eq!(summary.added, vec!["d".to_string()]);
-    assert!(
-        d.hops.iter().all(|h| h.id != 11),
-        "b is no hop of the new list"
-    );
+    // b's id is held for its flows to drain, as no hop of the pool.
+    let b = d.hops.iter().find(|h| h.id == 11).expect("b's id is held");
+    assert!(!b.pooled && b.name == "b", "{b:?}");
     assert_eq!(slots(&d, 11), 0);
     assert!(d.destinations.iter().all(|t| !t.table.contains(&11)));
-    assert!(slots(&d, 13) > 0, "d is offered new flows");
+    let id_d = new.id_of("d").expect("d holds an id");
+    assert!(![10, 11, 12].contains(&id_d), "d takes a free id");
+    assert!(slots(&d, id_d) > 0, "d is offered new flows");
     assert!(d.reset_flows.is_empty(), "no flow is reset by a reload");
 }
 
@@ -183,8 +184,8 @@ fn a_drained_hop_takes_no_new_flows_and_keeps_its_own_a_disabled_one_loses_them(
     assert!(d.events.iter().any(|e| matches!(e,
         Event::FlowsReset { hop, why, .. } if hop == "c" && why.contains("disabled"))));
     // A link event does not bring a drained hop back.
-    new.handle_link(11 * SEC, 10, false);
-    let d = new.handle_link(12 * SEC, 10, true);
+    new.handle_link(11 * SEC, "a", false);
+    let d = new.handle_link(12 * SEC, "a", true);
     let d = if d
         .events
         .iter()

@@ -13,10 +13,12 @@ pub enum PortListError {
     Empty(String),
 }
 
-/// A set of ports 1-65535 (bit 0 unused).
+/// A set of ports 1-65535 (bit 0 unused). The 8 KiB of bits are shared
+/// between clones until one changes (a pool of 100,000 hops that accept
+/// every port holds one copy, not 800 MB).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PortSet {
-    bits: Box<[u64; 1024]>,
+    bits: std::sync::Arc<[u64; 1024]>,
 }
 
 impl std::fmt::Debug for PortSet {
@@ -34,14 +36,18 @@ impl Default for PortSet {
 impl PortSet {
     pub fn empty() -> Self {
         PortSet {
-            bits: Box::new([0; 1024]),
+            bits: std::sync::Arc::new([0; 1024]),
         }
     }
 
     pub fn all() -> Self {
-        let mut s = Self::empty();
-        s.insert_range(1, 65535);
-        s
+        static ALL: std::sync::OnceLock<PortSet> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| {
+            let mut s = Self::empty();
+            s.insert_range(1, 65535);
+            s
+        })
+        .clone()
     }
 
     pub fn insert_range(&mut self, lo: u16, hi: u16) {
@@ -51,11 +57,11 @@ impl PortSet {
     }
 
     pub fn insert(&mut self, port: u16) {
-        self.bits[port as usize / 64] |= 1 << (port % 64);
+        std::sync::Arc::make_mut(&mut self.bits)[port as usize / 64] |= 1 << (port % 64);
     }
 
     pub fn remove(&mut self, port: u16) {
-        self.bits[port as usize / 64] &= !(1 << (port % 64));
+        std::sync::Arc::make_mut(&mut self.bits)[port as usize / 64] &= !(1 << (port % 64));
     }
 
     pub fn contains(&self, port: u16) -> bool {
@@ -63,12 +69,14 @@ impl PortSet {
     }
 
     pub fn complement(&self) -> Self {
-        let mut s = Self::empty();
-        for (i, w) in self.bits.iter().enumerate() {
-            s.bits[i] = !w;
+        let mut bits = [0u64; 1024];
+        for (b, w) in bits.iter_mut().zip(self.bits.iter()) {
+            *b = !w;
         }
-        s.bits[0] &= !1; // port 0 is not a port
-        s
+        bits[0] &= !1; // port 0 is not a port
+        PortSet {
+            bits: std::sync::Arc::new(bits),
+        }
     }
 
     pub fn len(&self) -> u32 {

@@ -22,7 +22,14 @@ pub struct ModelDataplane {
     slots: Vec<u32>,
     port_sets: Vec<u8>,
     dest_tables: HashMap<DestKey, u32>,
+    /// Per data-plane id (`MAX_HOPS` of them, as in the kernel).
     enabled: Vec<bool>,
+    /// The simulated hop each id's entry leads to.
+    hop_of_id: Vec<Option<u32>>,
+    id_of_hop: HashMap<u32, u32>,
+    /// Simulated hop of each name (how the daemon's entries know the
+    /// way to a name).
+    names: HashMap<String, u32>,
     failovers: HashMap<FailoverKey, u64>,
     /// Flows the controller reset since the simulator last took them.
     resets: Vec<FlowKey>,
@@ -31,10 +38,9 @@ pub struct ModelDataplane {
 impl ModelDataplane {
     /// Empty maps, as the kernel creates them; ready to steer with
     /// `hash_key` once tables are written (what the daemon sets before
-    /// attaching). The hop table holds `hops` ids, at least the data
-    /// plane's `MAX_HOPS`: a simulated pool may be larger than the 256 ids
-    /// a daemon has (its scale scenario has 1,000 hops).
-    pub fn new(hash_key: [u64; 2], slot_count: u32, hops: usize) -> ModelDataplane {
+    /// attaching). The hop table holds the data plane's `MAX_HOPS` ids,
+    /// whatever the size of the pool; `names[h]` is simulated hop `h`'s.
+    pub fn new(hash_key: [u64; 2], slot_count: u32, names: &[String]) -> ModelDataplane {
         ModelDataplane {
             config: DataplaneConfig {
                 hash_key,
@@ -44,32 +50,67 @@ impl ModelDataplane {
             slots: vec![0; SLOTS_LEN as usize],
             port_sets: vec![0; 65536],
             dest_tables: HashMap::new(),
-            enabled: vec![false; hops.max(MAX_HOPS as usize)],
+            enabled: vec![false; MAX_HOPS as usize],
+            hop_of_id: vec![None; MAX_HOPS as usize],
+            id_of_hop: HashMap::new(),
+            names: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as u32))
+                .collect(),
             failovers: HashMap::new(),
             resets: Vec::new(),
         }
     }
 
-    /// The hop of a new flow (`steer::decide`'s miss path): `None` when the
-    /// data plane would pass it unsteered.
+    /// The simulated hop of a new flow (`steer::decide`'s miss path):
+    /// `None` when the data plane would pass it unsteered.
     pub fn new_flow(&self, key: &FlowKey) -> Option<u32> {
-        let hop = select::pick_hop(self, key).ok()?;
-        self.hop_usable(hop).then_some(hop)
+        self.hop_of_id(self.new_flow_id(key)?)
     }
 
-    /// A repeated SYN of a flow on `old` that never had a reply (the hit
-    /// path's fast failover): the new hop, counted against (old,
-    /// destination), or `None` to stay.
+    /// The data-plane id a new flow gets (what the kernel's flow table
+    /// would hold).
+    pub fn new_flow_id(&self, key: &FlowKey) -> Option<u32> {
+        let id = select::pick_hop(self, key).ok()?;
+        self.hop_usable(id).then_some(id)
+    }
+
+    /// A repeated SYN of a flow on simulated hop `old` that never had a
+    /// reply (the hit path's fast failover): the new hop, counted against
+    /// (old's id, destination), or `None` to stay.
     pub fn failover(&mut self, key: &FlowKey, old: u32, moves: u32) -> Option<u32> {
-        let hop = select::failover_hop(self, key, old, moves)?;
+        let old_id = self.id_of(old)?;
+        let id = self.failover_id(key, old_id, moves)?;
+        self.hop_of_id(id)
+    }
+
+    /// [`Self::failover`] in data-plane ids.
+    pub fn failover_id(&mut self, key: &FlowKey, old_id: u32, moves: u32) -> Option<u32> {
+        let id = select::failover_hop(self, key, old_id, moves)?;
         *self
             .failovers
             .entry(FailoverKey {
-                hop: old,
+                hop: old_id,
                 dest: DestKey::of(key),
             })
             .or_default() += 1;
-        Some(hop)
+        Some(id)
+    }
+
+    /// The data-plane id simulated hop `hop` holds (the id its flows
+    /// point at).
+    pub fn id_of(&self, hop: u32) -> Option<u32> {
+        self.id_of_hop.get(&hop).copied()
+    }
+
+    /// The simulated hop of a name.
+    pub fn hop_named(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+
+    pub fn hop_of_id(&self, id: u32) -> Option<u32> {
+        self.hop_of_id.get(id as usize).copied().flatten()
     }
 
     /// The `FAILOVERS` map as the daemon reads it.
@@ -130,9 +171,28 @@ impl SteeringTables for ModelDataplane {
 impl DataplaneWriter for ModelDataplane {
     type Error = Infallible;
 
-    fn set_hop_enabled(&mut self, id: u32, enabled: bool) -> Result<(), Infallible> {
+    fn set_hop(&mut self, id: u32, name: &str, enabled: bool) -> Result<(), Infallible> {
+        let Some(e) = self.enabled.get_mut(id as usize) else {
+            return Ok(());
+        };
+        *e = enabled;
+        let hop = self.names.get(name).copied();
+        if let Some(old) = self.hop_of_id[id as usize] {
+            self.id_of_hop.remove(&old);
+        }
+        self.hop_of_id[id as usize] = hop;
+        if let Some(h) = hop {
+            self.id_of_hop.insert(h, id);
+        }
+        Ok(())
+    }
+
+    fn clear_hop(&mut self, id: u32) -> Result<(), Infallible> {
         if let Some(e) = self.enabled.get_mut(id as usize) {
-            *e = enabled;
+            *e = false;
+            if let Some(old) = self.hop_of_id[id as usize].take() {
+                self.id_of_hop.remove(&old);
+            }
         }
         Ok(())
     }

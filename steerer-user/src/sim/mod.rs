@@ -23,6 +23,7 @@
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
 
 pub mod charts;
+pub mod churn;
 mod conn;
 pub mod dataplane;
 pub mod flow_size;
@@ -50,6 +51,9 @@ use workload::{Arrival, Workload};
 const SEC: u64 = 1_000_000_000;
 /// Payload bytes per reply packet, for the packet counters steerer reads.
 const MSS: f64 = 1448.0;
+/// Pools up to this size keep steerer's per-tick hop shares (the weights
+/// chart).
+const WEIGHT_HISTORY_MAX_HOPS: usize = 20_000;
 
 /// Does hop `h` blackhole destination `d`? Fixed per (seed, h, d).
 pub fn blackholes(seed: u64, p: u32, h: u32, d: u32) -> bool {
@@ -74,6 +78,9 @@ struct Simulation<'a> {
     kind: PolicyKind,
     seed: u64,
     policy: Policy,
+    /// Every hop of the scenario, published or not.
+    specs: Vec<HopSpec>,
+    churn: Option<churn::Churn>,
     capacity: Vec<f64>,
     up: Vec<bool>,
     hop_active: Vec<u32>,
@@ -91,7 +98,7 @@ struct Simulation<'a> {
 impl<'a> Simulation<'a> {
     fn new(sc: &'a Scenario, kind: PolicyKind, seed: u64) -> Simulation<'a> {
         let n = sc.hop_count();
-        let hops = sc
+        let hops: Vec<HopSpec> = sc
             .hop_claim
             .iter()
             .enumerate()
@@ -108,19 +115,32 @@ impl<'a> Simulation<'a> {
             tick_ns: (sc.file.tick_secs * 1e9) as u64,
             memory_ns: 60 * SEC,
             fail_after_ns: 3 * SEC,
-            slot_count: slot_count_for(n),
             seed,
             max_share: sc.file.max_share.unwrap_or(Params::default().max_share),
+            hop_ids: sc.file.hop_ids.unwrap_or(Params::default().hop_ids),
             ..Params::default()
         };
-        let mut policy = Policy::new(kind, seed, hops, params);
-        let up = vec![true; n];
+        let params = Params {
+            // One slot table names at most `hop_ids` hops.
+            slot_count: slot_count_for(n.min(params.hop_ids as usize)),
+            ..params
+        };
+        let (churn, up) = match &sc.file.churn {
+            Some(spec) => {
+                let (c, published) = churn::Churn::new(spec, n, seed);
+                (Some(c), published)
+            }
+            None => (None, vec![true; n]),
+        };
+        let mut policy = Policy::new(kind, seed, hops.clone(), &up, params);
         policy.hops_changed(&up);
         Simulation {
             sc,
             kind,
             seed,
             policy,
+            specs: hops,
+            churn,
             capacity: sc.hop_capacity.clone(),
             up,
             hop_active: vec![0; n],
@@ -250,6 +270,36 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// The directory changed: retired hops vanish, new ones are up and
+    /// published (steerer's controller gets the new pool, new hops fresh).
+    fn apply_churn(&mut self, now: u64) {
+        let Some(change) = self.churn.as_mut().and_then(|c| c.due(now)) else {
+            return;
+        };
+        for &h in &change.retired {
+            self.up[h as usize] = false;
+        }
+        for &h in &change.added {
+            self.up[h as usize] = true;
+        }
+        self.policy.hops_changed(&self.up);
+        let (up, specs) = (&self.up, &self.specs);
+        let added: std::collections::HashSet<u32> = change.added.iter().copied().collect();
+        if let Some(s) = self.policy.steerer() {
+            let pool = (0..specs.len())
+                .filter(|&h| up[h])
+                .map(|h| HopSpec {
+                    fresh: added.contains(&(h as u32)),
+                    ..specs[h].clone()
+                })
+                .collect();
+            s.pool_changed(now, pool);
+        }
+        for i in 0..self.conns.len() {
+            self.refresh_flowing(i);
+        }
+    }
+
     fn run(mut self) -> RunResult {
         let f = &self.sc.file;
         let step = f.step_ms * 1_000_000;
@@ -281,6 +331,7 @@ impl<'a> Simulation<'a> {
                 break;
             }
             self.apply_events(now, now + step);
+            self.apply_churn(now);
             self.move_data(now, step);
             now += step;
             self.timers(now);
@@ -329,9 +380,13 @@ impl<'a> Simulation<'a> {
         let Some(s) = self.policy.steerer() else {
             return;
         };
-        let (shares, resets) = s.tick(now, &flows);
+        let (shares, resets) = s.tick(now, &flows, self.up.len());
         self.take_exclusions();
-        self.result.weights.push((now, shares));
+        // Per-tick shares of every hop are chart data; a pool of 100,000
+        // hops would make them gigabytes.
+        if shares.len() <= WEIGHT_HISTORY_MAX_HOPS {
+            self.result.weights.push((now, shares));
+        }
         if resets.is_empty() {
             return;
         }

@@ -84,7 +84,15 @@ pub struct SteererPolicy {
 }
 
 impl Policy {
-    pub fn new(kind: PolicyKind, seed: u64, hops: Vec<HopSpec>, params: Params) -> Policy {
+    /// `published[h]`: hop `h` is in the pool at the start (steerer's
+    /// controller is told of those only).
+    pub fn new(
+        kind: PolicyKind,
+        seed: u64,
+        hops: Vec<HopSpec>,
+        published: &[bool],
+        params: Params,
+    ) -> Policy {
         let hash_key = [
             seed ^ 0x5bd1_e995_0000_0001,
             seed.rotate_left(32) ^ 0x2545_f491,
@@ -99,18 +107,16 @@ impl Policy {
                 up_list: Vec::new(),
             },
             PolicyKind::Steerer => {
-                let hops = hops
+                let names: Vec<String> = hops.iter().map(|h| h.name.clone()).collect();
+                let pool = hops
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, spec)| ControllerHop {
-                        spec,
-                        id: i as u32,
-                        accepts: PortSet::all(),
-                        usable: true,
-                        admin: crate::policy::Admin::Active,
-                    })
+                    .zip(published)
+                    .filter(|(_, &p)| p)
+                    .map(|(spec, _)| pool_hop(spec))
                     .collect();
-                Policy::Steerer(Box::new(SteererPolicy::new(hops, params, hash_key)))
+                Policy::Steerer(Box::new(SteererPolicy::with_names(
+                    pool, &names, params, hash_key,
+                )))
             }
             PolicyKind::Oracle => Policy::Oracle,
         }
@@ -186,18 +192,40 @@ impl Policy {
     }
 }
 
+/// A hop of a simulated pool: every port, up, active, no id yet.
+fn pool_hop(spec: HopSpec) -> ControllerHop {
+    ControllerHop {
+        spec,
+        id: None,
+        accepts: PortSet::all(),
+        usable: true,
+        admin: crate::policy::Admin::Active,
+    }
+}
+
 impl SteererPolicy {
     /// The controller over `hops`, its first decisions written into a
     /// fresh model of the data plane keyed with `hash_key` (as the daemon
     /// does before it attaches).
     pub fn new(hops: Vec<ControllerHop>, params: Params, hash_key: [u64; 2]) -> SteererPolicy {
+        let names: Vec<String> = hops.iter().map(|h| h.spec.name.clone()).collect();
+        Self::with_names(hops, &names, params, hash_key)
+    }
+
+    /// [`Self::new`] where the simulated network's hops are `names` (a
+    /// pool that changes draws from them).
+    pub fn with_names(
+        hops: Vec<ControllerHop>,
+        names: &[String],
+        params: Params,
+        hash_key: [u64; 2],
+    ) -> SteererPolicy {
         let slot_count = params.slot_count;
-        let hop_ids = hops.iter().map(|h| h.id as usize + 1).max().unwrap_or(0);
         let mut controller = Controller::new(hops, params);
         // The simulated gateway starts at time 0 with empty maps.
         controller.handle_start(0, &[], &[]);
         let mut s = SteererPolicy {
-            dataplane: ModelDataplane::new(hash_key, slot_count, hop_ids),
+            dataplane: ModelDataplane::new(hash_key, slot_count, names),
             applied: Applied::default(),
             new_exclusions: Vec::new(),
             controller,
@@ -207,20 +235,35 @@ impl SteererPolicy {
         s
     }
 
-    /// One tick over the flow table as the simulator holds it. Returns the
-    /// hop shares of the class table and the flows the controller reset
-    /// (their senders retry at once).
+    /// One tick over the flow table as the simulator holds it (each
+    /// flow's `hop` the simulated hop: it is given the data plane's id of
+    /// it, as the kernel's table holds). Returns the class table's share
+    /// of each of the `hops` simulated hops and the flows the controller
+    /// reset (their senders retry at once).
     pub fn tick(
         &mut self,
         now_ns: u64,
         flows: &[(FlowKey, FlowValue)],
+        hops: usize,
     ) -> (Vec<f64>, Vec<FlowKey>) {
-        let d = self.handle_tick(now_ns, flows);
-        let shares = d
-            .report
-            .as_ref()
-            .map(|r| r.hops.iter().map(|h| h.share).collect())
-            .unwrap_or_default();
+        let table: Vec<(FlowKey, FlowValue)> = flows
+            .iter()
+            .filter_map(|(k, v)| {
+                let hop = self.dataplane.id_of(v.hop)?;
+                Some((*k, FlowValue { hop, ..*v }))
+            })
+            .collect();
+        let d = self.handle_tick(now_ns, &table);
+        let mut shares = vec![0.0; hops];
+        if let Some(r) = &d.report {
+            for (h, report) in self.controller.hops().iter().zip(&r.hops) {
+                if let Some(i) = self.dataplane.hop_named(&h.spec.name) {
+                    if let Some(s) = shares.get_mut(i as usize) {
+                        *s = report.share;
+                    }
+                }
+            }
+        }
         (shares, self.dataplane.take_resets())
     }
 
@@ -234,10 +277,20 @@ impl SteererPolicy {
     }
 
     /// A hop's link went up or down (written into the model at once).
-    pub fn handle_link(&mut self, now_ns: u64, id: u32, usable: bool) -> Decisions {
-        let d = self.controller.handle_link(now_ns, id, usable);
+    pub fn handle_link(&mut self, now_ns: u64, name: &str, usable: bool) -> Decisions {
+        let d = self.controller.handle_link(now_ns, name, usable);
         self.apply(&d);
         d
+    }
+
+    /// The pool is now `hops` (a changed directory): a controller of the
+    /// new pool takes over as at the daemon's reload.
+    pub fn pool_changed(&mut self, _now_ns: u64, hops: Vec<HopSpec>) {
+        let params = self.controller.engine().params().clone();
+        let pool = hops.into_iter().map(pool_hop).collect();
+        let old = std::mem::replace(&mut self.controller, Controller::new(pool, params));
+        let (_, d) = self.controller.handle_reload(old);
+        self.apply(&d);
     }
 
     /// The controller's timeout passed with no tick due.
@@ -251,12 +304,11 @@ impl SteererPolicy {
         // The model's writes cannot fail.
         let _ = apply(&mut self.dataplane, &mut self.applied, d);
         for e in &d.events {
-            if let Event::Excluded {
-                hop_index, dest, ..
-            } = e
-            {
+            if let Event::Excluded { hop, dest, .. } = e {
                 let now = d.report.as_ref().map_or(0, |r| r.now_ns);
-                self.new_exclusions.push((*hop_index, *dest, now));
+                if let Some(h) = self.dataplane.hop_named(hop) {
+                    self.new_exclusions.push((h, *dest, now));
+                }
             }
         }
     }

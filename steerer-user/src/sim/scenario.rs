@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::workload::FlowSizeCdf;
 
 /// Hops a scenario may have.
-pub const MAX_SIM_HOPS: usize = 20_000;
+pub const MAX_SIM_HOPS: usize = 200_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -148,6 +148,14 @@ pub struct ScenarioFile {
     /// steerer's max share (SPEC 3; default 0.5), to compare values.
     #[serde(default)]
     pub max_share: Option<f64>,
+    /// Data-plane hop ids steerer's tables can name at once (default the
+    /// data plane's `MAX_HOPS`): a pool larger than this is steered
+    /// through its window members only.
+    #[serde(default)]
+    pub hop_ids: Option<u32>,
+    /// The pool changes over the run (a live directory).
+    #[serde(default)]
+    pub churn: Option<super::churn::ChurnSpec>,
 }
 
 /// A validated scenario, flow sizes loaded.
@@ -231,6 +239,21 @@ impl Scenario {
         if file.max_share.is_some_and(|m| !(m > 0.0 && m <= 1.0)) {
             return Err(invalid("max_share", "must be in (0, 1]".into()));
         }
+        let max_ids = steerer_common::limits::MAX_HOPS;
+        if file.hop_ids.is_some_and(|n| n == 0 || n > max_ids) {
+            return Err(invalid("hop_ids", format!("must be 1..={max_ids}")));
+        }
+        if let Some(c) = &file.churn {
+            if !(c.every_secs.is_finite() && c.every_secs >= step_s) {
+                return Err(invalid(
+                    "churn.every_secs",
+                    "must be at least one step".into(),
+                ));
+            }
+            if !(c.fraction.is_finite() && c.fraction > 0.0 && c.fraction < 1.0) {
+                return Err(invalid("churn.fraction", "must be in (0, 1)".into()));
+            }
+        }
         let mut hop_capacity = Vec::new();
         let mut hop_claim = Vec::new();
         let mut hop_operator = Vec::new();
@@ -264,6 +287,17 @@ impl Scenario {
                     hop_capacity.len()
                 ),
             ));
+        }
+        if let Some(c) = &file.churn {
+            if c.unpublished as usize >= hop_capacity.len() {
+                return Err(invalid(
+                    "churn.unpublished",
+                    format!(
+                        "must leave some of the {} hops published",
+                        hop_capacity.len()
+                    ),
+                ));
+            }
         }
         for e in &file.events {
             if e.hop as usize >= hop_capacity.len() {
