@@ -7,27 +7,13 @@ use steerer_common::{
 };
 
 use super::*;
-use crate::portsets::PortSet;
 
 const SEC: u64 = 1_000_000_000;
 
 fn hops(n: usize) -> Vec<ControllerHop> {
+    // Ids unlike positions: 10, 11, ...
     (0..n)
-        .map(|i| ControllerHop {
-            spec: HopSpec {
-                name: format!("h{i}"),
-                initial_estimate: 1e8,
-                operator: None,
-                subnet: None,
-                fresh: false,
-                latency_ms: None,
-            },
-            // Ids unlike positions: 10, 11, ...
-            id: Some(10 + i as u32),
-            accepts: PortSet::all(),
-            usable: true,
-            admin: crate::policy::Admin::Active,
-        })
+        .map(|i| test_support::hop(&format!("h{i}"), Some(10 + i as u32), 1e8))
         .collect()
 }
 
@@ -41,16 +27,7 @@ fn params() -> Params {
 }
 
 fn key(dst: u8, dport: u16, sport: u16) -> FlowKey {
-    let mut k = FlowKey {
-        src_port: sport,
-        dst_port: dport,
-        proto: 6,
-        family: 4,
-        ..FlowKey::default()
-    };
-    k.src_addr[..4].copy_from_slice(&[198, 18, 0, 2]);
-    k.dst_addr[..4].copy_from_slice(&[198, 19, 0, dst]);
-    k
+    test_support::flow_key(6, dst, dport, sport)
 }
 
 fn flow(hop: u32, bytes: u64, reply: u64, first: u64, last: u64) -> FlowValue {

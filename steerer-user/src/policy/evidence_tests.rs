@@ -7,7 +7,6 @@ use steerer_common::{flow::DestKey, FlowKey, FlowValue};
 
 use super::engine_tests::{hops, params, sample, slots_of, SEC};
 use super::*;
-use crate::portsets::PortSet;
 
 /// `n` flows on `hop` that never got a reply, of weak evidence or not.
 fn unanswered(hop: u32, n: u32, weak: bool, key_base: u32) -> Vec<FlowSample<u32>> {
@@ -75,20 +74,7 @@ fn unanswered_tcp_still_takes_a_hop_out_within_one_tick() {
 
 fn controller(n: usize) -> Controller {
     let hops = (0..n)
-        .map(|i| ControllerHop {
-            spec: HopSpec {
-                name: format!("h{i}"),
-                initial_estimate: 1e8,
-                operator: None,
-                subnet: None,
-                fresh: false,
-                latency_ms: None,
-            },
-            id: Some(i as u32),
-            accepts: PortSet::all(),
-            usable: true,
-            admin: crate::policy::Admin::Active,
-        })
+        .map(|i| test_support::hop(&format!("h{i}"), Some(i as u32), 1e8))
         .collect();
     Controller::new(
         hops,
@@ -101,16 +87,7 @@ fn controller(n: usize) -> Controller {
 }
 
 fn udp(dst: u8, sport: u16) -> FlowKey {
-    let mut k = FlowKey {
-        src_port: sport,
-        dst_port: 443,
-        proto: 17,
-        family: 4,
-        ..FlowKey::default()
-    };
-    k.src_addr[..4].copy_from_slice(&[198, 18, 0, 2]);
-    k.dst_addr[..4].copy_from_slice(&[198, 19, 0, dst]);
-    k
+    test_support::flow_key(17, dst, 443, sport)
 }
 
 fn value(hop: u32, reply: bool) -> FlowValue {

@@ -7,27 +7,13 @@ use std::collections::BTreeMap;
 use steerer_common::{FlowKey, FlowValue};
 
 use super::*;
-use crate::portsets::PortSet;
 
 const SEC: u64 = 1_000_000_000;
 const IDS: u32 = 8;
 
 fn pool(n: usize) -> Vec<ControllerHop> {
     (0..n)
-        .map(|i| ControllerHop {
-            spec: HopSpec {
-                name: format!("p{i}"),
-                initial_estimate: 1e7,
-                operator: None,
-                subnet: None,
-                fresh: false,
-                latency_ms: None,
-            },
-            id: None,
-            accepts: PortSet::all(),
-            usable: true,
-            admin: Admin::Active,
-        })
+        .map(|i| test_support::hop(&format!("p{i}"), None, 1e7))
         .collect()
 }
 
@@ -42,16 +28,7 @@ fn params() -> Params {
 }
 
 fn key(sport: u16) -> FlowKey {
-    let mut k = FlowKey {
-        src_port: sport,
-        dst_port: 443,
-        proto: 6,
-        family: 4,
-        ..FlowKey::default()
-    };
-    k.src_addr[..4].copy_from_slice(&[198, 18, 0, 2]);
-    k.dst_addr[..4].copy_from_slice(&[198, 19, 0, (sport % 200) as u8]);
-    k
+    test_support::flow_key(6, (sport % 200) as u8, 443, sport)
 }
 
 /// Every id a table names is held by a pool hop the decision lists, and

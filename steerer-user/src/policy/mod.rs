@@ -66,6 +66,8 @@ mod evidence_tests;
 #[cfg(test)]
 #[path = "reload_tests.rs"]
 mod reload_tests;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 #[path = "id_pool_tests.rs"]

@@ -5,25 +5,11 @@
 use steerer_common::{flow::DestKey, FlowKey, FlowValue};
 
 use super::*;
-use crate::portsets::PortSet;
 
 const SEC: u64 = 1_000_000_000;
 
 fn hop(name: &str, id: u32) -> ControllerHop {
-    ControllerHop {
-        spec: HopSpec {
-            name: name.into(),
-            initial_estimate: 1e7,
-            operator: None,
-            subnet: None,
-            fresh: false,
-            latency_ms: None,
-        },
-        id: Some(id),
-        accepts: PortSet::all(),
-        usable: true,
-        admin: crate::policy::Admin::Active,
-    }
+    test_support::hop(name, Some(id), 1e7)
 }
 
 fn params() -> Params {
@@ -36,16 +22,7 @@ fn params() -> Params {
 }
 
 fn key(dst: u8, sport: u16) -> FlowKey {
-    let mut k = FlowKey {
-        src_port: sport,
-        dst_port: 443,
-        proto: 6,
-        family: 4,
-        ..FlowKey::default()
-    };
-    k.src_addr[..4].copy_from_slice(&[198, 18, 0, 2]);
-    k.dst_addr[..4].copy_from_slice(&[198, 19, 0, dst]);
-    k
+    test_support::flow_key(6, dst, 443, sport)
 }
 
 fn value(id: u32, bytes: u64, reply: u64, last: u64) -> FlowValue {
