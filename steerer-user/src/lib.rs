@@ -5,6 +5,7 @@ pub mod apply;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod directory_server;
 pub mod hop_control;
 pub mod instance_lock;
 pub mod link_events;

@@ -5,11 +5,10 @@
 //! and the running pool stays.
 
 mod common;
-use common::{flow_hop, hop_id};
+use common::{directory_entries, flow_hop, hop_id, publish, Folder};
 
 use std::{
     net::{IpAddr, SocketAddr},
-    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -24,30 +23,6 @@ use steerer_user::dataplane::PinnedMaps;
 const PORT: u16 = 5001;
 const SIZE: u64 = 300_000;
 
-/// The directory's folder, removed also when the test fails.
-struct Folder(PathBuf);
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `[[hop]]` entries for the lab's hops `which`.
-fn entries(lab: &Lab, which: &[usize]) -> String {
-    let hops: Vec<(usize, f64)> = which.iter().map(|&i| (i, 100.0)).collect();
-    let text = lab.steerer_config_for(2, &hops);
-    text.split_once('\n')
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_default()
-}
-
-/// Replace the file at once (write aside, rename), as a publisher should.
-fn publish(path: &Path, text: &str) {
-    let tmp = path.with_extension("new");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
 #[test]
 fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     let lab = Lab::build(LabSpec::equal_hops(4)).expect("lab");
@@ -55,7 +30,7 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     let folder = Folder(std::env::temp_dir().join(format!("steerer-{}-directory", lab.prefix)));
     std::fs::create_dir_all(&folder.0).unwrap();
     let dir = folder.0.join("hops.toml");
-    publish(&dir, &entries(&lab, &[1]));
+    publish(&dir, &directory_entries(&lab, &[1]));
     let config = format!(
         "hop_directory = \"{}\"\n{}",
         dir.display(),
@@ -102,7 +77,7 @@ fn a_changing_directory_adds_and_removes_hops_without_moving_flows() {
     assert!(maps.slots(0).unwrap().contains(&hop1));
 
     // hop1 leaves, hop2 and hop3 join.
-    publish(&dir, &entries(&lab, &[2, 3]));
+    publish(&dir, &directory_entries(&lab, &[2, 3]));
     steerer
         .wait_log("reloaded", 1, Duration::from_secs(6))
         .unwrap();

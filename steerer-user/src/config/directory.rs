@@ -39,10 +39,15 @@ pub fn read_directory(path: &Path) -> Result<Vec<HopConfig>, ConfigError> {
         path: path.display().to_string(),
         source,
     })?;
-    let dir: HopDirectory = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    parse_directory(&text).map_err(|message| ConfigError::Parse {
         path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+        message,
+    })
+}
+
+/// The hops of a directory document (the parser's message on error).
+pub fn parse_directory(text: &str) -> Result<Vec<HopConfig>, String> {
+    let dir: HopDirectory = toml::from_str(text).map_err(|e| e.to_string())?;
     Ok(dir.hops)
 }
 

@@ -18,6 +18,8 @@ Configuration file (TOML), top-level keys, with their defaults:
   tcp_idle_secs = 1800       an idle TCP flow leaves the flow table (1..=604800)
   udp_idle_secs = 120        the same for UDP and every other protocol
   hop_directory              a file of more [[hop]] entries, watched while running
+  hop_directory_url          http:// URL polled (ETag) for it; each new version written there
+  hop_directory_poll_secs = 60  seconds between those polls
 Each [[hop]]:
   name                       unique; a hop is its name (ids and learned state follow it)
   interface                  where it is reached

@@ -8,7 +8,7 @@ use steerer_common::flow::HOP_NAME_MAX;
 use super::{invalid, ConfigError};
 
 /// What the data plane does to send a flow to a hop (SPEC 4.3).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum HopAction {
     /// Rewrite MACs for the next hop, decrement TTL, send out of `interface`.
@@ -34,7 +34,7 @@ pub enum HopState {
 }
 
 /// One egress hop as the operator describes it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HopConfig {
     /// Unique name, used in logs and tables.
@@ -71,6 +71,12 @@ pub struct HopConfig {
     /// SIGHUP to drain or disable a hop while steering.
     #[serde(default)]
     pub state: HopState,
+    /// Directory data: the hop's round-trip times to shared landmark
+    /// servers, milliseconds by landmark name (`steerer directory serve`
+    /// answers a client's own times with the hops nearest it). The daemon
+    /// does not use them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks_ms: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl HopConfig {

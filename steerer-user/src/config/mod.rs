@@ -40,6 +40,8 @@ pub const DEFAULT_LINK_HOLD_DOWN_SECS: u64 = 10;
 /// conntrack gives an answered UDP stream).
 pub const DEFAULT_TCP_IDLE_SECS: u64 = 1800;
 pub const DEFAULT_UDP_IDLE_SECS: u64 = 120;
+/// Seconds between polls of `hop_directory_url`.
+pub const DEFAULT_DIRECTORY_POLL_SECS: u64 = 60;
 /// Longest idle timeout: a week.
 pub const MAX_IDLE_SECS: u64 = 7 * 86_400;
 /// Largest K and T: an hour. Beyond that a gateway does not steer, it
@@ -125,6 +127,15 @@ pub struct Config {
     /// next to this file). See `directory.rs`.
     #[serde(default)]
     pub hop_directory: Option<String>,
+    /// An HTTP URL the daemon polls for the hop directory (with the ETag
+    /// of the last answer: an unchanged directory costs no body); each
+    /// new version is checked and written to `hop_directory`, which stays
+    /// what the daemon reads (and what a restart starts from).
+    #[serde(default)]
+    pub hop_directory_url: Option<String>,
+    /// Seconds between polls of `hop_directory_url`.
+    #[serde(default = "default_directory_poll")]
+    pub hop_directory_poll_secs: u64,
     #[serde(rename = "hop", default)]
     pub hops: Vec<HopConfig>,
 }
@@ -156,6 +167,9 @@ fn default_tcp_idle() -> u64 {
 fn default_udp_idle() -> u64 {
     DEFAULT_UDP_IDLE_SECS
 }
+fn default_directory_poll() -> u64 {
+    DEFAULT_DIRECTORY_POLL_SECS
+}
 fn default_window() -> usize {
     4
 }
@@ -186,7 +200,10 @@ impl Config {
             other => other,
         })?;
         if let Some(dir) = config.directory_file(path) {
-            config.hops.extend(directory::read_directory(&dir)?);
+            // A polled directory not fetched yet is empty until it is.
+            if config.hop_directory_url.is_none() || dir.exists() {
+                config.hops.extend(directory::read_directory(&dir)?);
+            }
         }
         config.validate(interface_exists)?;
         Ok(config)
@@ -288,6 +305,26 @@ impl Config {
         if !(self.max_operator_share > 0.0 && self.max_operator_share <= 1.0) {
             return Err(invalid("max_operator_share", "must be in (0, 1]"));
         }
+        if let Some(url) = &self.hop_directory_url {
+            if self.hop_directory.is_none() {
+                return Err(invalid(
+                    "hop_directory_url",
+                    "needs hop_directory: the file each fetched version is written to",
+                ));
+            }
+            if !url.starts_with("http://") {
+                return Err(invalid(
+                    "hop_directory_url",
+                    format!("{url:?}: only http:// URLs are fetched (no TLS client yet); for https, fetch it with another tool into hop_directory"),
+                ));
+            }
+            if self.hop_directory_poll_secs == 0 {
+                return Err(invalid(
+                    "hop_directory_poll_secs",
+                    "must be at least 1 second",
+                ));
+            }
+        }
         if self.hops.is_empty() {
             return Err(invalid("hop", "at least one [[hop]] is required"));
         }
@@ -333,7 +370,8 @@ impl Config {
     /// Slots per class table, prime (Maglev's permutations only visit
     /// every slot of a prime table): `slot_count` rounded up to the next
     /// prime, with a note saying so when it was not one; by default the
-    /// smallest prime >= 100 x hops (at least 101).
+    /// smallest prime >= 100 x hops (at least 101; the hops a table can
+    /// name, at most `MAX_SLOT_COUNT`).
     pub fn effective_slot_count(&self) -> (u32, Option<String>) {
         match self.slot_count {
             Some(n) => {
@@ -343,7 +381,11 @@ impl Config {
                 });
                 (p, note)
             }
-            None => (next_prime((self.hops.len() as u32 * 100).max(101)), None),
+            None => {
+                // A table names at most MAX_HOPS hops; MAX_SLOT_COUNT is prime.
+                let named = self.hops.len().min(MAX_HOPS as usize) as u32;
+                (next_prime((named * 100).max(101)).min(MAX_SLOT_COUNT), None)
+            }
         }
     }
 

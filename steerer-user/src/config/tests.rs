@@ -244,3 +244,46 @@ fn hold_down_and_idle_timeouts_have_defaults_and_bounds() {
         assert_eq!(field_of(c.validate(&exists).unwrap_err()), field, "{line}");
     }
 }
+
+#[test]
+fn a_pool_larger_than_the_hop_ids_is_valid_and_its_tables_fit_the_data_plane() {
+    let mut text = String::from("tick_secs = 2\n");
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "[[hop]]\nname = \"h{i}\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
+             estimated_speed_mbit = 10\nestimated_capacity_mbit = 10\n"
+        ));
+    }
+    let c = Config::parse(&text).unwrap();
+    c.validate(&exists).unwrap();
+    // 100 slots for each of the 1,024 hops a table can name: more than the
+    // largest table, so the largest (a prime).
+    assert_eq!(c.effective_slot_count(), (MAX_SLOT_COUNT, None));
+}
+
+#[test]
+fn a_polled_directory_needs_its_file_and_plain_http() {
+    let with = |keys: &str| {
+        let c = Config::parse(&format!(
+            "{keys}\n{}",
+            GOOD.trim_start_matches("\ntick_secs = 2\n")
+        ))
+        .unwrap();
+        c.validate(&exists).map_err(field_of)
+    };
+    assert_eq!(
+        with("hop_directory_url = \"http://198.18.0.1:8470/hops\""),
+        Err("hop_directory_url".to_string())
+    );
+    assert_eq!(
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"https://198.18.0.1/hops\""),
+        Err("hop_directory_url".to_string())
+    );
+    assert_eq!(
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"http://198.18.0.1/h\"\nhop_directory_poll_secs = 0"),
+        Err("hop_directory_poll_secs".to_string())
+    );
+    assert!(
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"http://198.18.0.1/h\"").is_ok()
+    );
+}

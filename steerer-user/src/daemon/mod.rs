@@ -4,6 +4,7 @@
 //! steering: a failed tick is logged and retried at the next.
 
 pub mod adapter;
+mod directory_fetch;
 pub mod hops;
 mod reload;
 pub mod setup;
@@ -179,7 +180,11 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         pins = %s.pin_dir.display(),
         "steering"
     );
+    let fetcher = start_directory_fetch(&opts, &config)?;
     let last = run_loop(&opts, &handle, &mut s, &mut sigterm, &mut sighup).await;
+    if let Some(f) = fetcher {
+        f.abort();
+    }
     if let Some(st) = last {
         let total: u64 = st.hops.iter().map(|h| h.failed_total).sum();
         println!(
@@ -188,6 +193,24 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
         );
     }
     shutdown(s, opts.keep_pins)
+}
+
+/// `hop_directory_url`: its poller, in the background (the URL and its
+/// file as started; a reload does not change them).
+fn start_directory_fetch(
+    opts: &RunOptions,
+    config: &Config,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let (Some(url), Some(path)) = (
+        &config.hop_directory_url,
+        config.directory_file(&opts.config),
+    ) else {
+        return Ok(None);
+    };
+    let fetcher = directory_fetch::DirectoryFetcher::new(url, path)?;
+    let every = Duration::from_secs(config.hop_directory_poll_secs);
+    info!(url = %url, every_secs = config.hop_directory_poll_secs, "polling the hop directory");
+    Ok(Some(tokio::spawn(fetcher.run(every))))
 }
 
 /// Tick until a signal; returns the last tick's status. Between ticks,

@@ -21,3 +21,29 @@ pub fn flow_hop(maps: &PinnedMaps, src_port: u16, dst_port: u16) -> Option<u32> 
         .find(|(k, _)| k.src_port == src_port && k.dst_port == dst_port)
         .map(|(_, v)| v.hop)
 }
+
+/// A test's folder, removed also when the test fails.
+pub struct Folder(pub std::path::PathBuf);
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `[[hop]]` entries (a hop directory's document) for the lab's hops
+/// `which`, each claiming 100 Mbit/s.
+pub fn directory_entries(lab: &steerer_lab::Lab, which: &[usize]) -> String {
+    let hops: Vec<(usize, f64)> = which.iter().map(|&i| (i, 100.0)).collect();
+    let text = lab.steerer_config_for(2, &hops);
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default()
+}
+
+/// Replace the file at once (write aside, rename), as a publisher should.
+pub fn publish(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}

@@ -173,6 +173,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A hop directory over HTTP, for labs and small deployments.
+    Directory {
+        #[command(subcommand)]
+        action: DirectoryVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryVerb {
+    /// Serve a hop file (the `[[hop]]` document a daemon's `hop_directory`
+    /// reads) until SIGINT/SIGTERM: `GET /hops` answers the document with
+    /// an ETag (`If-None-Match` with the current one: 304, no body);
+    /// `POST /nearest` with `{"landmarks_ms": {"NAME": ms, ...}, "n": N}`
+    /// answers the N hops whose `landmarks_ms` are most like the client's
+    /// (root mean square difference over the landmarks both measured). The
+    /// file is read again when it changes; one that does not parse keeps
+    /// the last good version served.
+    Serve {
+        /// The hop file.
+        #[arg(long)]
+        hops: PathBuf,
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8470")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// The error and its causes, "a: b: c", each said once: a library error
@@ -287,6 +312,9 @@ fn real_main() -> Result<()> {
             policies,
             seeds: None,
         } => simulate(&scenario, seed, out.as_deref(), &policies),
+        Command::Directory {
+            action: DirectoryVerb::Serve { hops, listen },
+        } => steerer_user::directory_server::serve(hops, listen),
         Command::Stats { iface, json } => {
             let maps = PinnedMaps::open(&iface)?;
             let stats = maps.stats().context("reading STATS")?;

@@ -1,0 +1,105 @@
+//! `hop_directory_url`: the hop directory from an HTTP server (such as
+//! `steerer directory serve`), polled every `hop_directory_poll_secs`
+//! with the ETag of the last answer, so an unchanged directory costs a
+//! `304` and no body. A new version is parsed first (one that does not
+//! parse is logged and not written), then written to `hop_directory`
+//! aside and renamed over it: the daemon's per-tick check of that file
+//! applies it as a reload, and a restart starts from the last version
+//! fetched. A failed poll is logged and tried again at the next one.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context as _, Result};
+use http_body_util::{BodyExt as _, Empty};
+use hyper::{body::Bytes, header, StatusCode, Uri};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use tracing::{debug, info, warn};
+
+/// Largest directory document taken (bytes).
+const MAX_DOCUMENT: usize = 256 << 20;
+
+/// What one poll found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fetched {
+    Unchanged,
+    /// A new version, written; its hop count.
+    Written(usize),
+}
+
+pub struct DirectoryFetcher {
+    url: Uri,
+    path: PathBuf,
+    etag: Option<String>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+}
+
+impl DirectoryFetcher {
+    pub fn new(url: &str, path: PathBuf) -> Result<DirectoryFetcher> {
+        let url: Uri = url
+            .parse()
+            .with_context(|| format!("hop_directory_url {url:?}"))?;
+        Ok(DirectoryFetcher {
+            url,
+            path,
+            etag: None,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        })
+    }
+
+    /// One poll.
+    pub async fn poll(&mut self) -> Result<Fetched> {
+        let mut req = hyper::Request::get(self.url.clone());
+        if let Some(tag) = &self.etag {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        let req = req.body(Empty::new()).context("building the request")?;
+        let resp = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+            .await
+            .context("no answer within 30 s")?
+            .context("request failed")?;
+        let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::Unchanged);
+        }
+        if status != StatusCode::OK {
+            bail!("answered {status}");
+        }
+        let etag = resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_DOCUMENT)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+            .to_bytes();
+        let text = std::str::from_utf8(&body).context("the document is not UTF-8")?;
+        let hops = crate::config::directory::parse_directory(text)
+            .map_err(|e| anyhow::anyhow!("the document does not parse: {e}"))?;
+        let tmp = self.path.with_extension("fetched");
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("renaming {} over {}", tmp.display(), self.path.display()))?;
+        self.etag = etag;
+        Ok(Fetched::Written(hops.len()))
+    }
+
+    /// Poll every `every` until dropped (spawned by the daemon).
+    pub async fn run(mut self, every: Duration) {
+        loop {
+            match self.poll().await {
+                Ok(Fetched::Unchanged) => debug!(url = %self.url, "hop directory unchanged"),
+                Ok(Fetched::Written(hops)) => info!(
+                    url = %self.url, hops, file = %self.path.display(),
+                    "hop directory fetched: a new version, applied at the next tick"
+                ),
+                Err(e) => warn!(
+                    url = %self.url, error = %format!("{e:#}"),
+                    "fetching the hop directory failed; the last version stays, tried again at the next poll"
+                ),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
