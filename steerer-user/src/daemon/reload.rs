@@ -80,6 +80,14 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);
     let (summary, decisions) = s.adapter.controller.handle_reload(old);
+    for h in decisions.hops.iter().filter(|h| !h.pooled) {
+        if summary.removed.contains(&h.name) {
+            warn!(
+                hop = %h.name, id = h.id,
+                "hop no longer configured: its established flows drain on it, no new flows"
+            );
+        }
+    }
     s.adapter.entries = setup::hop_entries(&resolved);
     for r in &resolved {
         // Every entry is written again (a hop's way out may have changed).
