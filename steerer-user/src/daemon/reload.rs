@@ -7,6 +7,8 @@
 //! (`Controller::handle_reload`). The slot count, the interface and the
 //! attach mode stay as started (they take effect at the next start).
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Result;
 use tracing::{info, warn};
 
@@ -73,9 +75,10 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let params = config.params(setup::enumeration_seed(&hash_key));
     // Ids are the running controller's, by name (`handle_reload`).
     let mut hops = setup::controller_hops(&config, &resolved, &vec![None; resolved.len()]);
+    let running: HashSet<&str> = s.hops.iter().map(|r| r.name.as_str()).collect();
     for h in &mut hops {
         // Not seen before (SPEC 5.4): windows take it before others.
-        h.spec.fresh = !s.hops.iter().any(|r| r.name == h.spec.name);
+        h.spec.fresh = !running.contains(h.spec.name.as_str());
     }
     let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);
@@ -118,16 +121,16 @@ async fn resolve_changed(
     config: &Config,
     running: &[ResolvedHop],
 ) -> Result<Vec<ResolvedHop>> {
+    // By name: a pool may hold many thousands of hops.
+    let by_name: HashMap<&str, &ResolvedHop> =
+        running.iter().map(|r| (r.name.as_str(), r)).collect();
     let mut out = Vec::with_capacity(config.hops.len());
     for h in &config.hops {
-        let same = running.iter().find(|r| {
-            r.name == h.name
-                && r.interface == h.interface
-                && r.next_hop == h.next_hop
-                && r.mark == h.mark
-        });
+        let same = by_name
+            .get(h.name.as_str())
+            .filter(|r| r.interface == h.interface && r.next_hop == h.next_hop && r.mark == h.mark);
         match same {
-            Some(r) => out.push(r.clone()),
+            Some(r) => out.push((*r).clone()),
             None => out.extend(hops::resolve_all(handle, std::slice::from_ref(h)).await?),
         }
     }

@@ -3,7 +3,11 @@
 //! and attach. Any error here is fatal, and what this start created is
 //! removed again (pins of an earlier run are left as they were).
 
-use std::{collections::HashMap, net::IpAddr, path::PathBuf};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    path::PathBuf,
+};
 
 use anyhow::{bail, Context as _, Result};
 use steerer_common::{
@@ -203,19 +207,21 @@ pub(super) fn pinned_ids(
             *n += 1;
         }
     }
+    let id_of: HashMap<&str, u32> = previous.iter().map(|(i, n)| (n.as_str(), *i)).collect();
     let held: Vec<Option<u32>> = config
         .hops
         .iter()
-        .map(|h| previous.iter().find(|(_, n)| *n == h.name).map(|(i, _)| *i))
+        .map(|h| id_of.get(h.name.as_str()).copied())
         .collect();
     for (h, id) in config.hops.iter().zip(&held) {
         if let Some(id) = id {
             info!(hop = %h.name, id, "hop keeps its id");
         }
     }
+    let configured: HashSet<u32> = held.iter().flatten().copied().collect();
     let mut draining = Vec::new();
     for id in 0..MAX_HOPS {
-        if referenced[id as usize] == 0 || held.contains(&Some(id)) {
+        if referenced[id as usize] == 0 || configured.contains(&id) {
             continue;
         }
         let name = previous

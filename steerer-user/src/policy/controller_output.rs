@@ -126,19 +126,17 @@ impl Controller {
         after_read: bool,
     ) -> Decisions {
         let class = self.class_tables_of_hops();
-        let dests: Vec<(u64, Vec<u32>)> = match &report {
+        // Borrowed, not copied: `settle` below changes only the ids.
+        let (engine, dest_slots) = (&self.engine, &self.dests);
+        let dests: Vec<(u64, &[u32])> = match &report {
             Some(r) => r
                 .destination_tables
                 .iter()
-                .map(|d| (d.destination, d.table.clone()))
+                .map(|d| (d.destination, d.table.as_slice()))
                 .collect(),
-            None => self
-                .dests
+            None => dest_slots
                 .held()
-                .filter_map(|(d, _, _)| {
-                    let t = self.engine.table_for_destination(d)?;
-                    Some((d, t.to_vec()))
-                })
+                .filter_map(|(d, _, _)| Some((d, engine.table_for_destination(d)?)))
                 .collect(),
         };
         let mut wanted: Vec<u32> = class

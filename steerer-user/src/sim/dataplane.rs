@@ -168,6 +168,18 @@ impl SteeringTables for ModelDataplane {
     }
 }
 
+impl ModelDataplane {
+    /// Id `id` leads nowhere; its old hop's id is forgotten unless that
+    /// hop holds another one by now.
+    fn unbind(&mut self, id: u32) {
+        if let Some(old) = self.hop_of_id[id as usize].take() {
+            if self.id_of_hop.get(&old) == Some(&id) {
+                self.id_of_hop.remove(&old);
+            }
+        }
+    }
+}
+
 impl DataplaneWriter for ModelDataplane {
     type Error = Infallible;
 
@@ -176,10 +188,8 @@ impl DataplaneWriter for ModelDataplane {
             return Ok(());
         };
         *e = enabled;
+        self.unbind(id);
         let hop = self.names.get(name).copied();
-        if let Some(old) = self.hop_of_id[id as usize] {
-            self.id_of_hop.remove(&old);
-        }
         self.hop_of_id[id as usize] = hop;
         if let Some(h) = hop {
             self.id_of_hop.insert(h, id);
@@ -190,9 +200,7 @@ impl DataplaneWriter for ModelDataplane {
     fn clear_hop(&mut self, id: u32) -> Result<(), Infallible> {
         if let Some(e) = self.enabled.get_mut(id as usize) {
             *e = false;
-            if let Some(old) = self.hop_of_id[id as usize].take() {
-                self.id_of_hop.remove(&old);
-            }
+            self.unbind(id);
         }
         Ok(())
     }

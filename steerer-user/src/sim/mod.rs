@@ -28,6 +28,7 @@ mod conn;
 pub mod dataplane;
 pub mod flow_size;
 pub mod policies;
+mod pool_events;
 pub mod results;
 pub mod scenario;
 pub mod seeds;
@@ -44,7 +45,6 @@ use conn::{flow_key, value_of, Conn};
 pub use policies::PolicyKind;
 use policies::{Attempt, NetView, Policy};
 pub use results::{RunResult, Summary};
-use scenario::EventKind;
 pub use scenario::Scenario;
 use workload::{Arrival, Workload};
 
@@ -247,59 +247,6 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn apply_events(&mut self, from: u64, to: u64) {
-        let mut changed = false;
-        for e in &self.sc.file.events {
-            let at = (e.at_secs * 1e9) as u64;
-            if at < from || at >= to {
-                continue;
-            }
-            match e.kind {
-                EventKind::Disappear => self.up[e.hop as usize] = false,
-                EventKind::Slow => {
-                    self.capacity[e.hop as usize] = e.mbit.unwrap_or(1.0) * 125_000.0
-                }
-            }
-            changed = true;
-        }
-        if changed {
-            self.policy.hops_changed(&self.up);
-            for i in 0..self.conns.len() {
-                self.refresh_flowing(i);
-            }
-        }
-    }
-
-    /// The directory changed: retired hops vanish, new ones are up and
-    /// published (steerer's controller gets the new pool, new hops fresh).
-    fn apply_churn(&mut self, now: u64) {
-        let Some(change) = self.churn.as_mut().and_then(|c| c.due(now)) else {
-            return;
-        };
-        for &h in &change.retired {
-            self.up[h as usize] = false;
-        }
-        for &h in &change.added {
-            self.up[h as usize] = true;
-        }
-        self.policy.hops_changed(&self.up);
-        let (up, specs) = (&self.up, &self.specs);
-        let added: std::collections::HashSet<u32> = change.added.iter().copied().collect();
-        if let Some(s) = self.policy.steerer() {
-            let pool = (0..specs.len())
-                .filter(|&h| up[h])
-                .map(|h| HopSpec {
-                    fresh: added.contains(&(h as u32)),
-                    ..specs[h].clone()
-                })
-                .collect();
-            s.pool_changed(now, pool);
-        }
-        for i in 0..self.conns.len() {
-            self.refresh_flowing(i);
-        }
-    }
-
     fn run(mut self) -> RunResult {
         let f = &self.sc.file;
         let step = f.step_ms * 1_000_000;
@@ -380,7 +327,7 @@ impl<'a> Simulation<'a> {
         let Some(s) = self.policy.steerer() else {
             return;
         };
-        let (shares, resets) = s.tick(now, &flows, self.up.len());
+        let (shares, resets) = s.tick(now, flows, self.up.len());
         self.take_exclusions();
         // Per-tick shares of every hop are chart data; a pool of 100,000
         // hops would make them gigabytes.

@@ -243,17 +243,18 @@ impl SteererPolicy {
     pub fn tick(
         &mut self,
         now_ns: u64,
-        flows: &[(FlowKey, FlowValue)],
+        mut flows: Vec<(FlowKey, FlowValue)>,
         hops: usize,
     ) -> (Vec<f64>, Vec<FlowKey>) {
-        let table: Vec<(FlowKey, FlowValue)> = flows
-            .iter()
-            .filter_map(|(k, v)| {
-                let hop = self.dataplane.id_of(v.hop)?;
-                Some((*k, FlowValue { hop, ..*v }))
-            })
-            .collect();
-        let d = self.handle_tick(now_ns, &table);
+        let dp = &self.dataplane;
+        flows.retain_mut(|(_, v)| match dp.id_of(v.hop) {
+            Some(id) => {
+                v.hop = id;
+                true
+            }
+            None => false,
+        });
+        let d = self.handle_tick(now_ns, &flows);
         let mut shares = vec![0.0; hops];
         if let Some(r) = &d.report {
             for (h, report) in self.controller.hops().iter().zip(&r.hops) {
