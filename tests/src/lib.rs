@@ -11,6 +11,7 @@ pub mod check;
 pub mod lab;
 pub mod live;
 pub mod netns;
+pub mod shaper;
 pub mod shootout;
 mod shootout_report;
 pub use shootout_report::report;

@@ -20,6 +20,15 @@ Configuration file (TOML), top-level keys, with their defaults:
   hop_directory              a file of more [[hop]] entries, watched while running
   hop_directory_url          http:// URL polled (ETag) for it; each new version written there
   hop_directory_poll_secs = 60  seconds between those polls
+[probe] (optional; active probes through each hop, off without it):
+  targets = [\"198.18.9.2\"]   probed through every hop (shared landmark servers)
+  kind = \"icmp\"              or \"tcp\" (connect; SYN-ACK or RST answers) or \"udp\" (echo)
+  port                       tcp/udp port; default 80 (tcp), 7 (udp)
+  interval_secs = 5          one round through each hop this often
+  timeout_ms = 1000          a probe's wait for its answer (<= the interval)
+  down_after_rounds = 2      unanswered rounds in a row that take a hop out
+  max_rounds_per_sec = 100   rounds started per second over all hops
+  mark_base, table_base, rule_priority   redirect hops' probe policy routes
 Each [[hop]]:
   name                       unique; a hop is its name (ids and learned state follow it)
   interface                  where it is reached
@@ -30,6 +39,7 @@ Each [[hop]]:
   exit_policy                \"accept 80,443\" or \"reject 25\"; default every port
   operator, latency_ms       diversity tag; round-trip time in ms (nearer preferred)
   state = \"active\"           or \"drain\" (no new flows) or \"disabled\" (no flows)
+  probe_targets              this hop's own probe targets (instead of [probe] targets)
 Signals: SIGINT/SIGTERM stop (and detach unless --keep-pins); SIGHUP reloads.";
 
 #[cfg(test)]
@@ -42,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_help_lists_the_defaults_the_config_has() {
-        let top = CONFIG_KEYS.split("Each [[hop]]").next().unwrap();
+        let top = CONFIG_KEYS.split("[probe]").next().unwrap();
         let mut checked = 0;
         for line in top.lines().skip(1) {
             let mut words = line.split_whitespace();
@@ -60,5 +70,32 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 12, "{checked} keys checked");
+    }
+
+    #[test]
+    fn the_help_lists_the_probe_defaults_the_config_has() {
+        let section = CONFIG_KEYS
+            .split("[probe]")
+            .nth(1)
+            .and_then(|s| s.split("Each [[hop]]").next())
+            .unwrap();
+        let base = "[probe]\ntargets = [\"198.18.9.2\"]\n";
+        let mut checked = 0;
+        for line in section.lines().skip(2) {
+            let mut words = line.split_whitespace();
+            let (Some(key), Some("="), Some(value)) = (words.next(), words.next(), words.next())
+            else {
+                continue;
+            };
+            let with = Config::parse(&format!("{base}{key} = {value}\n{HOP}"))
+                .unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
+            assert_eq!(
+                with,
+                Config::parse(&format!("{base}{HOP}")).unwrap(),
+                "{key}'s default is {value}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked} keys checked");
     }
 }

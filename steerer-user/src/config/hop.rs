@@ -77,6 +77,9 @@ pub struct HopConfig {
     /// does not use them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landmarks_ms: Option<std::collections::BTreeMap<String, f64>>,
+    /// Probe targets of this hop (instead of `[probe] targets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_targets: Option<Vec<IpAddr>>,
 }
 
 impl HopConfig {

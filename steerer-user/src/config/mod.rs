@@ -11,7 +11,9 @@ mod hop;
 use hop::validate_hop;
 pub mod directory;
 pub mod help;
+pub mod probe;
 pub use hop::{HopAction, HopConfig, HopState};
+pub use probe::{ProbeConfig, ProbeKind};
 
 /// Tick period K when the file does not say (SPEC section 3).
 pub const DEFAULT_TICK_SECS: u64 = 5;
@@ -136,6 +138,9 @@ pub struct Config {
     /// Seconds between polls of `hop_directory_url`.
     #[serde(default = "default_directory_poll")]
     pub hop_directory_poll_secs: u64,
+    /// Active probes through each hop; none without this section.
+    #[serde(default)]
+    pub probe: Option<ProbeConfig>,
     #[serde(rename = "hop", default)]
     pub hops: Vec<HopConfig>,
 }
@@ -353,6 +358,9 @@ impl Config {
         for (i, hop) in self.hops.iter().enumerate() {
             validate_hop(i, hop, &mut names, interface_exists)?;
         }
+        if let Some(p) = &self.probe {
+            p.validate(&self.hops)?;
+        }
         Ok(())
     }
 
@@ -408,6 +416,7 @@ impl Config {
             grow_after: self.grow_after,
             grow_by: self.grow_by,
             seed,
+            probe: self.probe.as_ref().map(ProbeConfig::params),
             ..crate::policy::Params::default()
         }
     }

@@ -287,3 +287,101 @@ fn a_polled_directory_needs_its_file_and_plain_http() {
         with("hop_directory = \"d.toml\"\nhop_directory_url = \"http://198.18.0.1/h\"").is_ok()
     );
 }
+
+mod probe_section {
+    use super::super::{Config, ProbeKind};
+
+    const HOPS: &str = "[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
+                        estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n\
+                        [[hop]]\nname = \"m\"\ninterface = \"eth2\"\naction = \"mark\"\nmark = 7\n\
+                        estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n";
+
+    fn check(probe: &str) -> Result<Config, String> {
+        let c = Config::parse(&format!("{probe}\n{HOPS}")).map_err(|e| e.to_string())?;
+        c.validate(&|_| true).map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn probes_are_off_without_the_section_and_on_with_it() {
+        let c = check("").unwrap();
+        assert!(c.probe.is_none() && c.params(0).probe.is_none());
+        let c = check("[probe]\ntargets = [\"198.18.9.2\"]\nkind = \"tcp\"\ninterval_secs = 2")
+            .unwrap();
+        let p = c.probe.as_ref().unwrap();
+        assert_eq!((p.kind, p.port()), (ProbeKind::Tcp, 80));
+        let params = c.params(0).probe.unwrap();
+        assert_eq!(params.interval_ns, 2_000_000_000);
+        assert_eq!(params.down_after_rounds, 2);
+    }
+
+    #[test]
+    fn bad_probe_settings_are_rejected_with_the_field_named() {
+        for (probe, field) in [
+            ("[probe]\n", "probe.targets: no target"),
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\ninterval_secs = 0",
+                "probe.interval_secs",
+            ),
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\ntimeout_ms = 6000",
+                "probe.timeout_ms",
+            ),
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\ndown_after_rounds = 0",
+                "probe.down_after_rounds",
+            ),
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\nmax_rounds_per_sec = 0",
+                "probe.max_rounds_per_sec",
+            ),
+            // One redirect hop: its probe mark is mark_base; hop m's mark 7 collides.
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\nmark_base = 7",
+                "hop[1].mark",
+            ),
+            (
+                "[probe]\ntargets = [\"198.18.9.2\"]\nmark_base = 4294967295",
+                "probe.mark_base",
+            ),
+        ] {
+            let err = check(probe).expect_err(probe);
+            assert!(err.starts_with(field), "{probe:?}: {err}");
+        }
+        // A hop's own targets are enough.
+        let own = format!(
+            "[probe]\n{}",
+            HOPS.replacen(
+                "[[hop]]\nname = \"a\"",
+                "[[hop]]\nname = \"a\"\nprobe_targets = [\"198.18.9.3\"]",
+                1
+            )
+        );
+        let c = Config::parse(&own).unwrap();
+        c.validate(&|_| true).unwrap();
+        let p = c.probe.as_ref().unwrap();
+        assert_eq!(
+            p.targets_of(&c.hops[0]),
+            &["198.18.9.3".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(p.targets_of(&c.hops[1]).is_empty());
+    }
+}
+
+#[test]
+fn the_readme_configuration_example_is_a_valid_configuration() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme.split("## Configuration").nth(1).expect("section");
+    let block = section
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("toml block");
+    let c = Config::parse(block).unwrap_or_else(|e| panic!("README example: {e}"));
+    c.validate(&|_| true)
+        .unwrap_or_else(|e| panic!("README example: {e}"));
+    assert_eq!(c.hops.len(), 3);
+    let p = c.probe.expect("the example shows [probe]");
+    assert_eq!(p.targets.len(), 2);
+}

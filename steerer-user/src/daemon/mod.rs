@@ -6,6 +6,8 @@
 pub mod adapter;
 mod directory_fetch;
 pub mod hops;
+mod probe;
+mod probe_routes;
 mod reload;
 pub mod setup;
 
@@ -192,6 +194,16 @@ async fn run_async(opts: RunOptions, config: Config) -> Result<()> {
             st.tick, st.flows, total
         );
     }
+    if let Some(p) = s.probes.take() {
+        let c = p.counts;
+        info!(
+            rounds = c.rounds,
+            probes = c.probes,
+            answered_rounds = c.answered_rounds,
+            "probes stopped; their policy routes removed"
+        );
+        p.stop(&handle).await;
+    }
     shutdown(s, opts.keep_pins)
 }
 
@@ -234,6 +246,9 @@ async fn run_loop(
         }
     };
     loop {
+        if let Some(p) = &mut s.probes {
+            p.start_rounds(s.adapter.controller.poll_probes(monotonic_ns()));
+        }
         let wait = s
             .adapter
             .controller
@@ -242,6 +257,10 @@ async fn run_loop(
         let mut changed = Vec::new();
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_nanos(wait)) => {}
+            Some(r) = next_round(&mut s.probes) => {
+                on_round(s, r);
+                continue;
+            }
             event = next_announcement(&mut announcements) => {
                 changed = on_announcement(handle, &mut s.hops, event).await;
             }
@@ -267,6 +286,12 @@ async fn run_loop(
         }
         changed.sort_unstable();
         changed.dedup();
+        if !changed.is_empty() {
+            if let Some(p) = &mut s.probes {
+                // A hop's interface or next hop changed: its probe route too.
+                p.sync_links(handle, &s.hops).await;
+            }
+        }
         for i in changed {
             let name = s.hops[i].name.clone();
             s.adapter.entries.insert(name.clone(), s.hops[i].entry());
@@ -302,6 +327,25 @@ async fn run_loop(
             }
         }
     }
+}
+
+/// The next probe round's outcome; never without probes.
+async fn next_round(probes: &mut Option<probe::Probes>) -> Option<probe::RoundResult> {
+    match probes {
+        Some(p) => p.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A round ended: the controller judges, the tables follow.
+fn on_round(s: &mut Steering, r: probe::RoundResult) {
+    if let Some(p) = &mut s.probes {
+        p.counts.answered_rounds += u64::from(r.rtt_ns.is_some());
+    }
+    let now = monotonic_ns();
+    let d = s.adapter.controller.handle_probe(now, &r.hop, r.rtt_ns);
+    let out = s.adapter.apply(&mut s.dp, &d);
+    log_decisions(&d, &out);
 }
 
 /// The next link announcement; never, once they are unavailable (the

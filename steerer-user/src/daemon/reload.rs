@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Result;
 use tracing::{info, warn};
 
+use super::probe::Probes;
 use super::{
     hops::{self, ResolvedHop},
     log_decisions,
@@ -74,7 +75,13 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     let hash_key = s.dp.config()?.hash_key;
     let params = config.params(setup::enumeration_seed(&hash_key));
     // Ids are the running controller's, by name (`handle_reload`).
-    let mut hops = setup::controller_hops(&config, &resolved, &vec![None; resolved.len()]);
+    // Probe times are the running controller's (carried over by name).
+    let mut hops = setup::controller_hops(
+        &config,
+        &resolved,
+        &vec![None; resolved.len()],
+        &HashMap::new(),
+    );
     let running: HashSet<&str> = s.hops.iter().map(|r| r.name.as_str()).collect();
     for h in &mut hops {
         // Not seen before (SPEC 5.4): windows take it before others.
@@ -100,6 +107,17 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
     }
     s.hops = resolved;
     s.directory = setup::directory_of(opts, &config);
+    match (&mut s.probes, config.probe.is_some()) {
+        (Some(p), true) => p.sync(handle, &config, &s.hops).await,
+        (Some(_), false) => {
+            if let Some(p) = s.probes.take() {
+                p.stop(handle).await;
+            }
+            info!("[probe] removed: probes stopped, their policy routes removed");
+        }
+        (None, true) => s.probes = Probes::start(handle, &config, &s.hops).await,
+        (None, false) => {}
+    }
     let out = s.adapter.apply(&mut s.dp, &decisions);
     log_decisions(&decisions, &out);
     setup::log_port_sets(&s.adapter.controller, &config);

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::{
     adapter::Adapter,
     hops::{self, ResolvedHop},
+    probe::Probes,
     RunOptions,
 };
 use crate::{
@@ -40,6 +41,8 @@ pub struct Steering {
     pub pin_dir: PathBuf,
     /// The hop directory and its stamp when last read.
     pub directory: Option<(PathBuf, Option<DirectoryStamp>)>,
+    /// Active probes (`[probe]`), with their policy routes.
+    pub probes: Option<Probes>,
 }
 
 /// What tells a changed directory file from an unchanged one.
@@ -78,6 +81,34 @@ pub async fn start(
     handle: &rtnetlink::Handle,
 ) -> Result<Steering> {
     let resolved = hops::resolve_all(handle, &config.hops).await?;
+    // Probes first: one round's times rank equal hops for the first
+    // windows (SPEC 5.4, nearest among equals).
+    let mut probes = Probes::start(handle, config, &resolved).await;
+    let latencies = match &mut probes {
+        Some(p) => p.first_round(config.hops.len()).await,
+        None => HashMap::new(),
+    };
+    match start_dataplane(opts, config, handle, resolved, &latencies).await {
+        Ok(mut s) => {
+            s.probes = probes;
+            Ok(s)
+        }
+        Err(e) => {
+            if let Some(p) = probes {
+                p.stop(handle).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn start_dataplane(
+    opts: &RunOptions,
+    config: &Config,
+    handle: &rtnetlink::Handle,
+    resolved: Vec<ResolvedHop>,
+    latencies: &HashMap<String, f64>,
+) -> Result<Steering> {
     let pin_dir = dataplane::pin_dir_for(&opts.iface)?;
     if opts.fresh {
         dataplane::remove_pins(&pin_dir)?;
@@ -99,7 +130,7 @@ pub async fn start(
         (Vec::new(), Vec::new())
     };
     let pinned = pinned_ids(&dp, config, &flows)?;
-    let controller_hops = controller_hops(config, &resolved, &pinned.held);
+    let controller_hops = controller_hops(config, &resolved, &pinned.held, latencies);
     let params = config.params(enumeration_seed(&hash_key));
     let mut controller = Controller::new(controller_hops, params);
     for (id, name) in pinned.draining {
@@ -145,6 +176,7 @@ pub async fn start(
         hops: resolved,
         pin_dir,
         directory: directory_of(opts, config),
+        probes: None,
     })
 }
 
@@ -259,6 +291,7 @@ pub(super) fn controller_hops(
     config: &Config,
     resolved: &[ResolvedHop],
     ids: &[Option<u32>],
+    latencies: &HashMap<String, f64>,
 ) -> Vec<ControllerHop> {
     config
         .hops
@@ -274,7 +307,8 @@ pub(super) fn controller_hops(
                 // At start every hop is as new as the others; a reload
                 // marks the hops it adds (`reload.rs`).
                 fresh: false,
-                latency_ms: h.latency_ms,
+                // Measured by the probes if they answered, else the file's.
+                latency_ms: latencies.get(&h.name).copied().or(h.latency_ms),
             },
             id,
             accepts: h.accepted_ports(),

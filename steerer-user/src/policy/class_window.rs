@@ -20,7 +20,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// evidence (UDP) alone take a hop out only when it has answered
     /// nothing for L while they failed: a one-way burst must not. A hop
     /// that blackholes only some destinations still answers the others and
-    /// is left to the block list. Returns the hops newly taken out.
+    /// is left to the block list. While the hop's probes answer (issue 14:
+    /// "declared disappeared only if probes agree or it has answered
+    /// nothing over L"), strong evidence too needs L of silence. Returns
+    /// the hops newly taken out.
     pub(super) fn judge_silence(
         &mut self,
         now_ns: u64,
@@ -43,9 +46,13 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             if s.silent_until.is_some() || m.answered[h] > 0 {
                 continue;
             }
-            let strong = failed[h] >= SILENT_FAILURES;
+            // Probes that answer outvote failed flows (a burst of SYNs to a
+            // dead service is not a dead hop) unless nothing answered for L.
+            let strong = failed[h] >= SILENT_FAILURES && !s.probes_answer;
+            // (With answering probes, strong evidence counts here too.)
+            let quiet_failures = m.weak_failed[h] + if s.probes_answer { failed[h] } else { 0 };
             let quiet_for_l = failing
-                && m.weak_failed[h] >= SILENT_FAILURES
+                && quiet_failures >= SILENT_FAILURES
                 && s.quiet_since
                     .is_some_and(|t| now_ns.saturating_sub(t) >= memory);
             if strong || quiet_for_l {

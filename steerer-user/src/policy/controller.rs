@@ -6,7 +6,8 @@
 //! It owns the engine, the block list (per hop and destination, SPEC 5.5),
 //! the fast-failover counters' baselines, the port sets and their table
 //! indices, and the destination tables' indices. Hops are named; the data
-//! plane's hop id of a name is given to it (see `hop_ids`).
+//! plane's hop id of a name is its `IdTable`'s. Active probes come in
+//! through `controller_probes`.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,7 @@ use super::{
     id_table::IdTable,
     params::{HopSpec, Params},
     port_plan::PortPlan,
+    probe_book::ProbeBook,
     report::FlowSample,
 };
 use crate::portsets::PortSet;
@@ -81,6 +83,11 @@ pub struct Controller {
     /// Hops (engine index) whose link came back, and when their hold-down
     /// ends.
     pub(super) rejoin_at: Vec<(u32, u64)>,
+    /// What the probes through each hop said.
+    pub(super) probes: ProbeBook,
+    /// Hops declared disappeared while their probes were lost: re-tested
+    /// as soon as a probe round is answered.
+    pub(super) retest: std::collections::HashSet<u32>,
     /// When `handle_start` was called, and the last tick.
     pub(super) started_ns: Option<u64>,
     pub(super) last_tick_ns: Option<u64>,
@@ -90,6 +97,7 @@ impl Controller {
     pub fn new(hops: Vec<ControllerHop>, params: Params) -> Controller {
         let specs: Vec<HopSpec> = hops.iter().map(|h| h.spec.clone()).collect();
         let id_capacity = params.hop_ids.min(MAX_HOPS);
+        let probes = ProbeBook::new(params.probe.clone());
         let mut engine = Engine::new(specs, params);
         let held: Vec<Option<u32>> = hops.iter().map(|h| h.id).collect();
         let ids = IdTable::new(id_capacity, &held);
@@ -122,6 +130,8 @@ impl Controller {
             dests: DestSlots::default(),
             pending_resets,
             rejoin_at: Vec::new(),
+            probes,
+            retest: Default::default(),
             started_ns: None,
             last_tick_ns: None,
         }
@@ -212,6 +222,7 @@ impl Controller {
     pub fn handle_timeout(&mut self, now_ns: u64) -> Decisions {
         let mut events = Vec::new();
         self.rejoin_due(now_ns, &mut events);
+        self.probes_recovered(now_ns, &mut events);
         self.decide(events, None, false)
     }
 
@@ -220,8 +231,9 @@ impl Controller {
         self.rejoin_at = wait;
         for (i, _) in due {
             self.set_usable(i, true);
-            // A drained or disabled hop stays out whatever its link does.
-            if self.hops[i as usize].admin == Admin::Active {
+            // A drained or disabled hop stays out whatever its link does
+            // (and one whose probes are lost, whatever its link does).
+            if self.hops[i as usize].admin == Admin::Active && self.hop_usable(i) {
                 events.push(Event::HopUp {
                     hop: self.hops[i as usize].spec.name.clone(),
                 });
@@ -229,10 +241,22 @@ impl Controller {
         }
     }
 
+    /// The link's word on hop `i` (the probes' word is in `probes`).
     fn set_usable(&mut self, i: u32, usable: bool) {
-        let h = &mut self.hops[i as usize];
-        h.usable = usable;
-        let admin = h.admin;
+        self.hops[i as usize].usable = usable;
+        self.refresh_usable(i);
+    }
+
+    /// Link up and not lost by its probes.
+    pub(super) fn hop_usable(&self, i: u32) -> bool {
+        self.hops[i as usize].usable && !self.probes.is_down(i)
+    }
+
+    /// The engine and the pending resets follow hop `i`'s link, probes
+    /// and admin state.
+    pub(super) fn refresh_usable(&mut self, i: u32) {
+        let usable = self.hop_usable(i);
+        let admin = self.hops[i as usize].admin;
         self.engine
             .set_usable(i as usize, usable && admin == Admin::Active);
         if usable && admin != Admin::Disabled {
@@ -250,7 +274,10 @@ impl Controller {
     /// `handle_tick`, before it `handle_timeout`.
     pub fn poll_timeout(&self) -> u64 {
         let rejoin = self.rejoin_at.iter().map(|&(_, t)| t).min();
-        rejoin.map_or(self.next_tick(), |r| r.min(self.next_tick()))
+        [rejoin, self.probes.next_wake()]
+            .into_iter()
+            .flatten()
+            .fold(self.next_tick(), u64::min)
     }
 
     /// When the next tick is due.
@@ -274,6 +301,7 @@ impl Controller {
         self.last_tick_ns = Some(now_ns);
         let mut events = Vec::new();
         self.rejoin_due(now_ns, &mut events);
+        self.probes_recovered(now_ns, &mut events);
         self.ids.count_flows(flows.iter().map(|(_, v)| v.hop));
         self.feed_failovers(now_ns, failovers);
         let samples: Vec<FlowSample<FlowKey>> = flows
@@ -320,6 +348,7 @@ impl Controller {
         for &h in &report.disappeared {
             // Its per-destination history is moot; a re-test starts clean.
             self.blocks.forget_hop(h);
+            self.note_disappeared(h);
             events.push(Event::HopDisappeared {
                 hop: self.hops[h as usize].spec.name.clone(),
                 failed: report.hops[h as usize].newly_failed,

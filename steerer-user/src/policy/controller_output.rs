@@ -188,13 +188,13 @@ impl Controller {
         self.ids
             .held()
             .filter_map(|(id, holder)| match holder {
-                IdHolder::Hop(h) => {
-                    let h = &self.hops[*h as usize];
+                IdHolder::Hop(i) => {
+                    let h = &self.hops[*i as usize];
                     Some(HopDecision {
                         id,
                         name: h.spec.name.clone(),
                         // A drained hop still forwards its established flows.
-                        enabled: h.usable && h.admin != Admin::Disabled,
+                        enabled: self.hop_usable(*i) && h.admin != Admin::Disabled,
                         pooled: true,
                     })
                 }

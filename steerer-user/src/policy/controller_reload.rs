@@ -84,6 +84,18 @@ impl Controller {
             .filter_map(|(h, t)| Some((new_of(h)?, t)))
             .collect();
         self.dests = old.dests;
+        let probe_params = self.engine.params().probe.clone();
+        self.probes = old.probes.renumbered(probe_params, new_of);
+        self.retest = old.retest.into_iter().filter_map(new_of).collect();
+        for i in 0..self.hops.len() as u32 {
+            if let Some(ms) = self.probes.rtt_ms(i) {
+                self.engine.set_latency(i as usize, Some(ms));
+            }
+            // A hop lost by its probes stays out under the new list.
+            if self.probes.is_down(i) {
+                self.refresh_usable(i);
+            }
+        }
         let old_names: Vec<&str> = old.hops.iter().map(|h| h.spec.name.as_str()).collect();
         let names: Vec<&str> = self.hops.iter().map(|h| h.spec.name.as_str()).collect();
         self.ids = old.ids.renamed(&old_names, &names);

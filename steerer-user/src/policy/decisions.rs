@@ -86,6 +86,23 @@ pub enum Event {
         hop: String,
         for_ns: u64,
     },
+    /// `rounds` probe rounds in a row through the hop went unanswered: out
+    /// of every table (its flows reset at the next tick).
+    ProbesLost {
+        hop: String,
+        rounds: u32,
+    },
+    /// A hop lost by its probes answers again: held down this long, then
+    /// offered new flows if its probes keep answering.
+    ProbesBack {
+        hop: String,
+        for_ns: u64,
+    },
+    /// A hop declared disappeared answers its probes: offered flows again
+    /// now rather than after L.
+    Retested {
+        hop: String,
+    },
     /// No reply on any flow (SPEC 5.5 "disappeared").
     HopDisappeared {
         hop: String,
@@ -144,6 +161,7 @@ impl Event {
         matches!(
             self,
             Event::HopDown { .. }
+                | Event::ProbesLost { .. }
                 | Event::HopDisappeared { .. }
                 | Event::Excluded { .. }
                 | Event::PortExcluded { .. }
@@ -179,6 +197,19 @@ impl fmt::Display for Event {
                 f,
                 "hop {hop}'s link is back: held down for {:.0} s, then offered new flows if it stays up",
                 *for_ns as f64 / 1e9
+            ),
+            Event::ProbesLost { hop, rounds } => write!(
+                f,
+                "hop {hop} answered no probe in {rounds} rounds: out of every table, its flows reset at the next tick"
+            ),
+            Event::ProbesBack { hop, for_ns } => write!(
+                f,
+                "hop {hop} answers its probes again: held down for {:.0} s, then offered new flows if they keep answering",
+                *for_ns as f64 / 1e9
+            ),
+            Event::Retested { hop } => write!(
+                f,
+                "hop {hop} was declared disappeared and answers its probes: offered flows again now (re-test)"
             ),
             Event::HopDisappeared { hop, failed } => write!(
                 f,

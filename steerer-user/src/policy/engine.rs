@@ -33,6 +33,10 @@ pub(super) struct HopState {
     /// 5.2): this tick's speed, its speed over L, its peak within L.
     pub sequence: WindowSequence,
     pub failed_total: u64,
+    /// Probes through the hop are configured and their last round was
+    /// answered: failed flows alone do not declare it disappeared (it
+    /// must also have answered nothing over L).
+    pub probes_answer: bool,
 }
 
 /// The policy engine. `K` identifies a flow (the daemon's `FlowKey`).
@@ -87,6 +91,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                     0,
                 ),
                 failed_total: 0,
+                probes_answer: false,
             })
             .collect();
         // The enumeration follows the hops' names, not their places in the
@@ -175,6 +180,38 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             }
         }
         self.refill_and_rebuild();
+    }
+
+    /// The probes' latency to hop `hop` (milliseconds): it ranks the hop
+    /// among equals when windows take new members.
+    pub fn set_latency(&mut self, hop: usize, latency_ms: Option<f64>) {
+        let Some(spec) = self.hops.get_mut(hop) else {
+            return;
+        };
+        spec.latency_ms = latency_ms;
+        let rank = hop_window::enumeration_rank(spec.fresh, latency_ms);
+        self.pool.set_rank(hop as u32, rank);
+    }
+
+    /// Whether the probes through `hop` answer (see `HopState::probes_answer`).
+    pub fn set_probes_answer(&mut self, hop: usize, answer: bool) {
+        if let Some(s) = self.state.get_mut(hop) {
+            s.probes_answer = answer;
+        }
+    }
+
+    /// A hop declared disappeared is offered flows again now (its probes
+    /// answer again), not when L has passed. False if it was not out.
+    pub fn retest(&mut self, hop: usize) -> bool {
+        let Some(s) = self.state.get_mut(hop) else {
+            return false;
+        };
+        if s.silent_until.take().is_none() {
+            return false;
+        }
+        s.quiet_since = None;
+        self.refill_and_rebuild();
+        true
     }
 
     /// Fill the class window up to its size and rebuild every table from

@@ -103,6 +103,13 @@ impl Enumerator {
         Some(pick)
     }
 
+    /// Hop `h`'s rank changed (new probe latency).
+    pub fn set_rank(&mut self, h: u32, rank: (u8, u32)) {
+        if let Some(r) = self.rank.get_mut(h as usize) {
+            *r = rank;
+        }
+    }
+
     /// Hops in the pool.
     pub fn len(&self) -> usize {
         self.order.len()

@@ -17,8 +17,9 @@
 //! Files: `engine` (the tick's two halves), `measure`, `class_window`,
 //! `dest_window`, `tables` (the engine's parts); `controller` (inputs),
 //! `controller_blocks` (block list at work), `controller_output` (desired
-//! state), `decisions`, `port_plan`, `dest_slots`, `hop_ids` (what
-//! surrounds the engine); `blocked`, `hop_window`, `window`, `busy_time`,
+//! state), `controller_probes` (probe rounds in, with `probe_book`),
+//! `controller_reload`, `decisions`, `port_plan`, `dest_slots`, `id_table`
+//! (what surrounds the engine); `blocked`, `hop_window`, `window`, `busy_time`,
 //! `slot_table`, `weights` (the building blocks).
 
 pub mod blocked;
@@ -27,6 +28,7 @@ pub mod class_window;
 pub mod controller;
 mod controller_blocks;
 mod controller_output;
+mod controller_probes;
 mod controller_reload;
 pub mod decisions;
 pub mod dest_slots;
@@ -37,6 +39,7 @@ pub mod id_table;
 pub mod measure;
 pub mod params;
 pub mod port_plan;
+pub mod probe_book;
 pub mod report;
 pub mod slot_table;
 pub mod tables;
@@ -49,6 +52,7 @@ pub use decisions::{Decisions, Event};
 pub use engine::Engine;
 pub use measure::Observed;
 pub use params::*;
+pub use probe_book::{ProbeHealth, ProbeParams};
 pub use report::{DestinationTable, FlowEvent, FlowSample, HopReport, SpeedSource, TickReport};
 
 #[cfg(test)]
@@ -63,6 +67,9 @@ mod engine_tests;
 #[cfg(test)]
 #[path = "evidence_tests.rs"]
 mod evidence_tests;
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod probe_tests;
 #[cfg(test)]
 #[path = "reload_tests.rs"]
 mod reload_tests;

@@ -74,6 +74,8 @@ pub struct Params {
     pub group_tolerance_ns: u64,
     /// Seed of the pool enumeration (random, fixed per run).
     pub seed: u64,
+    /// Active probes through each hop (`None`: not configured).
+    pub probe: Option<super::probe_book::ProbeParams>,
 }
 
 impl Default for Params {
@@ -99,6 +101,7 @@ impl Default for Params {
             idle_tcp_ns: 1_800 * 1_000_000_000,
             idle_other_ns: 120 * 1_000_000_000,
             seed: 0,
+            probe: None,
         }
     }
 }
