@@ -20,6 +20,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   hop_directory              a file of more [[hop]] entries, watched while running
   hop_directory_url          http:// URL polled (ETag) for it; each new version written there
   hop_directory_poll_secs = 60  seconds between those polls
+  fresh_secs = 86400         a hop not seen before, published this recently, is taken first
 [probe] (optional; active probes through each hop, off without it):
   targets = [\"198.18.9.2\"]   probed through every hop (shared landmark servers)
   kind = \"icmp\"              or \"tcp\" (connect; SYN-ACK or RST answers) or \"udp\" (echo)
@@ -40,6 +41,7 @@ Each [[hop]]:
   operator, latency_ms       diversity tag; round-trip time in ms (nearer preferred)
   state = \"active\"           or \"drain\" (no new flows) or \"disabled\" (no flows)
   probe_targets              this hop's own probe targets (instead of [probe] targets)
+  published                  RFC 3339 time the directory published its data (fresh_secs)
 Signals: SIGINT/SIGTERM stop (and detach unless --keep-pins); SIGHUP reloads.";
 
 #[cfg(test)]

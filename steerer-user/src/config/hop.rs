@@ -77,6 +77,11 @@ pub struct HopConfig {
     /// does not use them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landmarks_ms: Option<std::collections::BTreeMap<String, f64>>,
+    /// When the directory last published this hop's data, RFC 3339
+    /// (`2026-12-02T10:00:00Z`): recent data makes a hop not seen before
+    /// fresh (see `Config::fresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
     /// Probe targets of this hop (instead of `[probe] targets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_targets: Option<Vec<IpAddr>>,
@@ -90,6 +95,12 @@ impl HopConfig {
             .as_deref()
             .and_then(|p| crate::portsets::PortSet::parse_policy(p).ok())
             .unwrap_or_else(crate::portsets::PortSet::all)
+    }
+
+    /// `published` as a time (None without one, or if it does not parse:
+    /// `validate` rejects that).
+    pub fn published_at(&self) -> Option<std::time::SystemTime> {
+        humantime::parse_rfc3339_weak(self.published.as_deref()?).ok()
     }
 
     /// The initial estimate used before anything is measured, bytes/s.
@@ -152,6 +163,14 @@ pub(super) fn validate_hop<'a>(
     if let Some(policy) = &hop.exit_policy {
         crate::portsets::PortSet::parse_policy(policy)
             .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
+    }
+    if let Some(p) = &hop.published {
+        if humantime::parse_rfc3339_weak(p).is_err() {
+            return Err(invalid(
+                field("published"),
+                format!("{p:?} is not an RFC 3339 time such as 2026-12-02T10:00:00Z"),
+            ));
+        }
     }
     if let Some(l) = hop.latency_ms {
         if !(l.is_finite() && l >= 0.0) {

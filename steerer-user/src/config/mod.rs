@@ -44,6 +44,11 @@ pub const DEFAULT_TCP_IDLE_SECS: u64 = 1800;
 pub const DEFAULT_UDP_IDLE_SECS: u64 = 120;
 /// Seconds between polls of `hop_directory_url`.
 pub const DEFAULT_DIRECTORY_POLL_SECS: u64 = 60;
+/// Directory data published within this many seconds is fresh: a day, a
+/// bit more than Tor relays' 18-hour descriptor period.
+pub const DEFAULT_FRESH_SECS: u64 = 86_400;
+/// Longest `fresh_secs`: 30 days.
+pub const MAX_FRESH_SECS: u64 = 30 * 86_400;
 /// Longest idle timeout: a week.
 pub const MAX_IDLE_SECS: u64 = 7 * 86_400;
 /// Largest K and T: an hour. Beyond that a gateway does not steer, it
@@ -138,6 +143,10 @@ pub struct Config {
     /// Seconds between polls of `hop_directory_url`.
     #[serde(default = "default_directory_poll")]
     pub hop_directory_poll_secs: u64,
+    /// A hop not seen before whose directory data was published within this
+    /// many seconds is fresh: windows take it before others (SPEC 5.4).
+    #[serde(default = "default_fresh")]
+    pub fresh_secs: u64,
     /// Active probes through each hop; none without this section.
     #[serde(default)]
     pub probe: Option<ProbeConfig>,
@@ -174,6 +183,9 @@ fn default_udp_idle() -> u64 {
 }
 fn default_directory_poll() -> u64 {
     DEFAULT_DIRECTORY_POLL_SECS
+}
+fn default_fresh() -> u64 {
+    DEFAULT_FRESH_SECS
 }
 fn default_window() -> usize {
     4
@@ -330,6 +342,12 @@ impl Config {
                 ));
             }
         }
+        if self.fresh_secs == 0 || self.fresh_secs > MAX_FRESH_SECS {
+            return Err(invalid(
+                "fresh_secs",
+                format!("{} is out of range: 1..={MAX_FRESH_SECS} seconds", self.fresh_secs),
+            ));
+        }
         if self.hops.is_empty() {
             return Err(invalid("hop", "at least one [[hop]] is required"));
         }
@@ -362,6 +380,30 @@ impl Config {
             p.validate(&self.hops)?;
         }
         Ok(())
+    }
+
+    /// SPEC 5.4's "fresh directory data" at wall-clock time `now`: a hop
+    /// not seen before (`seen_before`: the running pool had it) whose
+    /// data was published within `fresh_secs` (a time ahead of `now`, as
+    /// from a clock that runs ahead, counts as recent). A hop without a
+    /// published time is fresh only when a reload adds it
+    /// (`added_by_reload`): at start every such hop is as new as the others.
+    pub fn fresh(
+        &self,
+        hop: &HopConfig,
+        now: std::time::SystemTime,
+        added_by_reload: bool,
+        seen_before: bool,
+    ) -> bool {
+        if seen_before {
+            return false;
+        }
+        match hop.published_at() {
+            Some(t) => now
+                .duration_since(t)
+                .map_or(true, |age| age.as_secs() <= self.fresh_secs),
+            None => added_by_reload,
+        }
     }
 
     /// Hops with action `mark` need the TC steering program.

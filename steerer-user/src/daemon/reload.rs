@@ -83,9 +83,12 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
         &HashMap::new(),
     );
     let running: HashSet<&str> = s.hops.iter().map(|r| r.name.as_str()).collect();
-    for h in &mut hops {
-        // Not seen before (SPEC 5.4): windows take it before others.
-        h.spec.fresh = !running.contains(h.spec.name.as_str());
+    let now = std::time::SystemTime::now();
+    for (h, c) in hops.iter_mut().zip(&config.hops) {
+        // Not seen before, recently published (SPEC 5.4): windows take it
+        // before others.
+        let seen = running.contains(h.spec.name.as_str());
+        h.spec.fresh = config.fresh(c, now, !seen, seen);
     }
     let fresh = Controller::new(hops, params);
     let old = std::mem::replace(&mut s.adapter.controller, fresh);

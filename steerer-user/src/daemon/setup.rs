@@ -293,6 +293,7 @@ pub(super) fn controller_hops(
     ids: &[Option<u32>],
     latencies: &HashMap<String, f64>,
 ) -> Vec<ControllerHop> {
+    let now = std::time::SystemTime::now();
     config
         .hops
         .iter()
@@ -304,9 +305,9 @@ pub(super) fn controller_hops(
                 initial_estimate: h.initial_estimate_bytes_per_sec(),
                 operator: h.operator.clone(),
                 subnet: h.next_hop.map(subnet_of),
-                // At start every hop is as new as the others; a reload
-                // marks the hops it adds (`reload.rs`).
-                fresh: false,
+                // At start: recently published directory data (a reload
+                // marks the hops it adds, `reload.rs`).
+                fresh: config.fresh(h, now, false, false),
                 // Measured by the probes if they answered, else the file's.
                 latency_ms: latencies.get(&h.name).copied().or(h.latency_ms),
             },
