@@ -18,7 +18,8 @@ Configuration file (TOML), top-level keys, with their defaults:
   tcp_idle_secs = 1800       an idle TCP flow leaves the flow table (1..=604800)
   udp_idle_secs = 120        the same for UDP and every other protocol
   hop_directory              a file of more [[hop]] entries, watched while running
-  hop_directory_url          http:// URL polled (ETag) for it; each new version written there
+  hop_directory_url          http:// or https:// URL polled (ETag) for it; each new version written there
+  hop_directory_ca           PEM certificates an https server must chain to; default the web's roots
   hop_directory_poll_secs = 60  seconds between those polls
   fresh_secs = 86400         a hop not seen before, published this recently, is taken first
 [probe] (optional; active probes through each hop, off without it):

@@ -143,6 +143,11 @@ pub struct Config {
     /// Seconds between polls of `hop_directory_url`.
     #[serde(default = "default_directory_poll")]
     pub hop_directory_poll_secs: u64,
+    /// For an `https://` URL: a PEM file of the certificates its server
+    /// must chain to (relative: next to this file); default the web's
+    /// root certificates (Mozilla's, built in).
+    #[serde(default)]
+    pub hop_directory_ca: Option<String>,
     /// A hop not seen before whose directory data was published within this
     /// many seconds is fresh: windows take it before others (SPEC 5.4).
     #[serde(default = "default_fresh")]
@@ -329,10 +334,16 @@ impl Config {
                     "needs hop_directory: the file each fetched version is written to",
                 ));
             }
-            if !url.starts_with("http://") {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(invalid(
                     "hop_directory_url",
-                    format!("{url:?}: only http:// URLs are fetched (no TLS client yet); for https, fetch it with another tool into hop_directory"),
+                    format!("{url:?}: must be an http:// or https:// URL"),
+                ));
+            }
+            if self.hop_directory_ca.is_some() && !url.starts_with("https://") {
+                return Err(invalid(
+                    "hop_directory_ca",
+                    "only for an https:// hop_directory_url",
                 ));
             }
             if self.hop_directory_poll_secs == 0 {
@@ -345,7 +356,10 @@ impl Config {
         if self.fresh_secs == 0 || self.fresh_secs > MAX_FRESH_SECS {
             return Err(invalid(
                 "fresh_secs",
-                format!("{} is out of range: 1..={MAX_FRESH_SECS} seconds", self.fresh_secs),
+                format!(
+                    "{} is out of range: 1..={MAX_FRESH_SECS} seconds",
+                    self.fresh_secs
+                ),
             ));
         }
         if self.hops.is_empty() {
@@ -380,6 +394,13 @@ impl Config {
             p.validate(&self.hops)?;
         }
         Ok(())
+    }
+
+    /// `hop_directory_ca`'s path, if set (relative to the configuration).
+    pub fn directory_ca(&self, config_path: &Path) -> Option<std::path::PathBuf> {
+        self.hop_directory_ca
+            .as_deref()
+            .map(|d| directory::directory_path(config_path, d))
     }
 
     /// SPEC 5.4's "fresh directory data" at wall-clock time `now`: a hop

@@ -262,7 +262,7 @@ fn a_pool_larger_than_the_hop_ids_is_valid_and_its_tables_fit_the_data_plane() {
 }
 
 #[test]
-fn a_polled_directory_needs_its_file_and_plain_http() {
+fn a_polled_directory_needs_its_file_and_an_http_or_https_url() {
     let with = |keys: &str| {
         let c = Config::parse(&format!(
             "{keys}\n{}",
@@ -275,9 +275,16 @@ fn a_polled_directory_needs_its_file_and_plain_http() {
         with("hop_directory_url = \"http://198.18.0.1:8470/hops\""),
         Err("hop_directory_url".to_string())
     );
+    assert!(
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"https://198.18.0.1/hops\"\nhop_directory_ca = \"ca.pem\"").is_ok()
+    );
     assert_eq!(
-        with("hop_directory = \"d.toml\"\nhop_directory_url = \"https://198.18.0.1/hops\""),
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"ftp://198.18.0.1/hops\""),
         Err("hop_directory_url".to_string())
+    );
+    assert_eq!(
+        with("hop_directory = \"d.toml\"\nhop_directory_url = \"http://198.18.0.1/hops\"\nhop_directory_ca = \"ca.pem\""),
+        Err("hop_directory_ca".to_string())
     );
     assert_eq!(
         with("hop_directory = \"d.toml\"\nhop_directory_url = \"http://198.18.0.1/h\"\nhop_directory_poll_secs = 0"),
@@ -410,18 +417,20 @@ mod freshness {
         assert!(c.fresh(&c.hops[0], now, false, false), "published 1 h ago");
         assert!(!c.fresh(&c.hops[0], now, true, true), "seen before");
         let c = at("2026-12-02T10:59:59Z");
-        assert!(!c.fresh(&c.hops[0], now, true, false), "published 1 h 1 s ago");
+        assert!(
+            !c.fresh(&c.hops[0], now, true, false),
+            "published 1 h 1 s ago"
+        );
         let c = at("2026-12-02T12:30:00Z");
-        assert!(c.fresh(&c.hops[0], now, false, false), "a clock ahead: recent");
+        assert!(
+            c.fresh(&c.hops[0], now, false, false),
+            "a clock ahead: recent"
+        );
         // No published time: fresh only when a reload adds it.
         let c = config(None);
         assert!(!c.fresh(&c.hops[0], now, false, false));
         assert!(c.fresh(&c.hops[0], now, true, false));
-        assert_eq!(
-            c.hops[0].published_at(),
-            None,
-            "no time, no published_at"
-        );
+        assert_eq!(c.hops[0].published_at(), None, "no time, no published_at");
         let c = at("2026-12-02T11:00:00Z");
         assert_eq!(
             c.hops[0].published_at(),
@@ -443,6 +452,10 @@ mod freshness {
              estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n",
         )
         .unwrap();
-        assert!(c.validate(&|_| true).unwrap_err().to_string().starts_with("fresh_secs"));
+        assert!(c
+            .validate(&|_| true)
+            .unwrap_err()
+            .to_string()
+            .starts_with("fresh_secs"));
     }
 }

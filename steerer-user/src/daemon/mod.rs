@@ -115,6 +115,11 @@ fn check(opts: &RunOptions) -> Result<Config> {
     if let (_, Some(note)) = config.effective_slot_count() {
         warn!("{note}");
     }
+    if config.hop_directory_url.is_some() {
+        // The CA file is read before anything is attached.
+        directory_fetch::client_tls(config.directory_ca(&opts.config).as_deref())
+            .with_context(rejected)?;
+    }
     if let Some(path) = &opts.status_file {
         check_status_file(path)?;
     }
@@ -219,7 +224,8 @@ fn start_directory_fetch(
     ) else {
         return Ok(None);
     };
-    let fetcher = directory_fetch::DirectoryFetcher::new(url, path)?;
+    let ca = config.directory_ca(&opts.config);
+    let fetcher = directory_fetch::DirectoryFetcher::new(url, path, ca.as_deref())?;
     let every = Duration::from_secs(config.hop_directory_poll_secs);
     info!(url = %url, every_secs = config.hop_directory_poll_secs, "polling the hop directory");
     Ok(Some(tokio::spawn(fetcher.run(every))))

@@ -91,23 +91,65 @@ async fn nearest_hops(
     }
 }
 
-/// Serve `hops` on `listen` until SIGINT/SIGTERM.
-pub fn serve(hops: PathBuf, listen: SocketAddr) -> Result<()> {
+/// A certificate chain and its key (PEM files) to serve HTTPS with.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serve `hops` on `listen` until SIGINT/SIGTERM, over HTTPS with `tls`.
+pub fn serve(hops: PathBuf, listen: SocketAddr, tls: Option<TlsFiles>) -> Result<()> {
     let dir = Arc::new(Directory::open(hops.clone())?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        info!(%listen, hops = %hops.display(), "serving the hop directory: GET /hops, POST /nearest");
-        axum::serve(listener, router(dir))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")
+        match tls {
+            None => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                info!(%listen, hops = %hops.display(), "serving the hop directory over http: GET /hops, POST /nearest");
+                axum::serve(listener, router(dir))
+                    .with_graceful_shutdown(shutdown())
+                    .await
+                    .context("serving")
+            }
+            Some(files) => serve_tls(dir, listen, &hops, files).await,
+        }
     })
+}
+
+async fn serve_tls(
+    dir: Arc<Directory>,
+    listen: SocketAddr,
+    hops: &std::path::Path,
+    files: TlsFiles,
+) -> Result<()> {
+    // One TLS provider for the process: ring (the client's too).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .with_context(|| {
+            format!(
+                "--tls-cert {} / --tls-key {}: need a PEM certificate chain and its PEM private key",
+                files.cert.display(),
+                files.key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown().await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    info!(%listen, hops = %hops.display(), cert = %files.cert.display(), "serving the hop directory over https: GET /hops, POST /nearest");
+    axum_server::bind_rustls(listen, config)
+        .handle(handle)
+        .serve(router(dir).into_make_service())
+        .await
+        .with_context(|| format!("serving on {listen}"))
 }
 
 async fn shutdown() {

@@ -197,6 +197,12 @@ enum DirectoryVerb {
         /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8470")]
         listen: std::net::SocketAddr,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's PEM private key.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -313,8 +319,19 @@ fn real_main() -> Result<()> {
             seeds: None,
         } => simulate(&scenario, seed, out.as_deref(), &policies),
         Command::Directory {
-            action: DirectoryVerb::Serve { hops, listen },
-        } => steerer_user::directory_server::serve(hops, listen),
+            action:
+                DirectoryVerb::Serve {
+                    hops,
+                    listen,
+                    tls_cert,
+                    tls_key,
+                },
+        } => {
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| steerer_user::directory_server::TlsFiles { cert, key });
+            steerer_user::directory_server::serve(hops, listen, tls)
+        }
         Command::Stats { iface, json } => {
             let maps = PinnedMaps::open(&iface)?;
             let stats = maps.stats().context("reading STATS")?;
