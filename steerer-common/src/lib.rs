@@ -4,6 +4,7 @@
 #![no_std]
 
 pub mod config;
+pub mod flood;
 pub mod flow;
 pub mod hop;
 pub mod limits;
@@ -28,4 +29,6 @@ mod pod {
     unsafe impl aya::Pod for crate::flow::FailoverKey {}
     unsafe impl aya::Pod for crate::flow::DestKey {}
     unsafe impl aya::Pod for crate::flow::HopName {}
+    unsafe impl aya::Pod for crate::flood::NewFlowLimit {}
+    unsafe impl aya::Pod for crate::flood::NewFlowBucket {}
 }

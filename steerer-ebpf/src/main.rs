@@ -17,6 +17,7 @@ mod act;
 #[cfg(feature = "bench")]
 mod baseline;
 mod failover;
+mod flood;
 mod flow;
 mod maps;
 mod parse;

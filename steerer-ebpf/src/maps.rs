@@ -6,6 +6,7 @@ use aya_ebpf::{
     maps::{Array, DevMap, HashMap, LruHashMap, PerCpuArray},
 };
 use steerer_common::{
+    flood::{NewFlowBucket, NewFlowLimit},
     flow::{DestKey, FailoverKey, HopName, LocalAddrKey},
     limits::{MAX_DEST_TABLES, MAX_FAILOVER_KEYS, MAX_HOPS, MAX_LOCAL_ADDRS, SLOTS_LEN},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
@@ -60,6 +61,14 @@ pub static LOCAL_ADDRS: HashMap<LocalAddrKey, u8> = HashMap::pinned(MAX_LOCAL_AD
 /// (old hop, destination) -> flows moved off that hop by fast failover.
 #[map(name = "FAILOVERS")]
 pub static FAILOVERS: LruHashMap<FailoverKey, u64> = LruHashMap::pinned(MAX_FAILOVER_KEYS, 0);
+
+/// The flood guard's limit (`flood.rs`); a map of its own, so that pins
+/// of a build without it are reused as they are.
+#[map(name = "NEW_FLOW_LIMIT")]
+pub static NEW_FLOW_LIMIT: Array<NewFlowLimit> = Array::pinned(1, 0);
+
+#[map(name = "NEW_FLOW_BUCKETS")]
+pub static NEW_FLOW_BUCKETS: PerCpuArray<NewFlowBucket> = PerCpuArray::pinned(1, 0);
 
 #[inline(always)]
 pub fn count(reason: StatReason) {

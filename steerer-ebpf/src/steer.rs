@@ -8,7 +8,7 @@ use core::{mem::MaybeUninit, ptr::write_volatile};
 use steerer_common::{flow::LocalAddrKey, HopEntry, StatReason};
 
 use crate::{
-    act, failover, flow,
+    act, failover, flood, flow,
     maps::{count, FLOWS, LOCAL_ADDRS},
     parse::{self, Parsed},
     select,
@@ -49,7 +49,12 @@ pub fn decide(
             }
             let hop = select::pick_hop(&parsed.key, allow_mark)?;
             // Refuse before inserting, so an unusable hop leaves no flow behind.
-            act::usable_hop(hop, allow_mark)?;
+            let entry = act::usable_hop(hop, allow_mark)?;
+            if !flood::admit(now) {
+                // Over the new-flow limit: steered by the hash alone
+                // (counted in NEW_FLOW_BUCKETS), no entry to evict others.
+                return Ok(Decision { parsed, hop, entry });
+            }
             let hop = flow::insert(&parsed.key, hop, bytes, now)
                 .map_err(|_| StatReason::PassFlowTableFull)?;
             count(StatReason::NewFlow);

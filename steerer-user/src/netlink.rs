@@ -1,9 +1,6 @@
 //! Link, address and neighbour facts from rtnetlink.
 
-use std::{
-    net::{IpAddr, SocketAddr, UdpSocket},
-    time::Duration,
-};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use futures::TryStreamExt;
 use netlink_packet_route::{
@@ -29,36 +26,6 @@ pub fn connect() -> std::io::Result<Handle> {
     Ok(handle)
 }
 
-/// MAC address of interface `index`.
-pub async fn link_mac(handle: &Handle, index: u32) -> Result<Option<[u8; 6]>, rtnetlink::Error> {
-    let mut links = handle.link().get().match_index(index).execute();
-    while let Some(link) = links.try_next().await? {
-        for attr in link.attributes {
-            if let LinkAttribute::Address(a) = attr {
-                if let Ok(mac) = <[u8; 6]>::try_from(a.as_slice()) {
-                    return Ok(Some(mac));
-                }
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Whether interface `index` is administratively up and has carrier
-/// (`IFF_UP` and `IFF_LOWER_UP`): a hop behind a link without carrier
-/// cannot be reached.
-pub async fn link_is_up(handle: &Handle, index: u32) -> Result<bool, rtnetlink::Error> {
-    use netlink_packet_route::link::LinkFlag;
-    let mut links = handle.link().get().match_index(index).execute();
-    Ok(match links.try_next().await? {
-        Some(link) => {
-            let f = &link.header.flags;
-            f.contains(&LinkFlag::Up) && f.contains(&LinkFlag::LowerUp)
-        }
-        None => false,
-    })
-}
-
 /// Every address configured on this host (namespace).
 pub async fn local_addresses(handle: &Handle) -> Result<Vec<IpAddr>, rtnetlink::Error> {
     let mut out = Vec::new();
@@ -75,45 +42,83 @@ pub async fn local_addresses(handle: &Handle) -> Result<Vec<IpAddr>, rtnetlink::
     Ok(out)
 }
 
-/// The neighbour table's MAC for `ip` on interface `index`, if known and
-/// usable (not failed or incomplete).
-pub async fn neighbour_mac(
+/// One interface as a dump of every link says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkFacts {
+    pub index: u32,
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_LOWER_UP`):
+    /// a hop behind a link without carrier cannot be reached.
+    pub up: bool,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Every interface, by name: one netlink dump, however many hops ask.
+pub async fn link_facts(
     handle: &Handle,
-    index: u32,
-    ip: IpAddr,
-) -> Result<Option<[u8; 6]>, rtnetlink::Error> {
+) -> Result<std::collections::HashMap<String, LinkFacts>, rtnetlink::Error> {
+    use netlink_packet_route::link::LinkFlag;
+    let mut out = std::collections::HashMap::new();
+    let mut links = handle.link().get().execute();
+    while let Some(link) = links.try_next().await? {
+        let f = &link.header.flags;
+        let mut facts = LinkFacts {
+            index: link.header.index,
+            up: f.contains(&LinkFlag::Up) && f.contains(&LinkFlag::LowerUp),
+            mac: None,
+        };
+        let mut name = None;
+        for attr in link.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => name = Some(n),
+                LinkAttribute::Address(a) => facts.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
+                _ => {}
+            }
+        }
+        if let Some(n) = name {
+            out.insert(n, facts);
+        }
+    }
+    Ok(out)
+}
+
+/// Every usable neighbour entry (not failed or incomplete): (interface
+/// index, address) -> MAC, from one dump.
+pub async fn neighbour_macs(
+    handle: &Handle,
+) -> Result<std::collections::HashMap<(u32, IpAddr), [u8; 6]>, rtnetlink::Error> {
+    let mut out = std::collections::HashMap::new();
     let mut neighbours = handle.neighbours().get().execute();
     while let Some(n) = neighbours.try_next().await? {
-        if n.header.ifindex != index {
-            continue;
-        }
         if matches!(
             n.header.state,
             NeighbourState::Failed | NeighbourState::Incomplete | NeighbourState::None
         ) {
             continue;
         }
-        let mut dst = None;
-        let mut mac = None;
-        for attr in &n.attributes {
-            match attr {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
-                    dst = Some(IpAddr::V4(*a))
-                }
-                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
-                    dst = Some(IpAddr::V6(*a))
-                }
-                NeighbourAttribute::LinkLocalAddress(l) => {
-                    mac = <[u8; 6]>::try_from(l.as_slice()).ok()
-                }
-                _ => {}
-            }
-        }
-        if dst == Some(ip) {
-            return Ok(mac);
+        let (dst, mac) = neighbour_of(&n.attributes);
+        if let (Some(dst), Some(mac)) = (dst, mac) {
+            out.insert((n.header.ifindex, dst), mac);
         }
     }
-    Ok(None)
+    Ok(out)
+}
+
+fn neighbour_of(attrs: &[NeighbourAttribute]) -> (Option<IpAddr>, Option<[u8; 6]>) {
+    let mut dst = None;
+    let mut mac = None;
+    for attr in attrs {
+        match attr {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                dst = Some(IpAddr::V4(*a))
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                dst = Some(IpAddr::V6(*a))
+            }
+            NeighbourAttribute::LinkLocalAddress(l) => mac = <[u8; 6]>::try_from(l.as_slice()).ok(),
+            _ => {}
+        }
+    }
+    (dst, mac)
 }
 
 /// Make the kernel resolve `ip`: send one datagram to its discard port
@@ -125,29 +130,5 @@ pub fn trigger_resolution(ip: IpAddr) {
     };
     if let Ok(sock) = UdpSocket::bind(bind) {
         let _ = sock.send_to(b"steerer", SocketAddr::new(ip, 9));
-    }
-}
-
-/// Resolve `ip` on interface `index`, probing for up to `wait`.
-pub async fn resolve_next_hop(
-    handle: &Handle,
-    index: u32,
-    ip: IpAddr,
-    wait: Duration,
-) -> Result<Option<[u8; 6]>, rtnetlink::Error> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut probed = false;
-    loop {
-        if let Some(mac) = neighbour_mac(handle, index, ip).await? {
-            return Ok(Some(mac));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(None);
-        }
-        if !probed {
-            trigger_resolution(ip);
-            probed = true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

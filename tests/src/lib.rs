@@ -8,6 +8,7 @@
 
 pub mod baselines;
 pub mod check;
+pub mod flood;
 pub mod lab;
 pub mod live;
 pub mod netns;

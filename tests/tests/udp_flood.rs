@@ -5,13 +5,14 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
-    time::{Duration, Instant},
+    net::{IpAddr, SocketAddr, TcpStream},
+    time::Duration,
 };
 
 use steerer_lab::{
+    flood::{allow_flood_at_server, drop_flood_at_server, flood, FLOOD_PORT},
     lab::SERVER_V4,
-    netns::{run_in, spawn_in},
+    netns::spawn_in,
     steerer::SteererProcess,
     traffic::Server,
     Lab, LabSpec,
@@ -19,61 +20,15 @@ use steerer_lab::{
 use steerer_user::dataplane::PinnedMaps;
 
 const PORT: u16 = 5001;
-const FLOOD_PORT: u16 = 9999;
 const FLOOD: Duration = Duration::from_secs(30);
 /// Datagrams per second (bounded), a new socket (source port) every 4.
 const FLOOD_RATE: u64 = 4_000;
-
-/// The server drops the flood silently (no ICMP port unreachable back).
-fn drop_flood_at_server(lab: &Lab) {
-    let rules = format!(
-        "add table inet steerer_flood\n\
-         add chain inet steerer_flood input {{ type filter hook input priority 0; policy accept; }}\n\
-         add rule inet steerer_flood input udp dport {FLOOD_PORT} drop\n"
-    );
-    let mut child = steerer_lab::netns::command_in(&lab.server_ns(), "nft")
-        .unwrap()
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nft");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "nft rules in the server");
-}
-
-/// Sends for `FLOOD` at `FLOOD_RATE`; returns datagrams sent.
-fn flood(target: SocketAddr) -> u64 {
-    let start = Instant::now();
-    let mut sent = 0u64;
-    let mut sock = None;
-    while start.elapsed() < FLOOD {
-        if sent.is_multiple_of(4) {
-            sock = UdpSocket::bind("0.0.0.0:0").ok();
-        }
-        if let Some(s) = &sock {
-            if s.send_to(&[0u8; 200], target).is_ok() {
-                sent += 1;
-            }
-        }
-        // Pace to FLOOD_RATE.
-        let due = Duration::from_micros(sent * 1_000_000 / FLOOD_RATE);
-        if let Some(wait) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-    }
-    sent
-}
 
 #[test]
 fn a_one_way_udp_flood_takes_no_healthy_hop_down_and_moves_no_tcp_flow() {
     let lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
     let _server = Server::start(&lab.server_ns(), &[PORT]).unwrap();
-    drop_flood_at_server(&lab);
+    drop_flood_at_server(&lab).unwrap();
     let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 3]), &[], false)
         .expect("steerer starts");
     steerer
@@ -114,11 +69,13 @@ fn a_one_way_udp_flood_takes_no_healthy_hop_down_and_moves_no_tcp_flow() {
     let hop_before = hop_of(&maps).expect("the TCP flow is in the table");
 
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), FLOOD_PORT);
-    let sent = spawn_in(&lab.client_ns(), move || flood(target))
-        .unwrap()
-        .join()
-        .unwrap()
-        .unwrap();
+    let sent = spawn_in(&lab.client_ns(), move || {
+        flood(target, FLOOD_RATE, 4, FLOOD)
+    })
+    .unwrap()
+    .join()
+    .unwrap()
+    .unwrap();
     assert!(sent > FLOOD_RATE * FLOOD.as_secs() / 2, "flood sent {sent}");
 
     let count = conn
@@ -144,9 +101,5 @@ fn a_one_way_udp_flood_takes_no_healthy_hop_down_and_moves_no_tcp_flow() {
     for bad in ["answered no flow", "is down", "reset ", "excluded"] {
         assert!(!log.contains(bad), "log has {bad:?}:\n{log}");
     }
-    let _ = run_in(
-        &lab.server_ns(),
-        "nft",
-        &["delete", "table", "inet", "steerer_flood"],
-    );
+    allow_flood_at_server(&lab);
 }

@@ -47,6 +47,8 @@ pub const DEFAULT_DIRECTORY_POLL_SECS: u64 = 60;
 /// Directory data published within this many seconds is fresh: a day, a
 /// bit more than Tor relays' 18-hour descriptor period.
 pub const DEFAULT_FRESH_SECS: u64 = 86_400;
+/// Largest `new_flows_per_sec` (per CPU it must fit the data plane's u32).
+pub const MAX_NEW_FLOWS_PER_SEC: u64 = 1_000_000_000;
 /// Longest `fresh_secs`: 30 days.
 pub const MAX_FRESH_SECS: u64 = 30 * 86_400;
 /// Longest idle timeout: a week.
@@ -152,6 +154,12 @@ pub struct Config {
     /// many seconds is fresh: windows take it before others (SPEC 5.4).
     #[serde(default = "default_fresh")]
     pub fresh_secs: u64,
+    /// The flood guard: new flow-table entries per second at most, over all
+    /// CPUs (each CPU gets its share); new flows over it are steered
+    /// without an entry. Default: the flow table's size / (2 x tick_secs);
+    /// 0: no limit.
+    #[serde(default)]
+    pub new_flows_per_sec: Option<u64>,
     /// Active probes through each hop; none without this section.
     #[serde(default)]
     pub probe: Option<ProbeConfig>,
@@ -353,6 +361,15 @@ impl Config {
                 ));
             }
         }
+        if self
+            .new_flows_per_sec
+            .is_some_and(|r| r > MAX_NEW_FLOWS_PER_SEC)
+        {
+            return Err(invalid(
+                "new_flows_per_sec",
+                format!("must be 0 (no limit) ..={MAX_NEW_FLOWS_PER_SEC}"),
+            ));
+        }
         if self.fresh_secs == 0 || self.fresh_secs > MAX_FRESH_SECS {
             return Err(invalid(
                 "fresh_secs",
@@ -401,6 +418,15 @@ impl Config {
         self.hop_directory_ca
             .as_deref()
             .map(|d| directory::directory_path(config_path, d))
+    }
+
+    /// The flood guard's rate for a flow table of `entries` (see
+    /// `new_flows_per_sec`): a flood at the limit takes two ticks to turn
+    /// the table over once, so the control plane reads every flow it let
+    /// in at least once.
+    pub fn new_flow_rate(&self, entries: u32) -> u64 {
+        self.new_flows_per_sec
+            .unwrap_or(entries as u64 / (2 * self.tick_secs.max(1)))
     }
 
     /// SPEC 5.4's "fresh directory data" at wall-clock time `now`: a hop

@@ -20,6 +20,8 @@ pub struct Adapter {
     /// How each hop name is reached (interface, MACs, mark); the
     /// controller decides which id it holds and whether it is enabled.
     pub entries: HashMap<String, HopEntry>,
+    /// The flood guard's refusals at the last tick (all CPUs, cumulative).
+    refused_seen: Option<u64>,
 }
 
 /// One tick's result.
@@ -28,6 +30,9 @@ pub struct TickOutcome {
     pub applied: ApplyOutcome,
     /// Entries of the flow table read this tick.
     pub flows: usize,
+    /// New flows the flood guard steered without an entry since the last
+    /// tick.
+    pub refused_new_flows: u64,
 }
 
 impl Adapter {
@@ -36,6 +41,7 @@ impl Adapter {
             controller,
             applied: Applied::default(),
             entries,
+            refused_seen: None,
         }
     }
 
@@ -48,10 +54,15 @@ impl Adapter {
         let failovers = dp.failovers()?;
         let decisions = self.controller.handle_tick(now_ns, &flows, &failovers);
         let applied = self.apply(dp, &decisions);
+        // A counter that cannot be read is no reason to fail the tick.
+        let refused = dp.new_flows_refused().unwrap_or(0);
+        let since = refused.saturating_sub(self.refused_seen.unwrap_or(refused));
+        self.refused_seen = Some(refused);
         Ok(TickOutcome {
             decisions,
             applied,
             flows: flows.len(),
+            refused_new_flows: since,
         })
     }
 

@@ -4,7 +4,7 @@
 //! has not resolved; what changed is reported to the controller as link
 //! state, never judged here.
 
-use std::{net::IpAddr, time::Duration};
+use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result};
 use steerer_common::{
@@ -59,65 +59,154 @@ impl ResolvedHop {
     }
 }
 
-/// Resolve every hop of the configuration (start-up: errors are fatal).
+/// Hops at most for which every step is logged; a larger pool logs counts.
+const LOG_EACH_UP_TO: usize = 64;
+/// Next hops asked to resolve (a datagram each, behind an ARP or
+/// neighbour solicitation) per call at most: a pool of thousands of
+/// unresolved next hops must not flood the link.
+const MAX_TRIGGERS: usize = 256;
+
+/// What the kernel says of every interface and neighbour now: two netlink
+/// dumps, however many hops ask.
+struct Snapshot {
+    links: HashMap<String, netlink::LinkFacts>,
+    neighbours: HashMap<(u32, IpAddr), [u8; 6]>,
+}
+
+impl Snapshot {
+    async fn take(handle: &rtnetlink::Handle) -> Result<Snapshot> {
+        Ok(Snapshot {
+            links: netlink::link_facts(handle)
+                .await
+                .context("reading the interfaces")?,
+            neighbours: netlink::neighbour_macs(handle)
+                .await
+                .context("reading the neighbour table")?,
+        })
+    }
+}
+
+/// Resolve every hop of the configuration (start-up and the hops a reload
+/// adds: errors are fatal). Next hops not in the neighbour table are
+/// asked to resolve and waited for together, 3 s at most.
 pub async fn resolve_all(
     handle: &rtnetlink::Handle,
     hops: &[HopConfig],
 ) -> Result<Vec<ResolvedHop>> {
+    let snap = Snapshot::take(handle).await?;
+    let verbose = hops.len() <= LOG_EACH_UP_TO;
     let mut out = Vec::with_capacity(hops.len());
     for hop in hops {
-        out.push(resolve(handle, hop).await?);
+        out.push(resolve(hop, &snap, verbose)?);
+    }
+    wait_for_next_hops(handle, &mut out, Duration::from_secs(3), verbose).await?;
+    if !verbose {
+        let unresolved = out.iter().filter(|r| !r.usable()).count();
+        info!(
+            hops = out.len(),
+            unusable = unresolved,
+            "hops resolved (link down or next hop unresolved: disabled until they are)"
+        );
     }
     Ok(out)
 }
 
-async fn resolve(handle: &rtnetlink::Handle, hop: &HopConfig) -> Result<ResolvedHop> {
-    let ifindex = netlink::ifindex(&hop.interface)
+fn resolve(hop: &HopConfig, snap: &Snapshot, verbose: bool) -> Result<ResolvedHop> {
+    let facts = snap
+        .links
+        .get(&hop.interface)
         .with_context(|| format!("hop {}: interface {} vanished", hop.name, hop.interface))?;
     let mut r = ResolvedHop {
         name: hop.name.clone(),
         interface: hop.interface.clone(),
         next_hop: hop.next_hop,
-        ifindex,
+        ifindex: facts.index,
         src_mac: [0; 6],
         dst_mac: None,
         mark: None,
         link_present: true,
-        carrier: netlink::link_is_up(handle, ifindex)
-            .await
-            .with_context(|| format!("hop {}: reading interface {}", hop.name, hop.interface))?,
+        carrier: facts.up,
     };
-    if !r.carrier {
+    if !r.carrier && verbose {
         warn!(hop = %hop.name, interface = %hop.interface, "hop interface is down or has no carrier; hop disabled until it has");
     }
     let (Some(next_hop), HopAction::Redirect) = (hop.next_hop, hop.action) else {
         // `mark`: the kernel's policy routing picks the way out.
-        info!(hop = %hop.name, mark = hop.mark.unwrap_or_default(), "mark hop");
+        if verbose {
+            info!(hop = %hop.name, mark = hop.mark.unwrap_or_default(), "mark hop");
+        }
         r.mark = hop.mark;
         return Ok(r);
     };
-    r.src_mac = netlink::link_mac(handle, ifindex)
-        .await
-        .with_context(|| format!("hop {}: reading interface {}", hop.name, hop.interface))?
-        .with_context(|| {
-            format!(
-                "hop {}: interface {} has no MAC address (use action = \"mark\" for tunnels)",
-                hop.name, hop.interface
-            )
-        })?;
-    r.dst_mac = netlink::resolve_next_hop(handle, ifindex, next_hop, Duration::from_secs(3))
-        .await
-        .with_context(|| format!("hop {}: resolving {next_hop}", hop.name))?;
-    match r.dst_mac {
-        Some(mac) => {
-            info!(hop = %hop.name, next_hop = %next_hop, mac = %fmt_mac(&mac), "next hop resolved")
-        }
-        None => warn!(
-            hop = %hop.name, next_hop = %next_hop,
-            "next hop does not resolve; hop disabled until it does"
-        ),
+    r.src_mac = facts.mac.with_context(|| {
+        format!(
+            "hop {}: interface {} has no MAC address (use action = \"mark\" for tunnels)",
+            hop.name, hop.interface
+        )
+    })?;
+    r.dst_mac = snap.neighbours.get(&(facts.index, next_hop)).copied();
+    if let (Some(mac), true) = (r.dst_mac, verbose) {
+        info!(hop = %hop.name, next_hop = %next_hop, mac = %fmt_mac(&mac), "next hop resolved");
     }
     Ok(r)
+}
+
+/// Redirect hops whose next hop has not resolved.
+fn unresolved(hops: &[ResolvedHop]) -> Vec<usize> {
+    (0..hops.len())
+        .filter(|&i| {
+            let r = &hops[i];
+            r.mark.is_none() && r.link_present && r.dst_mac.is_none() && r.next_hop.is_some()
+        })
+        .collect()
+}
+
+/// Ask the kernel to resolve the unresolved next hops (`MAX_TRIGGERS` at
+/// most) and take what the neighbour table holds until `wait` has passed
+/// or none is left. Returns the hops resolved.
+async fn wait_for_next_hops(
+    handle: &rtnetlink::Handle,
+    hops: &mut [ResolvedHop],
+    wait: Duration,
+    verbose: bool,
+) -> Result<Vec<usize>> {
+    let mut waiting = unresolved(hops);
+    let mut asked: Vec<IpAddr> = waiting.iter().filter_map(|&i| hops[i].next_hop).collect();
+    asked.sort_unstable();
+    asked.dedup();
+    for &ip in asked.iter().take(MAX_TRIGGERS) {
+        netlink::trigger_resolution(ip);
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut resolved = Vec::new();
+    while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let neighbours = netlink::neighbour_macs(handle)
+            .await
+            .context("reading the neighbour table")?;
+        waiting.retain(|&i| {
+            let r = &mut hops[i];
+            let Some(mac) = r.next_hop.and_then(|ip| neighbours.get(&(r.ifindex, ip))) else {
+                return true;
+            };
+            r.dst_mac = Some(*mac);
+            if verbose {
+                info!(hop = %r.name, mac = %fmt_mac(mac), "next hop resolved");
+            }
+            resolved.push(i);
+            false
+        });
+    }
+    if verbose {
+        for &i in &waiting {
+            let r = &hops[i];
+            warn!(
+                hop = %r.name, next_hop = ?r.next_hop,
+                "next hop does not resolve; hop disabled until it does"
+            );
+        }
+    }
+    Ok(resolved)
 }
 
 /// A neighbour announcement: a redirect hop whose next hop it is takes
@@ -157,81 +246,131 @@ pub fn apply_neighbour(
 
 /// Only the hops whose next hop has not resolved yet (checked per tick
 /// until it does: the kernel announces a resolution too, this retries the
-/// probe that makes it resolve).
+/// datagram that makes it resolve).
 pub async fn poll_unresolved(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<usize> {
-    let waiting: Vec<usize> = (0..hops.len())
-        .filter(|&i| {
-            let r = &hops[i];
-            r.mark.is_none() && r.link_present && r.dst_mac.is_none()
-        })
-        .collect();
-    let mut changed = Vec::new();
-    for i in waiting {
-        changed.extend(poll(handle, &mut hops[i..=i]).await.into_iter().map(|_| i));
+    let waiting = unresolved(hops);
+    if waiting.is_empty() {
+        return Vec::new();
+    }
+    let neighbours = match netlink::neighbour_macs(handle).await {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(error = %format!("{e}"), "reading the neighbour table failed; retried at the next tick");
+            return Vec::new();
+        }
+    };
+    let changed = take_neighbours(hops, &waiting, &neighbours, waiting.len() <= LOG_EACH_UP_TO);
+    // Those still waiting are asked again (the kernel announces an answer).
+    for &i in unresolved(hops).iter().take(MAX_TRIGGERS) {
+        if let Some(ip) = hops[i].next_hop {
+            netlink::trigger_resolution(ip);
+        }
     }
     changed
 }
 
-/// Check every hop again (after a link announcement, or when some were
-/// lost). Returns the hops whose entry changed
-/// (index into `hops`); a failed netlink query is logged and retried next
-/// time, the hop keeping its last known state.
-pub async fn poll(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<usize> {
+fn take_neighbours(
+    hops: &mut [ResolvedHop],
+    which: &[usize],
+    neighbours: &HashMap<(u32, IpAddr), [u8; 6]>,
+    verbose: bool,
+) -> Vec<usize> {
     let mut changed = Vec::new();
-    for (i, r) in hops.iter_mut().enumerate() {
-        let before = r.entry();
-        if let Err(e) = poll_one(handle, r).await {
-            warn!(hop = %r.name, error = %format!("{e:#}"), "checking the hop failed; retried at the next tick");
-        }
-        if r.entry() != before {
+    for &i in which {
+        let r = &mut hops[i];
+        let Some(mac) = r.next_hop.and_then(|ip| neighbours.get(&(r.ifindex, ip))) else {
+            continue;
+        };
+        if r.dst_mac != Some(*mac) {
+            if verbose {
+                info!(hop = %r.name, mac = %fmt_mac(mac), "next hop resolved");
+            }
+            r.dst_mac = Some(*mac);
             changed.push(i);
         }
     }
     changed
 }
 
-async fn poll_one(handle: &rtnetlink::Handle, r: &mut ResolvedHop) -> Result<()> {
-    match netlink::ifindex(&r.interface) {
-        Some(index) if r.link_present && index == r.ifindex => {}
-        Some(index) => {
+/// Check every hop again (after a link announcement, or when some were
+/// lost): two netlink dumps for the whole pool. Returns the hops whose
+/// entry changed (index into `hops`); a failed dump is logged and retried
+/// next time, the hops keeping their last known state.
+pub async fn poll(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<usize> {
+    let snap = match Snapshot::take(handle).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "checking the hops failed; retried at the next tick");
+            return Vec::new();
+        }
+    };
+    let verbose = hops.len() <= LOG_EACH_UP_TO;
+    let mut changed = Vec::new();
+    for (i, r) in hops.iter_mut().enumerate() {
+        let before = r.entry();
+        poll_one(r, &snap, verbose);
+        if r.entry() != before {
+            changed.push(i);
+        }
+    }
+    if !verbose && !changed.is_empty() {
+        info!(hops = changed.len(), "hops whose link or next hop changed");
+    }
+    for &i in unresolved(hops).iter().take(MAX_TRIGGERS) {
+        if let Some(ip) = hops[i].next_hop {
+            netlink::trigger_resolution(ip);
+        }
+    }
+    changed
+}
+
+fn poll_one(r: &mut ResolvedHop, snap: &Snapshot, verbose: bool) {
+    match snap.links.get(&r.interface) {
+        Some(f) if r.link_present && f.index == r.ifindex => {}
+        Some(f) => {
             // Back (or recreated under the same name): take the new index
-            // and MAC; a redirect hop re-resolves below.
-            r.ifindex = index;
+            // and MAC; a redirect hop resolves again below.
+            r.ifindex = f.index;
             r.link_present = true;
             if r.mark.is_none() {
-                r.src_mac = netlink::link_mac(handle, index).await?.unwrap_or(r.src_mac);
+                r.src_mac = f.mac.unwrap_or(r.src_mac);
                 r.dst_mac = None;
             }
-            info!(hop = %r.name, interface = %r.interface, "hop interface is back");
+            if verbose {
+                info!(hop = %r.name, interface = %r.interface, "hop interface is back");
+            }
         }
         None if r.link_present => {
             r.link_present = false;
-            warn!(hop = %r.name, interface = %r.interface, "hop interface vanished");
+            if verbose {
+                warn!(hop = %r.name, interface = %r.interface, "hop interface vanished");
+            }
         }
         None => {}
     }
-    if r.link_present {
-        let up = netlink::link_is_up(handle, r.ifindex).await?;
-        if up != r.carrier {
-            r.carrier = up;
-            if up {
-                info!(hop = %r.name, interface = %r.interface, "hop interface has carrier again");
-            } else {
-                warn!(hop = %r.name, interface = %r.interface, "hop interface lost carrier (or was set down)");
+    if let (true, Some(f)) = (r.link_present, snap.links.get(&r.interface)) {
+        if f.up != r.carrier {
+            r.carrier = f.up;
+            match (verbose, f.up) {
+                (false, _) => {}
+                (true, true) => {
+                    info!(hop = %r.name, interface = %r.interface, "hop interface has carrier again")
+                }
+                (true, false) => {
+                    warn!(hop = %r.name, interface = %r.interface, "hop interface lost carrier (or was set down)")
+                }
             }
         }
     }
     // A redirect hop whose next hop did not resolve gets another chance.
     if let (true, None, None, Some(ip)) = (r.link_present, r.mark, r.dst_mac, r.next_hop) {
-        match netlink::resolve_next_hop(handle, r.ifindex, ip, Duration::ZERO).await? {
-            Some(mac) => {
-                info!(hop = %r.name, mac = %fmt_mac(&mac), "next hop resolved");
-                r.dst_mac = Some(mac);
+        if let Some(mac) = snap.neighbours.get(&(r.ifindex, ip)) {
+            if verbose {
+                info!(hop = %r.name, mac = %fmt_mac(mac), "next hop resolved");
             }
-            None => netlink::trigger_resolution(ip),
+            r.dst_mac = Some(*mac);
         }
     }
-    Ok(())
 }
 
 pub fn fmt_mac(m: &[u8; 6]) -> String {

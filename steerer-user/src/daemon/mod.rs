@@ -316,6 +316,12 @@ async fn run_loop(
         match s.adapter.tick(&mut s.dp, now) {
             Ok(o) => {
                 log_decisions(&o.decisions, &o.applied);
+                if o.refused_new_flows > 0 {
+                    warn!(
+                        new_flows = o.refused_new_flows,
+                        "new flows over new_flows_per_sec since the last tick: steered by hash without a flow-table entry (a flood of new tuples?), so they cannot evict live flows"
+                    );
+                }
                 if let Some(r) = &o.decisions.report {
                     let elapsed = now.saturating_sub(started) as f64 / 1e9;
                     let status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);

@@ -145,14 +145,20 @@ async fn resolve_changed(
     // By name: a pool may hold many thousands of hops.
     let by_name: HashMap<&str, &ResolvedHop> =
         running.iter().map(|r| (r.name.as_str(), r)).collect();
+    let same = |h: &crate::config::HopConfig| {
+        by_name.get(h.name.as_str()).is_some_and(|r| {
+            r.interface == h.interface && r.next_hop == h.next_hop && r.mark == h.mark
+        })
+    };
+    // The others resolved together (two netlink dumps, one wait).
+    let changed: Vec<crate::config::HopConfig> =
+        config.hops.iter().filter(|h| !same(h)).cloned().collect();
+    let mut fresh = hops::resolve_all(handle, &changed).await?.into_iter();
     let mut out = Vec::with_capacity(config.hops.len());
     for h in &config.hops {
-        let same = by_name
-            .get(h.name.as_str())
-            .filter(|r| r.interface == h.interface && r.next_hop == h.next_hop && r.mark == h.mark);
-        match same {
+        match by_name.get(h.name.as_str()).filter(|_| same(h)) {
             Some(r) => out.push((*r).clone()),
-            None => out.extend(hops::resolve_all(handle, std::slice::from_ref(h)).await?),
+            None => out.extend(fresh.next()),
         }
     }
     Ok(out)

@@ -123,6 +123,7 @@ async fn start_dataplane(
     };
     let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
     report_flow_table(&dp, opts, reused)?;
+    set_flood_guard(&mut dp, config)?;
     let hash_key = hash_key(&dp, reused)?;
     let (flows, failovers) = if reused {
         (dp.flows()?, dp.failovers()?)
@@ -214,6 +215,25 @@ fn report_flow_table(dp: &Dataplane, opts: &RunOptions, reused: bool) -> Result<
             "the reused flow table keeps its size; --flow-table-size takes effect with --fresh"
         ),
         _ => info!(entries, "flow table"),
+    }
+    Ok(())
+}
+
+/// The flood guard's limit, split over the CPUs (rounded up).
+fn set_flood_guard(dp: &mut Dataplane, config: &Config) -> Result<()> {
+    let entries = dp.flow_table_entries()?;
+    let total = config.new_flow_rate(entries);
+    let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u64;
+    let per_cpu = total.div_ceil(cpus).min(u32::MAX as u64) as u32;
+    dp.set_new_flow_limit(per_cpu)?;
+    if total == 0 {
+        warn!("new_flows_per_sec = 0: no flood guard, every new flow gets a flow-table entry");
+    } else {
+        info!(
+            new_flows_per_sec = total,
+            per_cpu,
+            "flood guard: new flows beyond this rate are steered by hash without a flow-table entry"
+        );
     }
     Ok(())
 }

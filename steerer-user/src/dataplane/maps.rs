@@ -2,6 +2,7 @@
 
 use aya::maps::{Array, DevMap, HashMap, Map, PerCpuArray};
 use steerer_common::{
+    flood::{NewFlowBucket, NewFlowLimit},
     flow::{DestKey, FailoverKey, HopName, LocalAddrKey, HOP_NAME_MAX},
     limits::{DEST_SLOTS_BASE, DEST_SLOT_COUNT, MAX_DEST_TABLES, MAX_HOPS, MAX_SLOT_COUNT},
     DataplaneConfig, HopEntry, StatReason,
@@ -211,6 +212,25 @@ impl Dataplane {
         read_stats(self.map(map_names::STATS)?)
     }
 
+    /// The flood guard's limit: new flow-table entries per CPU per second
+    /// (0: none).
+    pub fn set_new_flow_limit(&mut self, per_cpu_per_sec: u32) -> Result<(), DataplaneError> {
+        let name = map_names::NEW_FLOW_LIMIT;
+        let mut a: Array<_, NewFlowLimit> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let limit = NewFlowLimit {
+            per_cpu_per_sec,
+            _pad: 0,
+        };
+        a.set(0, limit, 0).map_err(map_err(name))
+    }
+
+    /// New flows steered without a flow-table entry (over the limit), all
+    /// CPUs, since the map was made.
+    pub fn new_flows_refused(&self) -> Result<u64, DataplaneError> {
+        read_refused(self.map(map_names::NEW_FLOW_BUCKETS)?)
+    }
+
     /// Fill the port -> port-set array (`sets[port]`, each below
     /// `MAX_CLASSES`); only entries that differ are written: from
     /// `previous` (what was written last), else from the map itself.
@@ -264,6 +284,13 @@ impl Dataplane {
     pub fn unpin(&self) -> Result<(), DataplaneError> {
         remove_pins(&self.pin_dir)
     }
+}
+
+pub(super) fn read_refused(map: &Map) -> Result<u64, DataplaneError> {
+    let name = map_names::NEW_FLOW_BUCKETS;
+    let a: PerCpuArray<_, NewFlowBucket> = PerCpuArray::try_from(map).map_err(map_err(name))?;
+    let v = a.get(&0, 0).map_err(map_err(name))?;
+    Ok(v.iter().map(|b| b.refused).sum())
 }
 
 pub(super) fn read_stats(map: &Map) -> Result<Vec<(StatReason, u64)>, DataplaneError> {

@@ -63,6 +63,8 @@ pub mod map_names {
     pub const PORT_SETS: &str = "PORT_SETS";
     pub const DEST_TABLES: &str = "DEST_TABLES";
     pub const HOP_NAMES: &str = "HOP_NAMES";
+    pub const NEW_FLOW_LIMIT: &str = "NEW_FLOW_LIMIT";
+    pub const NEW_FLOW_BUCKETS: &str = "NEW_FLOW_BUCKETS";
 }
 
 #[derive(Debug, Error)]

@@ -61,6 +61,16 @@ impl PinnedMaps {
         read_failovers(&self.map(map_names::FAILOVERS)?)
     }
 
+    /// New flows steered without a flow-table entry (the flood guard); 0
+    /// from pins of a build without the guard.
+    pub fn new_flows_refused(&self) -> Result<u64, DataplaneError> {
+        match self.map(map_names::NEW_FLOW_BUCKETS) {
+            Ok(m) => super::maps::read_refused(&m),
+            Err(_) if !self.dir.join(map_names::NEW_FLOW_BUCKETS).exists() => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The hop table's entry for `id`.
     pub fn hop(&self, id: u32) -> Result<HopEntry, DataplaneError> {
         let m = self.map(map_names::HOPS)?;

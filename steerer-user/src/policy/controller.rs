@@ -106,9 +106,11 @@ impl Controller {
             .enumerate()
             .map(|(i, h)| (h.spec.name.clone(), i as u32))
             .collect();
-        for (i, h) in hops.iter().enumerate() {
-            engine.set_usable(i, h.usable && h.admin == Admin::Active);
-        }
+        engine.set_usable_many(
+            hops.iter()
+                .enumerate()
+                .map(|(i, h)| (i, h.usable && h.admin == Admin::Active)),
+        );
         let pending_resets = (0..hops.len() as u32)
             .filter(|&i| hops[i as usize].admin == Admin::Disabled)
             .collect();

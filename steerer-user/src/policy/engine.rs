@@ -166,11 +166,32 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// resolving). The class table follows at once (from the last tick's
     /// speeds); destination tables at the next tick.
     pub fn set_usable(&mut self, hop: usize, usable: bool) {
+        if self.mark_usable(hop, usable) {
+            self.refill_and_rebuild();
+        }
+    }
+
+    /// `set_usable` for many hops at once, with one rebuild of the tables
+    /// (a pool of thousands of hops at start: one rebuild per hop would
+    /// be quadratic).
+    pub fn set_usable_many(&mut self, hops: impl IntoIterator<Item = (usize, bool)>) {
+        let mut changed = false;
+        for (hop, usable) in hops {
+            changed |= self.mark_usable(hop, usable);
+        }
+        if changed {
+            self.refill_and_rebuild();
+        }
+    }
+
+    /// The state change of `set_usable` without the rebuild; whether it
+    /// changed anything.
+    fn mark_usable(&mut self, hop: usize, usable: bool) -> bool {
         let Some(s) = self.state.get_mut(hop) else {
-            return;
+            return false;
         };
         if s.usable == usable {
-            return;
+            return false;
         }
         s.usable = usable;
         if !usable {
@@ -179,7 +200,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 d.window.remove(hop as u32);
             }
         }
-        self.refill_and_rebuild();
+        true
     }
 
     /// The probes' latency to hop `hop` (milliseconds): it ranks the hop

@@ -335,15 +335,21 @@ fn real_main() -> Result<()> {
         Command::Stats { iface, json } => {
             let maps = PinnedMaps::open(&iface)?;
             let stats = maps.stats().context("reading STATS")?;
+            // The flood guard's count lives in a map of its own.
+            let refused = maps
+                .new_flows_refused()
+                .context("reading NEW_FLOW_BUCKETS")?;
+            let mut rows: Vec<(&str, u64)> = stats.iter().map(|(r, v)| (r.name(), *v)).collect();
+            rows.push(("new_flow_not_inserted", refused));
             if json {
-                let obj: serde_json::Map<String, serde_json::Value> = stats
+                let obj: serde_json::Map<String, serde_json::Value> = rows
                     .iter()
-                    .map(|(r, v)| (r.name().to_string(), serde_json::Value::from(*v)))
+                    .map(|(r, v)| (r.to_string(), serde_json::Value::from(*v)))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&obj)?);
             } else {
-                for (r, v) in stats {
-                    println!("{:<24} {v}", r.name());
+                for (r, v) in rows {
+                    println!("{r:<24} {v}");
                 }
             }
             Ok(())

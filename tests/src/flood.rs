@@ -1,0 +1,73 @@
+//! A bounded one-way UDP flood from a LAN host (new source ports all the
+//! time, nothing answers), and the server-side rule that drops it
+//! silently (no ICMP port unreachable back).
+
+use std::{
+    io::Write as _,
+    net::{SocketAddr, UdpSocket},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{ensure, Context as _, Result};
+
+use crate::{
+    netns::{command_in, run_in},
+    Lab,
+};
+
+/// The UDP port the flood goes to.
+pub const FLOOD_PORT: u16 = 9999;
+
+/// The server drops the flood silently, until `allow_flood_at_server`.
+pub fn drop_flood_at_server(lab: &Lab) -> Result<()> {
+    let rules = format!(
+        "add table inet steerer_flood\n\
+         add chain inet steerer_flood input {{ type filter hook input priority 0; policy accept; }}\n\
+         add rule inet steerer_flood input udp dport {FLOOD_PORT} drop\n"
+    );
+    let mut child = command_in(&lab.server_ns(), "nft")?
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("nft")?;
+    child
+        .stdin
+        .take()
+        .context("nft stdin")?
+        .write_all(rules.as_bytes())?;
+    ensure!(child.wait()?.success(), "nft rules in the server");
+    Ok(())
+}
+
+pub fn allow_flood_at_server(lab: &Lab) {
+    let _ = run_in(
+        &lab.server_ns(),
+        "nft",
+        &["delete", "table", "inet", "steerer_flood"],
+    );
+}
+
+/// Send 200-byte datagrams to `target` for `how_long` at `rate` per
+/// second (paced), a new socket (source port) every `per_socket`; returns
+/// datagrams sent. Run it in the client's namespace.
+pub fn flood(target: SocketAddr, rate: u64, per_socket: u64, how_long: Duration) -> u64 {
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut sock = None;
+    while start.elapsed() < how_long {
+        if sent.is_multiple_of(per_socket.max(1)) {
+            sock = UdpSocket::bind("0.0.0.0:0").ok();
+        }
+        if let Some(s) = &sock {
+            if s.send_to(&[0u8; 200], target).is_ok() {
+                sent += 1;
+            }
+        }
+        let due = Duration::from_micros(sent * 1_000_000 / rate.max(1));
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    sent
+}
