@@ -86,7 +86,13 @@ pub struct FlowValue {
     /// Hop id the flow is pinned to.
     pub hop: u32,
     /// How many times the flow was moved to another hop (fast failover).
-    pub failovers: u32,
+    pub failovers: u16,
+    /// `TCP_*` bits: the end of a TCP connection seen (FIN either way, RST),
+    /// so the control plane expires it soon after instead of after the
+    /// idle timeout. (The two bytes were the high half of a `u32`
+    /// failover count, always zero: old pins read as "nothing seen".)
+    pub tcp_closing: u8,
+    pub _pad: u8,
     pub packets: u64,
     pub bytes: u64,
     pub reply_packets: u64,
@@ -102,6 +108,44 @@ pub struct FlowValue {
 
 impl FlowValue {
     pub const SIZE: usize = 64;
+
+    /// FIN seen in both directions, or an RST: the connection is over.
+    pub fn tcp_closed(&self) -> bool {
+        self.tcp_closing & TCP_RST != 0
+            || self.tcp_closing & (TCP_FIN_OUT | TCP_FIN_BACK) == TCP_FIN_OUT | TCP_FIN_BACK
+    }
+}
+
+/// `FlowValue::tcp_closing`: a FIN from the LAN side.
+pub const TCP_FIN_OUT: u8 = 1;
+/// ... a FIN from the far side (a reply).
+pub const TCP_FIN_BACK: u8 = 2;
+/// ... an RST either way.
+pub const TCP_RST: u8 = 4;
+
+/// TCP header flag bits.
+pub const TCP_FLAG_FIN: u8 = 0x01;
+pub const TCP_FLAG_RST: u8 = 0x04;
+
+/// The `tcp_closing` bits a packet with TCP flags `flags` adds, sent from
+/// the LAN side (`reply` false) or coming back.
+#[inline(always)]
+pub fn closing_bits(flags: u8, reply: bool) -> u8 {
+    let fin = if flags & TCP_FLAG_FIN != 0 {
+        if reply {
+            TCP_FIN_BACK
+        } else {
+            TCP_FIN_OUT
+        }
+    } else {
+        0
+    };
+    let rst = if flags & TCP_FLAG_RST != 0 {
+        TCP_RST
+    } else {
+        0
+    };
+    fin | rst
 }
 
 /// Key of the `LOCAL_ADDRS` map: an address of the gateway itself.

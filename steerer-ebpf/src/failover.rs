@@ -35,10 +35,10 @@ pub fn wanted(value: *const FlowValue, tcp_flags: u8) -> bool {
 pub fn resteer(key: &FlowKey, value: *mut FlowValue, allow_mark: bool) {
     let old = unsafe { (*value).hop };
     let moves = unsafe { (*value).failovers };
-    if let Some(hop) = failover_hop(&Maps { allow_mark }, key, old, moves) {
+    if let Some(hop) = failover_hop(&Maps { allow_mark }, key, old, moves as u32) {
         unsafe {
             (*value).hop = hop;
-            (*value).failovers = moves + 1;
+            (*value).failovers = moves.saturating_add(1);
         }
         record(old, key);
         count(StatReason::Failover);

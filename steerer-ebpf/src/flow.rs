@@ -10,7 +10,7 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
 };
-use steerer_common::{FlowKey, FlowValue};
+use steerer_common::{flow::closing_bits, FlowKey, FlowValue};
 
 use crate::maps::FLOWS;
 
@@ -23,25 +23,42 @@ pub fn add(field: *mut u64, n: u64) {
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field, n) };
 }
 
-/// Account one forward packet to an existing flow; returns its hop.
+/// Account one forward packet (TCP flags `tcp_flags`, 0 for UDP) to an
+/// existing flow; returns its hop.
 #[inline(always)]
-pub fn hit(value: *mut FlowValue, bytes: u64, now: u64) -> u32 {
+pub fn hit(value: *mut FlowValue, bytes: u64, now: u64, tcp_flags: u8) -> u32 {
     unsafe {
         add(&raw mut (*value).packets, 1);
         add(&raw mut (*value).bytes, bytes);
         (*value).last_seen_ns = now;
+        note_closing(value, tcp_flags, false);
         (*value).hop
     }
 }
 
 /// Account one reply packet (seen leaving towards the LAN).
 #[inline(always)]
-pub fn reply(value: *mut FlowValue, bytes: u64, now: u64) {
+pub fn reply(value: *mut FlowValue, bytes: u64, now: u64, tcp_flags: u8) {
     unsafe {
         add(&raw mut (*value).reply_packets, 1);
         add(&raw mut (*value).reply_bytes, bytes);
         (*value).last_seen_ns = now;
         (*value).last_reply_ns = now;
+        note_closing(value, tcp_flags, true);
+    }
+}
+
+/// A FIN or RST: the bits that let the control plane expire the flow early.
+/// Written only when they add something (the byte is shared by both
+/// directions' CPUs; a lost race costs at most the early expiry).
+#[inline(always)]
+unsafe fn note_closing(value: *mut FlowValue, tcp_flags: u8, reply: bool) {
+    let bits = closing_bits(tcp_flags, reply);
+    if bits != 0 {
+        let old = unsafe { (*value).tcp_closing };
+        if old | bits != old {
+            unsafe { (*value).tcp_closing = old | bits };
+        }
     }
 }
 
@@ -57,6 +74,8 @@ pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> 
     unsafe {
         write_volatile(&raw mut (*v).hop, hop);
         write_volatile(&raw mut (*v).failovers, 0);
+        write_volatile(&raw mut (*v).tcp_closing, 0);
+        write_volatile(&raw mut (*v)._pad, 0);
         write_volatile(&raw mut (*v).packets, 1);
         write_volatile(&raw mut (*v).bytes, bytes);
         write_volatile(&raw mut (*v).reply_packets, 0);
@@ -72,7 +91,7 @@ pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> 
         return Ok(hop);
     }
     match FLOWS.get_ptr_mut(key) {
-        Some(v) => Ok(hit(v, bytes, now)),
+        Some(v) => Ok(hit(v, bytes, now, 0)),
         None => Err(()),
     }
 }

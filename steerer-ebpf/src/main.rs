@@ -85,7 +85,7 @@ pub fn steerer_tc_reply(ctx: TcContext) -> i32 {
             let key = parsed.key.reversed();
             match FLOWS.get_ptr_mut(&key) {
                 Some(value) => {
-                    flow::reply(value, ctx.len() as u64, flow::now_ns());
+                    flow::reply(value, ctx.len() as u64, flow::now_ns(), parsed.tcp_flags);
                     count(StatReason::ReplyAccounted);
                 }
                 None => count(StatReason::ReplyNoFlow),

@@ -41,7 +41,7 @@ pub fn decide(
                 failover::resteer(&parsed.key, value, allow_mark);
             }
             count(StatReason::Established);
-            flow::hit(value, bytes, now)
+            flow::hit(value, bytes, now, parsed.tcp_flags)
         }
         None => {
             if is_local(&parsed) {

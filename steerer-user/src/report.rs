@@ -133,7 +133,8 @@ pub struct FlowRecord {
     pub age_secs: f64,
     #[serde(default)]
     pub idle_secs: f64,
-    /// `answered` (a reply came back), `waiting` (none yet, within
+    /// TCP `closed` (FIN both ways, or an RST) or `closing` (one FIN);
+    /// else `answered` (a reply came back), `waiting` (none yet, within
     /// `fail_after_secs` of its start: 3 s by default) or `no reply`.
     #[serde(default)]
     pub state: String,
@@ -148,7 +149,11 @@ impl FlowRecord {
         now_ns: u64,
         name: Option<&str>,
     ) -> Self {
-        let state = if v.reply_packets > 0 {
+        let state = if v.tcp_closed() {
+            "closed"
+        } else if v.tcp_closing != 0 {
+            "closing"
+        } else if v.reply_packets > 0 {
             "answered"
         } else if now_ns.saturating_sub(v.first_seen_ns) < 3_000_000_000 {
             "waiting"
@@ -170,7 +175,7 @@ impl FlowRecord {
             bytes: v.bytes,
             reply_packets: v.reply_packets,
             reply_bytes: v.reply_bytes,
-            failovers: v.failovers,
+            failovers: v.failovers.into(),
             first_seen_ns: v.first_seen_ns,
             last_seen_ns: v.last_seen_ns,
         }

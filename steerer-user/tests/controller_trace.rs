@@ -146,7 +146,7 @@ impl Both {
         let kernel = self.t.dp.flows().unwrap().into_iter().find(|(f, _)| f == k);
         let model = match self.sim_flows.get_mut(k) {
             Some(v) if v.reply_packets == 0 => {
-                if let Some(h) = self.sim.dataplane.failover_id(k, v.hop, v.failovers) {
+                if let Some(h) = self.sim.dataplane.failover_id(k, v.hop, v.failovers.into()) {
                     v.hop = h;
                     v.failovers += 1;
                 }

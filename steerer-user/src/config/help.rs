@@ -17,6 +17,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   link_hold_down_secs = 10   a hop whose link came back waits this long (0..=3600)
   tcp_idle_secs = 1800       an idle TCP flow leaves the flow table (1..=604800)
   udp_idle_secs = 120        the same for UDP and every other protocol
+  tcp_closed_secs = 10       a TCP flow seen ending (FIN both ways, RST) leaves after this idle
   hop_directory              a file of more [[hop]] entries, watched while running
   hop_directory_url          http:// or https:// URL polled (ETag) for it; each new version written there
   hop_directory_ca           PEM certificates an https server must chain to; default the web's roots

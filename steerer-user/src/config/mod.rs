@@ -42,6 +42,9 @@ pub const DEFAULT_LINK_HOLD_DOWN_SECS: u64 = 10;
 /// conntrack gives an answered UDP stream).
 pub const DEFAULT_TCP_IDLE_SECS: u64 = 1800;
 pub const DEFAULT_UDP_IDLE_SECS: u64 = 120;
+/// A closed TCP connection's stragglers (a retransmitted FIN, the last
+/// ACK) come within seconds; TIME_WAIT is the hosts' business.
+pub const DEFAULT_TCP_CLOSED_SECS: u64 = 10;
 /// Seconds between polls of `hop_directory_url`.
 pub const DEFAULT_DIRECTORY_POLL_SECS: u64 = 60;
 /// Directory data published within this many seconds is fresh: a day, a
@@ -115,6 +118,10 @@ pub struct Config {
     /// The same for UDP and every other protocol.
     #[serde(default = "default_udp_idle")]
     pub udp_idle_secs: u64,
+    /// A TCP flow whose end was seen (FIN both ways, or an RST) leaves the
+    /// flow table after this many seconds without a packet.
+    #[serde(default = "default_tcp_closed")]
+    pub tcp_closed_secs: u64,
     /// Slots per table; default: the smallest prime >= 100 x hops (Maglev's rule).
     #[serde(default)]
     pub slot_count: Option<u32>,
@@ -193,6 +200,9 @@ fn default_tcp_idle() -> u64 {
 }
 fn default_udp_idle() -> u64 {
     DEFAULT_UDP_IDLE_SECS
+}
+fn default_tcp_closed() -> u64 {
+    DEFAULT_TCP_CLOSED_SECS
 }
 fn default_directory_poll() -> u64 {
     DEFAULT_DIRECTORY_POLL_SECS
@@ -296,6 +306,7 @@ impl Config {
         for (field, v) in [
             ("tcp_idle_secs", self.tcp_idle_secs),
             ("udp_idle_secs", self.udp_idle_secs),
+            ("tcp_closed_secs", self.tcp_closed_secs),
         ] {
             if v == 0 || v > MAX_IDLE_SECS {
                 return Err(invalid(
@@ -498,6 +509,7 @@ impl Config {
             link_hold_down_ns: secs(self.link_hold_down_secs),
             idle_tcp_ns: secs(self.tcp_idle_secs),
             idle_other_ns: secs(self.udp_idle_secs),
+            closed_tcp_ns: secs(self.tcp_closed_secs),
             max_share: self.max_share,
             max_operator_share: self.max_operator_share,
             slot_count: self.effective_slot_count().0,

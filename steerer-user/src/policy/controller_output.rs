@@ -96,16 +96,19 @@ impl Controller {
         resets: &[FlowKey],
     ) -> Vec<FlowKey> {
         let p = self.engine.params();
-        let idle = |k: &FlowKey| {
-            if k.proto == steerer_common::flow::PROTO_TCP {
-                p.idle_tcp_ns
-            } else {
+        let idle = |k: &FlowKey, v: &FlowValue| {
+            if k.proto != steerer_common::flow::PROTO_TCP {
                 p.idle_other_ns
+            } else if v.tcp_closed() {
+                // FIN both ways or an RST: over, whatever comes late.
+                p.closed_tcp_ns.min(p.idle_tcp_ns)
+            } else {
+                p.idle_tcp_ns
             }
         };
         let mut out: Vec<FlowKey> = flows
             .iter()
-            .filter(|(k, v)| now_ns.saturating_sub(v.last_seen_ns) > idle(k))
+            .filter(|(k, v)| now_ns.saturating_sub(v.last_seen_ns) > idle(k, v))
             .map(|(k, _)| *k)
             .collect();
         if !resets.is_empty() && !out.is_empty() {

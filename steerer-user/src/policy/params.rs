@@ -67,6 +67,9 @@ pub struct Params {
     pub idle_tcp_ns: u64,
     /// ... and a flow of any other protocol (UDP: no end to see).
     pub idle_other_ns: u64,
+    /// A TCP flow whose end the data plane saw (FIN both ways, or RST)
+    /// leaves after this long without a packet.
+    pub closed_tcp_ns: u64,
     /// A hop whose link came back waits this long, without going down
     /// again, before it takes new flows (0: at once).
     pub link_hold_down_ns: u64,
@@ -100,6 +103,7 @@ impl Default for Params {
             link_hold_down_ns: 10_000_000_000,
             idle_tcp_ns: 1_800 * 1_000_000_000,
             idle_other_ns: 120 * 1_000_000_000,
+            closed_tcp_ns: 10 * 1_000_000_000,
             seed: 0,
             probe: None,
         }

@@ -73,7 +73,10 @@ pub(super) fn value_of(c: &Conn, hop: u32, request: u64, now: u64) -> FlowValue 
     let last = c.last_packet_ns.min(now);
     FlowValue {
         hop,
-        failovers: c.failovers as u32,
+        failovers: c.failovers,
+        // The model sends no FIN or RST: its flows end by idle expiry.
+        tcp_closing: 0,
+        _pad: 0,
         packets: 1 + c.syn_retries as u64,
         bytes: request,
         reply_packets: (c.received / MSS).ceil() as u64,
