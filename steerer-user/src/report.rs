@@ -20,6 +20,12 @@ pub struct HopStatus {
     pub speed_source: String,
     pub failed_new: u64,
     pub failed_total: u64,
+    /// The probes' smoothed round-trip time through the hop, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_rtt_ms: Option<f64>,
+    /// Out of the tables because its probes went unanswered.
+    #[serde(default)]
+    pub probe_down: bool,
 }
 
 /// The status file: the latest tick.
@@ -36,6 +42,15 @@ pub struct TickStatus {
     /// Destinations with a window and table of their own.
     #[serde(default)]
     pub destination_windows: usize,
+    /// New flows the flood guard steered without a flow-table entry since
+    /// the last tick.
+    #[serde(default)]
+    pub new_flows_not_inserted: u64,
+    /// Probe rounds started and answered since the start.
+    #[serde(default)]
+    pub probe_rounds: u64,
+    #[serde(default)]
+    pub probe_rounds_answered: u64,
     pub hops: Vec<HopStatus>,
 }
 
@@ -64,8 +79,13 @@ impl TickStatus {
                     speed_source: h.speed_source.label().into(),
                     failed_new: h.newly_failed,
                     failed_total: h.failed_total,
+                    probe_rtt_ms: None,
+                    probe_down: false,
                 })
                 .collect(),
+            new_flows_not_inserted: 0,
+            probe_rounds: 0,
+            probe_rounds_answered: 0,
         }
     }
 
@@ -85,8 +105,11 @@ impl TickStatus {
             "  {:<12} {:>7} {:>6} {:>7} {:>12} {:>12} {:<10} {:>7}\n",
             "hop", "weight", "slots", "active", "bytes", "speed Mb/s", "speed from", "failed"
         ));
+        let probed = self.probe_rounds > 0;
         for h in &self.hops {
-            let name = if !h.usable {
+            let name = if h.probe_down {
+                format!("{} (probes lost)", h.name)
+            } else if !h.usable {
                 format!("{} (down)", h.name)
             } else if !h.in_window {
                 format!("{} (out)", h.name)
@@ -103,6 +126,20 @@ impl TickStatus {
                 h.speed_mbit,
                 h.speed_source,
                 format!("{}/{}", h.failed_new, h.failed_total),
+            ));
+            if probed {
+                // Trailing the row: the probes' time, when they measured one.
+                s.pop();
+                match h.probe_rtt_ms {
+                    Some(ms) => s.push_str(&format!("  rtt {ms:.1} ms\n")),
+                    None => s.push_str("  rtt -\n"),
+                }
+            }
+        }
+        if probed || self.new_flows_not_inserted > 0 {
+            s.push_str(&format!(
+                "  probes: {} rounds, {} answered; flood guard: {} new flows without an entry this tick\n",
+                self.probe_rounds, self.probe_rounds_answered, self.new_flows_not_inserted
             ));
         }
         s
@@ -227,5 +264,72 @@ pub fn key_addr(family: u8, a: &[u8; 16]) -> std::net::IpAddr {
         std::net::IpAddr::from([a[0], a[1], a[2], a[3]])
     } else {
         std::net::IpAddr::from(*a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(probe_rounds: u64) -> TickStatus {
+        let hop = |name: &str, rtt: Option<f64>, down: bool| HopStatus {
+            name: name.into(),
+            usable: !down,
+            in_window: !down,
+            share: if down { 0.0 } else { 1.0 },
+            slots: 0,
+            active_flows: 0,
+            bytes: 0,
+            speed_mbit: 0.0,
+            speed_source: "claimed".into(),
+            failed_new: 0,
+            failed_total: 0,
+            probe_rtt_ms: rtt,
+            probe_down: down,
+        };
+        TickStatus {
+            tick: 3,
+            elapsed_secs: 15.0,
+            flows: 0,
+            moved_slots: 0,
+            min_moved_slots: 0,
+            slot_count: 101,
+            destination_windows: 0,
+            new_flows_not_inserted: 7,
+            probe_rounds,
+            probe_rounds_answered: probe_rounds.saturating_sub(2),
+            hops: vec![hop("a", Some(4.25), false), hop("b", None, true)],
+        }
+    }
+
+    #[test]
+    fn the_tick_table_shows_probe_times_and_the_flood_guard() {
+        let t = status(10).table();
+        let rows: Vec<&str> = t.lines().collect();
+        assert!(
+            rows[2].ends_with("rtt 4.2 ms") || rows[2].ends_with("rtt 4.3 ms"),
+            "{t}"
+        );
+        assert!(
+            rows[3].contains("b (probes lost)") && rows[3].ends_with("rtt -"),
+            "{t}"
+        );
+        assert!(
+            t.contains("probes: 10 rounds, 8 answered; flood guard: 7 new flows without an entry"),
+            "{t}"
+        );
+        // Without probes: no rtt column, the flood guard line still.
+        let t = status(0).table();
+        assert!(!t.contains("rtt"), "{t}");
+        assert!(t.contains("flood guard: 7"), "{t}");
+        // Old status files (no probe fields) still read.
+        let json = serde_json::to_value(status(0)).unwrap();
+        let mut old = json.clone();
+        for h in old["hops"].as_array_mut().unwrap() {
+            h.as_object_mut().unwrap().remove("probe_down");
+        }
+        old.as_object_mut().unwrap().remove("probe_rounds");
+        let back: TickStatus = serde_json::from_value(old).unwrap();
+        assert_eq!(back.probe_rounds, 0);
     }
 }

@@ -85,6 +85,10 @@ fn sigkill_and_restart_during_transfers_moves_no_flow() {
         "restart reuses maps and links:\n{}",
         second.log()
     );
+    // Read while the transfers still run: a finished one's closed flow
+    // leaves the table tcp_closed_secs after its FINs.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = hops_by_port(&lab);
     let results = traffic.join().unwrap().expect("workload");
     assert_eq!(results.len(), 6);
     for r in &results {
@@ -94,7 +98,6 @@ fn sigkill_and_restart_during_transfers_moves_no_flow() {
             "transfers spanned the restart: {r:?}"
         );
     }
-    let after = hops_by_port(&lab);
     for (port, (hop, _)) in &before {
         let (h, p) = after[port];
         assert_eq!(h, *hop, "flow {port} changed hop across the restart");

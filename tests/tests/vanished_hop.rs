@@ -24,8 +24,13 @@ const GONE: usize = 1;
 fn a_deleted_hop_gets_no_new_flows_within_two_ticks_and_connections_complete() {
     let mut lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
     let _server = Server::start(&lab.server_ns(), &[PORT]).unwrap();
-    let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 3]), &[], false)
-        .expect("steerer starts");
+    // Closed flows stay in the table for the count below (by default they
+    // leave 10 s after their FINs, while the workload still runs).
+    let config = format!(
+        "tcp_closed_secs = 600\n{}",
+        lab.steerer_config(2, &[100.0; 3])
+    );
+    let steerer = SteererProcess::start(&lab, &config, &[], false).expect("steerer starts");
     let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
     let maps = PinnedMaps::open_dir(&lab.pin_dir()).unwrap();
 

@@ -324,7 +324,16 @@ async fn run_loop(
                 }
                 if let Some(r) = &o.decisions.report {
                     let elapsed = now.saturating_sub(started) as f64 / 1e9;
-                    let status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
+                    let mut status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
+                    status.new_flows_not_inserted = o.refused_new_flows;
+                    if let Some(p) = &s.probes {
+                        status.probe_rounds = p.counts.rounds;
+                        status.probe_rounds_answered = p.counts.answered_rounds;
+                        for h in &mut status.hops {
+                            h.probe_rtt_ms = s.adapter.controller.probe_rtt_ms(&h.name);
+                            h.probe_down = s.adapter.controller.probe_down(&h.name);
+                        }
+                    }
                     print!("{}", status.table());
                     if let Some(path) = &opts.status_file {
                         if let Err(e) = write_status(path, &status) {
