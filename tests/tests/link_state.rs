@@ -6,7 +6,7 @@
 //! VRRP failover) is written at once.
 
 mod common;
-use common::hop_id;
+use common::{hop_id, in_tables, wait_until as wait_for};
 
 use std::time::{Duration, Instant};
 
@@ -14,23 +14,6 @@ use steerer_lab::{netns::run_in, steerer::SteererProcess, Lab, LabSpec};
 use steerer_user::dataplane::PinnedMaps;
 
 const HOLD_DOWN_SECS: u64 = 3;
-
-/// Whether hop `id` is enabled and holds class-table slots.
-fn in_tables(maps: &PinnedMaps, id: u32) -> (bool, bool) {
-    let enabled = maps.hop(id).expect("hop entry").is_enabled();
-    let slots = maps.slots(0).expect("class table").contains(&id);
-    (enabled, slots)
-}
-
-/// Wait until `f` holds, at most `timeout`; how long it took.
-fn wait_for(timeout: Duration, what: &str, f: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
-}
 
 #[test]
 fn link_changes_reach_the_tables_between_ticks_and_a_link_back_waits_out_the_hold_down() {

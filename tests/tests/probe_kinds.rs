@@ -3,11 +3,12 @@
 //! `mark` hop (its own mark, the operator's policy routing), and a TCP
 //! probe through the mark hop notices its far side dying.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use steerer_lab::{
-    lab::SERVER_V4, netns::run_in, shaper::set_uplink, steerer::SteererProcess, traffic::Server,
-    Lab, LabSpec,
+    lab::SERVER_V4, shaper::set_uplink, steerer::SteererProcess, traffic::Server, Lab, LabSpec,
 };
 
 const PORT: u16 = 5001;
@@ -30,51 +31,29 @@ fn config(lab: &Lab, kind: &str, port: u16) -> String {
 #[test]
 fn tcp_and_udp_probes_answer_through_redirect_and_mark_hops() {
     let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
-    let gw = lab.gw_ns();
     // The operator's policy routing for the mark hop.
-    run_in(&gw, "ip", &["rule", "add", "fwmark", "16", "lookup", "110"]).unwrap();
-    run_in(
-        &gw,
-        "ip",
-        &[
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.2.2",
-            "table",
-            "110",
-        ],
-    )
-    .unwrap();
+    common::route_mark_through_hop1(&lab, 16);
     let _server = Server::start(&lab.server_ns(), &[PORT]).unwrap();
 
-    // UDP to a port nobody serves: the server's port unreachable answers.
-    let mut steerer =
-        SteererProcess::start(&lab, &config(&lab, "udp", 9999), &["--attach", "tc"], false)
+    // UDP to a port nobody serves (the server's port unreachable
+    // answers), then TCP connects to the server's port.
+    let mut steerer = None;
+    for (kind, port) in [("udp", 9999), ("tcp", PORT)] {
+        if let Some(mut running) = steerer.take() {
+            assert!(SteererProcess::stop(&mut running).unwrap());
+        }
+        let s = SteererProcess::start(&lab, &config(&lab, kind, port), &["--attach", "tc"], false)
             .expect("steerer starts");
-    steerer
-        .wait_log("first probe round", 1, Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        steerer.log().contains("probed=2 answered=2"),
-        "{}",
-        steerer.log()
-    );
-    assert!(steerer.stop().unwrap());
-
-    // TCP connects to the server's port.
-    let steerer =
-        SteererProcess::start(&lab, &config(&lab, "tcp", PORT), &["--attach", "tc"], false)
-            .expect("steerer starts");
-    steerer
-        .wait_log("first probe round", 1, Duration::from_secs(5))
-        .unwrap();
-    assert!(
-        steerer.log().contains("probed=2 answered=2"),
-        "{}",
-        steerer.log()
-    );
+        s.wait_log("first probe round", 1, Duration::from_secs(5))
+            .unwrap();
+        assert!(
+            s.log().contains("probed=2 answered=2"),
+            "{kind}: {}",
+            s.log()
+        );
+        steerer = Some(s);
+    }
+    let steerer = steerer.unwrap();
     // The mark hop's far side dies: its probes (with its mark) go unanswered.
     set_uplink(&lab, 1, false).unwrap();
     let down = Instant::now();

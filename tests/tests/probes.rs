@@ -9,7 +9,7 @@
 //! routes are removed at exit.
 
 mod common;
-use common::{flow_hop, hop_id};
+use common::{flow_hop, hop_id, in_tables, wait_until as wait_for};
 
 use std::{
     net::UdpSocket,
@@ -39,22 +39,6 @@ fn probe_section(down_after: u32) -> String {
         "\n[probe]\ntargets = [\"{SERVER_V4}\", \"{SERVER2_V4}\"]\ninterval_secs = {INTERVAL_SECS}\n\
          timeout_ms = {TIMEOUT_MS}\ndown_after_rounds = {down_after}\n"
     )
-}
-
-/// Whether hop `id` is enabled and holds class-table slots.
-fn in_tables(maps: &PinnedMaps, id: u32) -> (bool, bool) {
-    let enabled = maps.hop(id).expect("hop entry").is_enabled();
-    let slots = maps.slots(0).expect("class table").contains(&id);
-    (enabled, slots)
-}
-
-fn wait_for(timeout: Duration, what: &str, f: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
 }
 
 /// `ip rule` lines of the probes' priority in the gateway.

@@ -2,6 +2,8 @@
 //! Hop 0 is a `redirect` hop; hop 1 a `mark` hop whose mark policy routing
 //! sends to hop 1's next hop.
 
+mod common;
+
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
@@ -35,22 +37,7 @@ fn tx_bytes(lab: &Lab, iface: &str) -> u64 {
 fn tc_attach_redirects_and_marks() {
     let programs_before = check::steerer_programs().unwrap();
     let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
-    let gw = lab.gw_ns();
-    run_in(&gw, "ip", &["rule", "add", "fwmark", "16", "lookup", "110"]).unwrap();
-    run_in(
-        &gw,
-        "ip",
-        &[
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.2.2",
-            "table",
-            "110",
-        ],
-    )
-    .unwrap();
+    common::route_mark_through_hop1(&lab, 16);
     let config = format!(
         "tick_secs = 5\n\
          [[hop]]\nname = \"direct\"\ninterface = \"{}\"\nnext_hop = \"{}\"\n\

@@ -34,6 +34,9 @@ enum Suite {
     /// One whole daemon tick (maps, controller, writes) over 100k and 1M
     /// flows in a real flow table, against one batch read.
     Tick,
+    /// An iperf3 flow's throughput during a new-tuple flood against the
+    /// same flow alone (the flood guard at work).
+    Flood,
     /// The lab shoot-out: steerer against ECMP (equal and capacity
     /// weights) and nft numgen random on the same seeded workload.
     Lab,
@@ -109,6 +112,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("bench: one whole daemon tick");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "daemon_tick"]))?;
     }
+    if all || args.suite == Some(Suite::Flood) {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("the flood bench builds a lab: run as root");
+        }
+        println!("bench: an iperf3 flow during a new-tuple flood");
+        status(cargo().args(["build", "-p", "steerer-user", "--bins"]))?;
+        crate::flood_bench::run(args.seconds, args.rounds)?;
+    }
     if all || args.suite == Some(Suite::Sim) {
         println!("bench: simulator scale");
         status(cargo().args(["bench", "-p", "steerer-user", "--bench", "simulator"]))?;
@@ -126,7 +137,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -135,7 +146,21 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn iperf3(lab: &Lab, seconds: u32) -> Result<f64> {
+/// An iperf3 server in the lab's server namespace (port 5201), ready.
+pub(crate) fn iperf3_server(lab: &Lab) -> Result<KillOnDrop> {
+    let server = KillOnDrop(
+        command_in(&lab.server_ns(), "iperf3")?
+            .args(["-s", "-p", "5201"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting iperf3 server")?,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(server)
+}
+
+pub(crate) fn iperf3(lab: &Lab, seconds: u32) -> Result<f64> {
     let out = command_in(&lab.client_ns(), "iperf3")?
         .args([
             "-c",
@@ -163,15 +188,7 @@ fn iperf3(lab: &Lab, seconds: u32) -> Result<f64> {
 /// on veth), rounds interleaved so drift hits both alike.
 fn throughput(seconds: u32, rounds: usize) -> Result<()> {
     let lab = Lab::build(LabSpec::equal_hops(1))?;
-    let _server = KillOnDrop(
-        command_in(&lab.server_ns(), "iperf3")?
-            .args(["-s", "-p", "5201"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting iperf3 server")?,
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let _server = iperf3_server(&lab)?;
     let config = lab.steerer_config(5, &[1000.0]);
     let (mut plain, mut steered) = (Vec::new(), Vec::new());
     for round in 0..rounds {

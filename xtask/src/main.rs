@@ -5,6 +5,7 @@
 mod bench;
 mod cmd;
 mod demo;
+mod flood_bench;
 mod setup;
 mod shootout;
 mod test;

@@ -23,6 +23,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   hop_directory_ca           PEM certificates an https server must chain to; default the web's roots
   hop_directory_poll_secs = 60  seconds between those polls
   new_flows_per_sec          flood guard: new flow-table entries/s; default table size / (2 x tick_secs); 0 none
+  metrics_listen             ADDR:PORT of a Prometheus endpoint (GET /metrics); none by default
   fresh_secs = 86400         a hop not seen before, published this recently, is taken first
 [probe] (optional; active probes through each hop, off without it):
   targets = [\"198.18.9.2\"]   probed through every hop (shared landmark servers)

@@ -167,6 +167,10 @@ pub struct Config {
     /// 0: no limit.
     #[serde(default)]
     pub new_flows_per_sec: Option<u64>,
+    /// Address and port of a Prometheus metrics endpoint (`GET /metrics`);
+    /// none without it.
+    #[serde(default)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Active probes through each hop; none without this section.
     #[serde(default)]
     pub probe: Option<ProbeConfig>,

@@ -47,3 +47,41 @@ pub fn publish(path: &std::path::Path, text: &str) {
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// Whether hop `id` is enabled and holds class-table slots.
+pub fn in_tables(maps: &PinnedMaps, id: u32) -> (bool, bool) {
+    let enabled = maps.hop(id).expect("hop entry").is_enabled();
+    let slots = maps.slots(0).expect("class table").contains(&id);
+    (enabled, slots)
+}
+
+/// Wait until `f` holds, at most `timeout`; how long it took.
+pub fn wait_until(
+    timeout: std::time::Duration,
+    what: &str,
+    f: impl Fn() -> bool,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// The operator's policy routing for a `mark` hop: packets with `mark`
+/// leave through lab hop 1's next hop (198.18.2.2), via route table 110.
+pub fn route_mark_through_hop1(lab: &steerer_lab::Lab, mark: u32) {
+    let gw = lab.gw_ns();
+    let run = |args: &[&str]| steerer_lab::netns::run_in(&gw, "ip", args).unwrap();
+    run(&["rule", "add", "fwmark", &mark.to_string(), "lookup", "110"]);
+    run(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "198.18.2.2",
+        "table",
+        "110",
+    ]);
+}

@@ -1,0 +1,106 @@
+//! Prometheus metrics (issue 16): with `metrics_listen`, the daemon serves
+//! `GET /metrics` in the OpenMetrics text format, updated at each tick:
+//! ticks, hop shares (summing to 1), slots, speeds, usability, and the data
+//! plane's packet counters, which agree with `steerer stats`.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{IpAddr, SocketAddr, TcpStream},
+    time::Duration,
+};
+
+use steerer_lab::{
+    lab::SERVER_V4,
+    netns::{command_in, in_netns},
+    steerer::{steerer_bin, SteererProcess},
+    traffic::{run_all_must_complete, Server},
+    Lab, LabSpec,
+};
+
+const PORT: u16 = 5001;
+const LISTEN: &str = "198.18.0.1:9470";
+
+/// `GET /metrics` from the gateway's namespace: (headers, body).
+fn scrape(lab: &Lab) -> (String, String) {
+    in_netns(&lab.gw_ns(), || -> std::io::Result<String> {
+        let mut s = TcpStream::connect(LISTEN)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: gw\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })
+    .unwrap()
+    .map(|r| {
+        let (head, body) = r.split_once("\r\n\r\n").unwrap_or((&r, ""));
+        (head.to_string(), body.to_string())
+    })
+    .expect("scrape")
+}
+
+/// The value of the sample `name` (with its labels, as written).
+fn value(body: &str, sample: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.split_whitespace().next() == Some(sample))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_follow_the_ticks_and_agree_with_the_data_plane() {
+    let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
+    let _server = Server::start(&lab.server_ns(), &[PORT]).unwrap();
+    let config = format!(
+        "metrics_listen = \"{LISTEN}\"\n{}",
+        lab.steerer_config(1, &[100.0; 2])
+    );
+    let steerer = SteererProcess::start(&lab, &config, &[], false).expect("steerer starts");
+    let target = SocketAddr::new(IpAddr::V4(SERVER_V4), PORT);
+    run_all_must_complete(&lab.client_ns(), target, 30, 4, 20_000, &|| steerer.log());
+    let ticks = steerer
+        .wait_tick(3, Duration::from_secs(10))
+        .expect("ticks")["tick"]
+        .as_u64()
+        .unwrap();
+    let stats = command_in(&lab.gw_ns(), steerer_bin().unwrap())
+        .unwrap()
+        .args(["stats", "--iface", &lab.lan_iface(), "--json"])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    let (head, body) = scrape(&lab);
+
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    let t = value(&body, "steerer_ticks_total").expect("ticks");
+    assert!(
+        t >= ticks as f64,
+        "{t} ticks in the metrics, status says {ticks}"
+    );
+    let share: f64 = (0..2)
+        .map(|i| value(&body, &format!("steerer_hop_share{{hop=\"hop{i}\"}}")).expect("share"))
+        .sum();
+    assert!((share - 1.0).abs() < 0.01, "shares sum to {share}:\n{body}");
+    for i in 0..2 {
+        assert_eq!(
+            value(&body, &format!("steerer_hop_usable{{hop=\"hop{i}\"}}")),
+            Some(1.0)
+        );
+    }
+    // Counted at the last tick: at least the 30 connections, at most what
+    // the data plane says now.
+    let new = value(
+        &body,
+        "steerer_dataplane_packets_total{reason=\"new_flow\"}",
+    )
+    .expect("new_flow");
+    let now = stats["new_flow"].as_f64().unwrap();
+    assert!(new >= 30.0 && new <= now, "metrics {new}, stats {now}");
+    let bytes: f64 = (0..2)
+        .filter_map(|i| value(&body, &format!("steerer_hop_bytes_total{{hop=\"hop{i}\"}}")))
+        .sum();
+    assert!(
+        bytes >= 30.0 * 20_000.0,
+        "{bytes} bytes counted for 30 x 20 kB"
+    );
+}
