@@ -117,7 +117,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
             bail!("the flood bench builds a lab: run as root");
         }
         println!("bench: an iperf3 flow during a new-tuple flood");
-        status(cargo().args(["build", "-p", "steerer-user", "--bins"]))?;
+        // The production build: a debug daemon's ticks over a full flow
+        // table would take this machine's cores from the flow measured.
+        status(cargo().args(["build", "--release", "-p", "steerer-user", "--bins"]))?;
+        std::env::set_var(
+            "STEERER_BIN",
+            crate::cmd::workspace_root().join("target/release/steerer"),
+        );
         crate::flood_bench::run(args.seconds, args.rounds)?;
     }
     if all || args.suite == Some(Suite::Sim) {
