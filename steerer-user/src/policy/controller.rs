@@ -85,6 +85,9 @@ pub struct Controller {
     pub(super) rejoin_at: Vec<(u32, u64)>,
     /// What the probes through each hop said.
     pub(super) probes: ProbeBook,
+    /// Each hop's share of the class table at the last tick (by name; hops
+    /// without one are absent), for the weight-change events.
+    pub(super) last_shares: HashMap<String, f64>,
     /// Hops declared disappeared while their probes were lost: re-tested
     /// as soon as a probe round is answered.
     pub(super) retest: std::collections::HashSet<u32>,
@@ -133,6 +136,7 @@ impl Controller {
             pending_resets,
             rejoin_at: Vec::new(),
             probes,
+            last_shares: HashMap::new(),
             retest: Default::default(),
             started_ns: None,
             last_tick_ns: None,
@@ -347,6 +351,7 @@ impl Controller {
                 && blocked_for.get(&d).is_none_or(|hops| !hops.contains(&h))
         };
         let report = self.engine.plan(observed, &allowed, &pinned);
+        self.weight_events(&report, &mut events);
         for &h in &report.disappeared {
             // Its per-destination history is moot; a re-test starts clean.
             self.blocks.forget_hop(h);

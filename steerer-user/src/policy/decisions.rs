@@ -103,6 +103,15 @@ pub enum Event {
     Retested {
         hop: String,
     },
+    /// A hop's share of the class table moved by 5 points or more.
+    WeightChanged {
+        hop: String,
+        from: f64,
+        to: f64,
+        /// The speed the tick weighed it by, Mbit/s.
+        speed_mbit: f64,
+        reason: WeightReason,
+    },
     /// No reply on any flow (SPEC 5.5 "disappeared").
     HopDisappeared {
         hop: String,
@@ -153,6 +162,47 @@ pub enum Event {
         hops: usize,
         capacity: u32,
     },
+}
+
+/// Which rule set a hop's new weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WeightReason {
+    /// Its speed measured this tick.
+    Measured,
+    /// No data this tick: its speed over the L window.
+    Remembered,
+    /// Never measured: its claim (never above the best measured member).
+    Claimed,
+    /// Held at `max_share`.
+    Capped(f64),
+    /// Under a tenth of the best member's speed: a tenth of its weight.
+    Slow,
+    LeftWindow,
+    /// Link down, disappeared, lost by its probes, drained or disabled.
+    Unusable,
+}
+
+impl fmt::Display for WeightReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightReason::Measured => write!(f, "its speed measured this tick"),
+            WeightReason::Remembered => write!(f, "no data this tick: its speed over the L window"),
+            WeightReason::Claimed => write!(
+                f,
+                "not measured yet: its claimed speed (never above the best measured member)"
+            ),
+            WeightReason::Capped(cap) => write!(f, "held at max_share {cap}"),
+            WeightReason::Slow => write!(
+                f,
+                "under a tenth of the best member's speed: weighed a tenth of it until replaced"
+            ),
+            WeightReason::LeftWindow => write!(f, "left the class window"),
+            WeightReason::Unusable => write!(
+                f,
+                "cannot be used (link, next hop, probes, disappeared, drained or disabled)"
+            ),
+        }
+    }
 }
 
 impl Event {
@@ -210,6 +260,18 @@ impl fmt::Display for Event {
             Event::Retested { hop } => write!(
                 f,
                 "hop {hop} was declared disappeared and answers its probes: offered flows again now (re-test)"
+            ),
+            Event::WeightChanged {
+                hop,
+                from,
+                to,
+                speed_mbit,
+                reason,
+            } => write!(
+                f,
+                "hop {hop} weight {:.1}% -> {:.1}% ({speed_mbit:.0} Mbit/s): {reason}",
+                from * 100.0,
+                to * 100.0
             ),
             Event::HopDisappeared { hop, failed } => write!(
                 f,

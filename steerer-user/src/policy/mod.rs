@@ -30,6 +30,7 @@ mod controller_blocks;
 mod controller_output;
 mod controller_probes;
 mod controller_reload;
+mod controller_weights;
 pub mod decisions;
 pub mod dest_slots;
 pub mod dest_window;
@@ -48,7 +49,7 @@ pub mod window;
 
 pub use controller::{Admin, Controller, ControllerHop};
 pub use controller_reload::ReloadSummary;
-pub use decisions::{Decisions, Event};
+pub use decisions::{Decisions, Event, WeightReason};
 pub use engine::Engine;
 pub use measure::Observed;
 pub use params::*;
@@ -75,6 +76,9 @@ mod probe_tests;
 mod reload_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+#[path = "weight_tests.rs"]
+mod weight_tests;
 
 #[cfg(test)]
 #[path = "id_pool_tests.rs"]
