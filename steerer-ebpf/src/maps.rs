@@ -13,7 +13,7 @@ use steerer_common::{
 };
 
 /// Size compiled into the object; user space may override it at load time.
-pub const FLOW_TABLE_DEFAULT: u32 = 1 << 18;
+pub const FLOW_TABLE_DEFAULT: u32 = steerer_common::limits::FLOW_TABLE_DEFAULT;
 
 #[map(name = "FLOWS")]
 pub static FLOWS: LruHashMap<FlowKey, FlowValue> = LruHashMap::pinned(FLOW_TABLE_DEFAULT, 0);

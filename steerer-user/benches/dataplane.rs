@@ -187,8 +187,8 @@ fn fresh_flows(n: u32, block: u8) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The production flow-table size (`FLOW_TABLE_DEFAULT` of the object).
-const PRODUCTION_TABLE: u32 = 1 << 18;
+/// The production flow-table size (the daemon's default).
+const PRODUCTION_TABLE: u32 = steerer_common::limits::FLOW_TABLE_DEFAULT;
 
 fn main() {
     // BENCH_PACKETS lowers the sample size for a quick look; the recorded

@@ -81,7 +81,7 @@ enum Command {
         #[arg(long)]
         status_file: Option<PathBuf>,
         /// Flow-table (LRU) entries for a new table, 1024 to 16777216
-        /// (default 1048576); a reused (pinned) table keeps its size,
+        /// (default 262144); a reused (pinned) table keeps its size,
         /// `--fresh` makes a new one.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
         flow_table_size: Option<u32>,
@@ -360,6 +360,17 @@ fn real_main() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
+
+    /// `--help` states the flow table's real default.
+    #[test]
+    fn the_help_gives_the_flow_tables_default_size() {
+        use clap::CommandFactory as _;
+        let mut cmd = super::Cli::command();
+        let run = cmd.find_subcommand_mut("run").expect("run");
+        let help = run.render_long_help().to_string();
+        let default = steerer_common::limits::FLOW_TABLE_DEFAULT.to_string();
+        assert!(help.contains(&format!("(default {default})")), "{help}");
+    }
 
     /// The shipped systemd unit starts steerer with options it accepts.
     #[test]
