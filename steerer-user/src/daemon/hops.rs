@@ -161,41 +161,38 @@ fn unresolved(hops: &[ResolvedHop]) -> Vec<usize> {
         .collect()
 }
 
-/// Ask the kernel to resolve the unresolved next hops (`MAX_TRIGGERS` at
-/// most) and take what the neighbour table holds until `wait` has passed
-/// or none is left. Returns the hops resolved.
-async fn wait_for_next_hops(
-    handle: &rtnetlink::Handle,
-    hops: &mut [ResolvedHop],
-    wait: Duration,
-    verbose: bool,
-) -> Result<Vec<usize>> {
-    let mut waiting = unresolved(hops);
-    let mut asked: Vec<IpAddr> = waiting.iter().filter_map(|&i| hops[i].next_hop).collect();
+/// Ask the kernel to resolve the unresolved next hops: one datagram per
+/// distinct next hop, `MAX_TRIGGERS` at most.
+fn ask_to_resolve(hops: &[ResolvedHop]) {
+    let mut asked: Vec<IpAddr> = unresolved(hops)
+        .into_iter()
+        .filter_map(|i| hops[i].next_hop)
+        .collect();
     asked.sort_unstable();
     asked.dedup();
     for &ip in asked.iter().take(MAX_TRIGGERS) {
         netlink::trigger_resolution(ip);
     }
+}
+
+/// Ask the unresolved next hops to resolve and take what the neighbour
+/// table holds until `wait` has passed or none is left.
+async fn wait_for_next_hops(
+    handle: &rtnetlink::Handle,
+    hops: &mut [ResolvedHop],
+    wait: Duration,
+    verbose: bool,
+) -> Result<()> {
+    let mut waiting = unresolved(hops);
+    ask_to_resolve(hops);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut resolved = Vec::new();
     while !waiting.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let neighbours = netlink::neighbour_macs(handle)
             .await
             .context("reading the neighbour table")?;
-        waiting.retain(|&i| {
-            let r = &mut hops[i];
-            let Some(mac) = r.next_hop.and_then(|ip| neighbours.get(&(r.ifindex, ip))) else {
-                return true;
-            };
-            r.dst_mac = Some(*mac);
-            if verbose {
-                info!(hop = %r.name, mac = %fmt_mac(mac), "next hop resolved");
-            }
-            resolved.push(i);
-            false
-        });
+        take_neighbours(hops, &waiting, &neighbours, verbose);
+        waiting.retain(|&i| hops[i].dst_mac.is_none());
     }
     if verbose {
         for &i in &waiting {
@@ -206,7 +203,7 @@ async fn wait_for_next_hops(
             );
         }
     }
-    Ok(resolved)
+    Ok(())
 }
 
 /// A neighbour announcement: a redirect hop whose next hop it is takes
@@ -261,11 +258,7 @@ pub async fn poll_unresolved(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop
     };
     let changed = take_neighbours(hops, &waiting, &neighbours, waiting.len() <= LOG_EACH_UP_TO);
     // Those still waiting are asked again (the kernel announces an answer).
-    for &i in unresolved(hops).iter().take(MAX_TRIGGERS) {
-        if let Some(ip) = hops[i].next_hop {
-            netlink::trigger_resolution(ip);
-        }
-    }
+    ask_to_resolve(hops);
     changed
 }
 
@@ -316,11 +309,7 @@ pub async fn poll(handle: &rtnetlink::Handle, hops: &mut [ResolvedHop]) -> Vec<u
     if !verbose && !changed.is_empty() {
         info!(hops = changed.len(), "hops whose link or next hop changed");
     }
-    for &i in unresolved(hops).iter().take(MAX_TRIGGERS) {
-        if let Some(ip) = hops[i].next_hop {
-            netlink::trigger_resolution(ip);
-        }
-    }
+    ask_to_resolve(hops);
     changed
 }
 
