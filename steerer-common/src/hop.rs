@@ -33,3 +33,17 @@ impl HopEntry {
         self.flags & HOP_ACTION_MARK != 0
     }
 }
+
+/// Per hop id and per CPU (`HOP_STATS`): what the data plane sent to the
+/// hop and what came back on its flows, counted per packet (issue 16:
+/// per-hop counters that are cheap to read, not sums over flows). Flows the
+/// flood guard steered without an entry count towards their hop's packets
+/// out; their replies find no flow and are not counted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HopCounters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub reply_packets: u64,
+    pub reply_bytes: u64,
+}

@@ -31,4 +31,5 @@ mod pod {
     unsafe impl aya::Pod for crate::flow::HopName {}
     unsafe impl aya::Pod for crate::flood::NewFlowLimit {}
     unsafe impl aya::Pod for crate::flood::NewFlowBucket {}
+    unsafe impl aya::Pod for crate::hop::HopCounters {}
 }

@@ -31,7 +31,7 @@ use aya_ebpf::{
 };
 use steerer_common::StatReason;
 
-use crate::maps::{count, FLOWS};
+use crate::maps::{count, count_from_hop, FLOWS};
 
 #[xdp]
 pub fn steerer_xdp(ctx: XdpContext) -> u32 {
@@ -85,7 +85,9 @@ pub fn steerer_tc_reply(ctx: TcContext) -> i32 {
             let key = parsed.key.reversed();
             match FLOWS.get_ptr_mut(&key) {
                 Some(value) => {
-                    flow::reply(value, ctx.len() as u64, flow::now_ns(), parsed.tcp_flags);
+                    let bytes = ctx.len() as u64;
+                    flow::reply(value, bytes, flow::now_ns(), parsed.tcp_flags);
+                    count_from_hop(unsafe { (*value).hop }, bytes);
                     count(StatReason::ReplyAccounted);
                 }
                 None => count(StatReason::ReplyNoFlow),

@@ -8,6 +8,7 @@ use aya_ebpf::{
 use steerer_common::{
     flood::{NewFlowBucket, NewFlowLimit},
     flow::{DestKey, FailoverKey, HopName, LocalAddrKey},
+    hop::HopCounters,
     limits::{MAX_DEST_TABLES, MAX_FAILOVER_KEYS, MAX_HOPS, MAX_LOCAL_ADDRS, SLOTS_LEN},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
@@ -69,6 +70,34 @@ pub static NEW_FLOW_LIMIT: Array<NewFlowLimit> = Array::pinned(1, 0);
 
 #[map(name = "NEW_FLOW_BUCKETS")]
 pub static NEW_FLOW_BUCKETS: PerCpuArray<NewFlowBucket> = PerCpuArray::pinned(1, 0);
+
+/// Hop id -> packets and bytes sent to it and back, per CPU (a map of its
+/// own: older pins are reused as they are).
+#[map(name = "HOP_STATS")]
+pub static HOP_STATS: PerCpuArray<HopCounters> = PerCpuArray::pinned(MAX_HOPS, 0);
+
+/// A packet of `bytes` steered to hop `hop`.
+#[inline(always)]
+pub fn count_to_hop(hop: u32, bytes: u64) {
+    if let Some(c) = HOP_STATS.get_ptr_mut(hop) {
+        // Per-CPU slot: plain adds are exact.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
+        }
+    }
+}
+
+/// A reply of `bytes` on a flow of hop `hop`.
+#[inline(always)]
+pub fn count_from_hop(hop: u32, bytes: u64) {
+    if let Some(c) = HOP_STATS.get_ptr_mut(hop) {
+        unsafe {
+            (*c).reply_packets += 1;
+            (*c).reply_bytes += bytes;
+        }
+    }
+}
 
 #[inline(always)]
 pub fn count(reason: StatReason) {

@@ -9,7 +9,7 @@ use steerer_common::{flow::LocalAddrKey, HopEntry, StatReason};
 
 use crate::{
     act, failover, flood, flow,
-    maps::{count, FLOWS, LOCAL_ADDRS},
+    maps::{count, count_to_hop, FLOWS, LOCAL_ADDRS},
     parse::{self, Parsed},
     select,
 };
@@ -53,6 +53,7 @@ pub fn decide(
             if !flood::admit(now) {
                 // Over the new-flow limit: steered by the hash alone
                 // (counted in NEW_FLOW_BUCKETS), no entry to evict others.
+                count_to_hop(hop, bytes);
                 return Ok(Decision { parsed, hop, entry });
             }
             let hop = flow::insert(&parsed.key, hop, bytes, now)
@@ -62,6 +63,7 @@ pub fn decide(
         }
     };
     let entry = act::usable_hop(hop, allow_mark)?;
+    count_to_hop(hop, bytes);
     Ok(Decision { parsed, hop, entry })
 }
 

@@ -15,6 +15,8 @@ pub mod portsets;
 pub mod privileges;
 pub mod report;
 pub mod sim;
+pub mod status_view;
+pub mod why;
 
 pub use steerer_common as common;
 

@@ -2,10 +2,13 @@
 
 use serde::Serialize;
 
-use crate::policy::TickReport;
+use crate::{
+    policy::TickReport,
+    status_view::{DestinationStatus, EventLine, ExclusionStatus},
+};
 
 /// One hop's line, as written to the status file (JSON).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct HopStatus {
     pub name: String,
     pub usable: bool,
@@ -26,10 +29,22 @@ pub struct HopStatus {
     /// Out of the tables because its probes went unanswered.
     #[serde(default)]
     pub probe_down: bool,
+    /// Its condition (`up`, `draining`, `link down`, `held down`, ...;
+    /// see `policy::HopCondition`), and when it ends by itself.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_until_unix: Option<f64>,
+    /// The last events about the hop that say why it is as it is, one of
+    /// each kind, oldest first: its last weight change (and the rule that
+    /// set it), its last change of condition (link, probes, silence), its
+    /// last exclusion or readmission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<EventLine>,
 }
 
 /// The status file: the latest tick.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct TickStatus {
     pub tick: u64,
     pub elapsed_secs: f64,
@@ -52,6 +67,18 @@ pub struct TickStatus {
     #[serde(default)]
     pub probe_rounds_answered: u64,
     pub hops: Vec<HopStatus>,
+    /// When it was written (Unix seconds) and by which process.
+    #[serde(default)]
+    pub written_unix: f64,
+    #[serde(default)]
+    pub pid: u32,
+    #[serde(default)]
+    pub exclusions: Vec<ExclusionStatus>,
+    #[serde(default)]
+    pub destinations: Vec<DestinationStatus>,
+    /// Recent events, newest last (at most `status_view::RECENT_EVENTS`).
+    #[serde(default)]
+    pub events: Vec<EventLine>,
 }
 
 impl TickStatus {
@@ -81,11 +108,19 @@ impl TickStatus {
                     failed_total: h.failed_total,
                     probe_rtt_ms: None,
                     probe_down: false,
+                    state: String::new(),
+                    state_until_unix: None,
+                    why: Vec::new(),
                 })
                 .collect(),
             new_flows_not_inserted: 0,
             probe_rounds: 0,
             probe_rounds_answered: 0,
+            written_unix: 0.0,
+            pid: 0,
+            exclusions: Vec::new(),
+            destinations: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -286,6 +321,7 @@ mod tests {
             failed_total: 0,
             probe_rtt_ms: rtt,
             probe_down: down,
+            ..HopStatus::default()
         };
         TickStatus {
             tick: 3,
@@ -299,6 +335,7 @@ mod tests {
             probe_rounds,
             probe_rounds_answered: probe_rounds.saturating_sub(2),
             hops: vec![hop("a", Some(4.25), false), hop("b", None, true)],
+            ..TickStatus::default()
         }
     }
 

@@ -202,6 +202,11 @@ impl SteererProcess {
     }
 
     /// SIGTERM and wait; returns the exit status success.
+    /// The running steerer's process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     pub fn stop(&mut self) -> Result<bool> {
         let Some(mut child) = self.child.take() else {
             return Ok(true);
@@ -245,6 +250,8 @@ impl Drop for SteererProcess {
         // steerer removes its instance lock on a clean exit; not after a
         // kill (steerer-user's `instance_lock::LOCK_DIR`).
         let _ = std::fs::remove_file(&self.lock_path);
+        // And its status file (`steerer status`), also left by a kill.
+        let _ = std::fs::remove_file(self.lock_path.with_extension("status.json"));
         let _ = std::fs::remove_dir("/run/steerer");
     }
 }

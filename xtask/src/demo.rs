@@ -130,7 +130,7 @@ fn demo(args: &RunArgs) -> Result<()> {
     );
     let workload = scenario.workload(args.workers, Duration::from_secs(args.duration), 7);
     let before = baselines::hop_uplink_bytes(&lab)?;
-    let mut steerer = SteererProcess::start(&lab, &config, &[], true)?;
+    let mut steerer = SteererProcess::start(&lab, &config, &["--print-ticks"], true)?;
     let started = Instant::now();
     let Some(results) = drive(&lab, &workload, &interrupted)? else {
         println!("\nrun: interrupted; stopping steerer and removing the lab");

@@ -26,6 +26,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ethtool", "ethtool"),
     // The lab shoot-out flushes connection tracking between runs.
     ("conntrack", "conntrack"),
+    // The systemd unit is checked with `systemd-analyze verify`.
+    ("systemd-analyze", "systemd"),
 ];
 
 pub fn ensure_all() -> Result<()> {
@@ -196,7 +198,9 @@ fn ensure_packages() -> Result<()> {
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        println!("setup: ok   iproute2 iperf3 iputils-ping nftables bpftool ethtool conntrack");
+        println!(
+            "setup: ok   iproute2 iperf3 iputils-ping nftables bpftool ethtool conntrack systemd"
+        );
         return Ok(());
     }
     if !is_root() {

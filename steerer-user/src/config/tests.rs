@@ -393,6 +393,20 @@ fn the_readme_configuration_example_is_a_valid_configuration() {
     assert_eq!(p.targets.len(), 2);
 }
 
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let text = include_str!("../../../contrib/steerer.toml");
+    let c = Config::parse(text).unwrap_or_else(|e| panic!("contrib/steerer.toml: {e}"));
+    c.validate(&|_| true)
+        .unwrap_or_else(|e| panic!("contrib/steerer.toml: {e}"));
+    let names: Vec<&str> = c.hops.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["fiber", "lte", "vpn"]);
+    assert!(c.metrics_listen.is_some() && c.probe.is_some());
+    // The mark hop needs the TC program, as its comment says.
+    assert!(c.check_attach(false).is_err());
+    c.check_attach(true).expect("with --attach tc");
+}
+
 mod freshness {
     use super::super::Config;
     use std::time::Duration;

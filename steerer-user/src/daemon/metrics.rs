@@ -8,12 +8,17 @@ use anyhow::{Context as _, Result};
 use axum::{extract::State, http::header, response::IntoResponse, routing::get, Router};
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
     registry::Registry,
 };
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
-use steerer_common::StatReason;
+use steerer_common::{hop::HopCounters, StatReason};
 use tracing::{info, warn};
 
 use crate::report::TickStatus;
@@ -21,6 +26,13 @@ use crate::report::TickStatus;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HopLabel {
     hop: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HopWayLabel {
+    hop: String,
+    /// `out` (to the hop) or `back` (replies from it).
+    direction: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,6 +56,9 @@ pub struct Metrics {
     hop_bytes: Family<HopLabel, Counter>,
     hop_failed: Family<HopLabel, Counter>,
     hop_probe_rtt: Family<HopLabel, FloatGauge>,
+    hop_packets: Family<HopWayLabel, Counter>,
+    hop_dp_bytes: Family<HopWayLabel, Counter>,
+    tick_seconds: Histogram,
     packets: Family<ReasonLabel, Counter>,
     not_inserted: Counter,
     probe_rounds: Counter,
@@ -54,6 +69,8 @@ pub struct Metrics {
 #[derive(Default)]
 struct Last {
     stats: Vec<(StatReason, u64)>,
+    /// Per (hop, direction): the kernel's packet and byte totals.
+    hops: std::collections::HashMap<(String, &'static str), (u64, u64)>,
     probe_rounds: u64,
     probe_answered: u64,
 }
@@ -72,6 +89,10 @@ impl Metrics {
             hop_bytes: Family::default(),
             hop_failed: Family::default(),
             hop_probe_rtt: Family::default(),
+            hop_packets: Family::default(),
+            hop_dp_bytes: Family::default(),
+            // 1 ms .. 8 s: a tick over a full flow table takes seconds.
+            tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             packets: Family::default(),
             not_inserted: Counter::default(),
             probe_rounds: Counter::default(),
@@ -123,6 +144,21 @@ impl Metrics {
             m.hop_probe_rtt.clone(),
         );
         r.register(
+            "hop_packets",
+            "Packets the data plane sent to the hop (out) and received back on its flows (back)",
+            m.hop_packets.clone(),
+        );
+        r.register(
+            "hop_dataplane_bytes",
+            "Bytes the data plane sent to the hop (out) and received back on its flows (back), per packet",
+            m.hop_dp_bytes.clone(),
+        );
+        r.register(
+            "tick_duration_seconds",
+            "Time a tick took: reading the flow table, the controller, writing the maps",
+            m.tick_seconds.clone(),
+        );
+        r.register(
             "dataplane_packets",
             "Data-plane packet outcomes by reason",
             m.packets.clone(),
@@ -145,10 +181,11 @@ impl Metrics {
         m
     }
 
-    /// One tick: the status the daemon printed and the data plane's
-    /// per-reason totals.
-    pub fn observe(&self, status: &TickStatus, stats: &[(StatReason, u64)]) {
+    /// One tick: the status the daemon wrote and the data plane's totals.
+    pub fn observe(&self, status: &TickStatus, dp: &DataplaneTotals) {
+        let stats = &dp.stats;
         self.ticks.inc();
+        self.tick_seconds.observe(dp.tick_seconds);
         self.flows.set(status.flows as i64);
         self.hop_share.clear();
         self.hop_slots.clear();
@@ -193,6 +230,27 @@ impl Metrics {
             self.packets.get_or_create(&l).inc_by(grew);
         }
         last.stats = stats.to_vec();
+        for (name, c) in &dp.hops {
+            for (way, packets, bytes) in [
+                ("out", c.packets, c.bytes),
+                ("back", c.reply_packets, c.reply_bytes),
+            ] {
+                let (p0, b0) = last
+                    .hops
+                    .insert((name.clone(), way), (packets, bytes))
+                    .unwrap_or((0, 0));
+                let l = HopWayLabel {
+                    hop: name.clone(),
+                    direction: way,
+                };
+                self.hop_packets
+                    .get_or_create(&l)
+                    .inc_by(packets.checked_sub(p0).unwrap_or(packets));
+                self.hop_dp_bytes
+                    .get_or_create(&l)
+                    .inc_by(bytes.checked_sub(b0).unwrap_or(bytes));
+            }
+        }
         self.probe_rounds
             .inc_by(status.probe_rounds.saturating_sub(last.probe_rounds));
         self.probe_answered.inc_by(
@@ -212,6 +270,15 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The data plane's totals at a tick, and how long the tick took.
+#[derive(Debug, Default)]
+pub struct DataplaneTotals {
+    pub stats: Vec<(StatReason, u64)>,
+    /// Per hop name: its `HOP_STATS` totals (all CPUs).
+    pub hops: Vec<(String, HopCounters)>,
+    pub tick_seconds: f64,
 }
 
 impl Default for Metrics {
@@ -283,8 +350,10 @@ mod tests {
                     failed_total: 0,
                     probe_rtt_ms: None,
                     probe_down: false,
+                    ..HopStatus::default()
                 })
                 .collect(),
+            ..TickStatus::default()
         }
     }
 
@@ -297,11 +366,21 @@ mod tests {
     #[test]
     fn counters_grow_by_the_kernel_totals_difference_and_hops_that_leave_vanish() {
         let m = Metrics::new();
-        m.observe(
-            &status(&[("a", 0.6, 100), ("b", 0.4, 50)]),
-            &[(StatReason::NewFlow, 10)],
-        );
-        m.observe(&status(&[("a", 1.0, 30)]), &[(StatReason::NewFlow, 25)]);
+        let totals = |new: u64, a_out: u64| DataplaneTotals {
+            stats: vec![(StatReason::NewFlow, new)],
+            hops: vec![(
+                "a".to_string(),
+                HopCounters {
+                    packets: a_out,
+                    bytes: a_out * 100,
+                    reply_packets: 1,
+                    reply_bytes: 60,
+                },
+            )],
+            tick_seconds: 0.003,
+        };
+        m.observe(&status(&[("a", 0.6, 100), ("b", 0.4, 50)]), &totals(10, 5));
+        m.observe(&status(&[("a", 1.0, 30)]), &totals(25, 12));
         let t = m.text();
         assert_eq!(sample(&t, "steerer_ticks_total"), Some(2.0));
         assert_eq!(
@@ -327,11 +406,68 @@ mod tests {
             Some(4.0)
         );
         // New maps (a total below the last): counted from zero again.
-        m.observe(&status(&[("a", 1.0, 0)]), &[(StatReason::NewFlow, 3)]);
+        // The per-hop counters follow the kernel's totals the same way.
+        assert_eq!(
+            sample(&t, "steerer_hop_packets_total{hop=\"a\",direction=\"out\"}"),
+            Some(12.0)
+        );
+        assert_eq!(
+            sample(
+                &t,
+                "steerer_hop_dataplane_bytes_total{hop=\"a\",direction=\"back\"}"
+            ),
+            Some(60.0)
+        );
+        assert_eq!(sample(&t, "steerer_tick_duration_seconds_count"), Some(2.0));
+        m.observe(&status(&[("a", 1.0, 0)]), &totals(3, 2));
         let t = m.text();
         assert_eq!(
             sample(&t, "steerer_dataplane_packets_total{reason=\"new_flow\"}"),
             Some(28.0)
         );
+        assert_eq!(
+            sample(&t, "steerer_hop_packets_total{hop=\"a\",direction=\"out\"}"),
+            Some(14.0)
+        );
+    }
+
+    /// Every metric the shipped Grafana dashboard queries is one the
+    /// daemon exports (a renamed metric would leave a panel empty).
+    #[test]
+    fn the_dashboard_queries_only_exported_metrics() {
+        let m = Metrics::new();
+        let mut st = status(&[("a", 1.0, 10)]);
+        st.hops[0].probe_rtt_ms = Some(3.0);
+        let totals = DataplaneTotals {
+            stats: vec![(StatReason::NewFlow, 1)],
+            hops: vec![("a".into(), HopCounters::default())],
+            tick_seconds: 0.01,
+        };
+        m.observe(&st, &totals);
+        let text = m.text();
+        let exported: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let dash: serde_json::Value =
+            serde_json::from_str(include_str!("../../../contrib/grafana-dashboard.json")).unwrap();
+        let mut queried = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                for name in expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("steerer_"))
+                {
+                    queried += 1;
+                    assert!(
+                        exported.contains(name),
+                        "{name} in {expr:?} is not exported:\n{text}"
+                    );
+                }
+            }
+        }
+        assert!(queried >= 15, "{queried}");
     }
 }

@@ -11,6 +11,7 @@ mod probe;
 mod probe_routes;
 mod reload;
 pub mod setup;
+mod status;
 mod tick_loop;
 
 use std::{
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub keep_pins: bool,
     pub status_file: Option<PathBuf>,
     pub flow_table_size: Option<u32>,
+    /// Print each tick's table on stdout.
+    pub print_ticks: bool,
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
@@ -244,7 +247,8 @@ fn start_directory_fetch(
 }
 
 /// Every event with its reason; every failed write.
-fn log_decisions(d: &Decisions, out: &ApplyOutcome) {
+fn log_decisions(book: &mut status::StatusBook, d: &Decisions, out: &ApplyOutcome) {
+    book.record(&d.events, status::unix_now());
     for e in &d.events {
         if e.is_warning() {
             warn!("{e}");
@@ -265,6 +269,9 @@ fn log_decisions(d: &Decisions, out: &ApplyOutcome) {
 
 fn shutdown(s: Steering, keep_pins: bool) -> Result<()> {
     let dir = s.pin_dir.clone();
+    // A clean exit takes its status along (`steerer status` then says none
+    // runs); a crash leaves it for the post-mortem.
+    let _ = std::fs::remove_file(&s.status_path);
     drop(s);
     if keep_pins {
         info!(

@@ -122,7 +122,7 @@ async fn reload(opts: &RunOptions, handle: &rtnetlink::Handle, s: &mut Steering)
         (None, false) => {}
     }
     let out = s.adapter.apply(&mut s.dp, &decisions);
-    log_decisions(&decisions, &out);
+    log_decisions(&mut s.book, &decisions, &out);
     setup::log_port_sets(&s.adapter.controller, &config);
     setup::log_hop_states(&config);
     info!(

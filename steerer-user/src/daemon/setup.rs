@@ -43,6 +43,9 @@ pub struct Steering {
     pub directory: Option<(PathBuf, Option<DirectoryStamp>)>,
     /// Active probes (`[probe]`), with their policy routes.
     pub probes: Option<Probes>,
+    /// Events and reasons for `steerer status`, and where it is written.
+    pub book: super::status::StatusBook,
+    pub status_path: PathBuf,
 }
 
 /// What tells a changed directory file from an unchanged one.
@@ -178,6 +181,12 @@ async fn start_dataplane(
         pin_dir,
         directory: directory_of(opts, config),
         probes: None,
+        book: Default::default(),
+        status_path: crate::status_view::status_path(
+            std::path::Path::new(crate::instance_lock::LOCK_DIR),
+            &crate::dataplane::netns_id()?,
+            &opts.iface,
+        ),
     })
 }
 

@@ -86,19 +86,20 @@ pub(super) async fn run_loop(
             s.adapter.entries.insert(name.clone(), s.hops[i].entry());
             let usable = s.hops[i].usable();
             let (d, out) = s.adapter.link(&mut s.dp, &name, usable, now);
-            log_decisions(&d, &out);
+            log_decisions(&mut s.book, &d, &out);
         }
         if !due {
             if now >= s.adapter.controller.poll_timeout() {
                 let (d, out) = s.adapter.timeout(&mut s.dp, now);
-                log_decisions(&d, &out);
+                log_decisions(&mut s.book, &d, &out);
             }
             continue;
         }
         tick_no += 1;
+        let tick_started = std::time::Instant::now();
         match s.adapter.tick(&mut s.dp, now) {
             Ok(o) => {
-                log_decisions(&o.decisions, &o.applied);
+                log_decisions(&mut s.book, &o.decisions, &o.applied);
                 if o.refused_new_flows > 0 {
                     warn!(
                         new_flows = o.refused_new_flows,
@@ -117,11 +118,24 @@ pub(super) async fn run_loop(
                             h.probe_down = s.adapter.controller.probe_down(&h.name);
                         }
                     }
-                    print!("{}", status.table());
-                    if let Some(m) = &metrics {
-                        m.observe(&status, &s.dp.stats().unwrap_or_default());
+                    s.book.fill(
+                        &mut status,
+                        &s.adapter.controller,
+                        now,
+                        super::status::unix_now(),
+                    );
+                    if opts.print_ticks {
+                        print!("{}", status.table());
                     }
-                    if let Some(path) = &opts.status_file {
+                    if let Some(m) = &metrics {
+                        let totals = metrics::DataplaneTotals {
+                            stats: s.dp.stats().unwrap_or_default(),
+                            hops: hop_totals(s),
+                            tick_seconds: tick_started.elapsed().as_secs_f64(),
+                        };
+                        m.observe(&status, &totals);
+                    }
+                    for path in std::iter::once(&s.status_path).chain(&opts.status_file) {
                         if let Err(e) = write_status(path, &status) {
                             warn!(error = %format!("{e:#}"), "writing the status file failed; retried at the next tick");
                         }
@@ -134,6 +148,17 @@ pub(super) async fn run_loop(
             }
         }
     }
+}
+
+/// Each hop name's `HOP_STATS` totals (ids no name holds are left out).
+fn hop_totals(s: &Steering) -> Vec<(String, steerer_common::hop::HopCounters)> {
+    let names: std::collections::HashMap<u32, String> =
+        s.dp.hop_names().unwrap_or_default().into_iter().collect();
+    s.dp.hop_counters()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, c)| Some((names.get(&id)?.clone(), c)))
+        .collect()
 }
 
 /// The next probe round's outcome; never without probes.
@@ -152,7 +177,7 @@ fn on_round(s: &mut Steering, r: probe::RoundResult) {
     let now = monotonic_ns();
     let d = s.adapter.controller.handle_probe(now, &r.hop, r.rtt_ns);
     let out = s.adapter.apply(&mut s.dp, &d);
-    log_decisions(&d, &out);
+    log_decisions(&mut s.book, &d, &out);
 }
 
 /// The next link announcement; never, once they are unavailable (the

@@ -4,6 +4,7 @@ use aya::maps::{Array, DevMap, HashMap, Map, PerCpuArray};
 use steerer_common::{
     flood::{NewFlowBucket, NewFlowLimit},
     flow::{DestKey, FailoverKey, HopName, LocalAddrKey, HOP_NAME_MAX},
+    hop::HopCounters,
     limits::{DEST_SLOTS_BASE, DEST_SLOT_COUNT, MAX_DEST_TABLES, MAX_HOPS, MAX_SLOT_COUNT},
     DataplaneConfig, HopEntry, StatReason,
 };
@@ -231,6 +232,12 @@ impl Dataplane {
         read_refused(self.map(map_names::NEW_FLOW_BUCKETS)?)
     }
 
+    /// Every hop id's packet and byte counters, all CPUs, since the map
+    /// was made (ids that never carried a packet are left out).
+    pub fn hop_counters(&self) -> Result<Vec<(u32, HopCounters)>, DataplaneError> {
+        read_hop_counters(self.map(map_names::HOP_STATS)?)
+    }
+
     /// Fill the port -> port-set array (`sets[port]`, each below
     /// `MAX_CLASSES`); only entries that differ are written: from
     /// `previous` (what was written last), else from the map itself.
@@ -291,6 +298,27 @@ pub(super) fn read_refused(map: &Map) -> Result<u64, DataplaneError> {
     let a: PerCpuArray<_, NewFlowBucket> = PerCpuArray::try_from(map).map_err(map_err(name))?;
     let v = a.get(&0, 0).map_err(map_err(name))?;
     Ok(v.iter().map(|b| b.refused).sum())
+}
+
+pub(super) fn read_hop_counters(map: &Map) -> Result<Vec<(u32, HopCounters)>, DataplaneError> {
+    let name = map_names::HOP_STATS;
+    let a: PerCpuArray<_, HopCounters> = PerCpuArray::try_from(map).map_err(map_err(name))?;
+    let mut out = Vec::new();
+    for id in 0..MAX_HOPS {
+        let per_cpu = a.get(&id, 0).map_err(map_err(name))?;
+        let sum = per_cpu
+            .iter()
+            .fold(HopCounters::default(), |s, c| HopCounters {
+                packets: s.packets + c.packets,
+                bytes: s.bytes + c.bytes,
+                reply_packets: s.reply_packets + c.reply_packets,
+                reply_bytes: s.reply_bytes + c.reply_bytes,
+            });
+        if sum != HopCounters::default() {
+            out.push((id, sum));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn read_stats(map: &Map) -> Result<Vec<(StatReason, u64)>, DataplaneError> {

@@ -8,9 +8,11 @@ pub mod batch;
 mod flow_table;
 mod maps;
 mod pinned;
+mod pinned_tables;
 pub mod pins;
 
 pub use pinned::PinnedMaps;
+pub use pinned_tables::PinnedTables;
 pub use pins::{ensure_bpffs, netns_id, pin_dir_for, pin_root, remove_pins, ShapeMismatch};
 
 use std::path::{Path, PathBuf};
@@ -65,6 +67,7 @@ pub mod map_names {
     pub const HOP_NAMES: &str = "HOP_NAMES";
     pub const NEW_FLOW_LIMIT: &str = "NEW_FLOW_LIMIT";
     pub const NEW_FLOW_BUCKETS: &str = "NEW_FLOW_BUCKETS";
+    pub const HOP_STATS: &str = "HOP_STATS";
 }
 
 #[derive(Debug, Error)]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use aya::maps::{Array, Map, MapData};
 use steerer_common::{
     flow::{DestKey, FailoverKey},
+    hop::HopCounters,
     limits::{DEST_SLOTS_BASE, DEST_SLOT_COUNT},
     DataplaneConfig, FlowKey, FlowValue, HopEntry, StatReason,
 };
@@ -44,13 +45,25 @@ impl PinnedMaps {
         })
     }
 
-    fn map(&self, name: &'static str) -> Result<Map, DataplaneError> {
+    pub(super) fn map(&self, name: &'static str) -> Result<Map, DataplaneError> {
         let data = MapData::from_pin(self.dir.join(name)).map_err(map_err(name))?;
         Map::from_map_data(data).map_err(map_err(name))
     }
 
     pub fn flows(&self) -> Result<Vec<(FlowKey, FlowValue)>, DataplaneError> {
         read_flows(&self.map(map_names::FLOWS)?)
+    }
+
+    /// The flow-table entry of `key`, if it has one (one lookup).
+    pub fn flow(&self, key: &FlowKey) -> Result<Option<FlowValue>, DataplaneError> {
+        let name = map_names::FLOWS;
+        let m: aya::maps::HashMap<_, FlowKey, FlowValue> =
+            aya::maps::HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.get(key, 0) {
+            Ok(v) => Ok(Some(v)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_err(name)(e)),
+        }
     }
 
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
@@ -67,6 +80,16 @@ impl PinnedMaps {
         match self.map(map_names::NEW_FLOW_BUCKETS) {
             Ok(m) => super::maps::read_refused(&m),
             Err(_) if !self.dir.join(map_names::NEW_FLOW_BUCKETS).exists() => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Per hop id: packets and bytes both ways (none from pins of a build
+    /// without the counters).
+    pub fn hop_counters(&self) -> Result<Vec<(u32, HopCounters)>, DataplaneError> {
+        match self.map(map_names::HOP_STATS) {
+            Ok(m) => super::maps::read_hop_counters(&m),
+            Err(_) if !self.dir.join(map_names::HOP_STATS).exists() => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

@@ -218,6 +218,29 @@ impl Event {
                 | Event::IdsExhausted { .. }
         )
     }
+
+    /// The hop the event is about, if it is about one.
+    pub fn hop(&self) -> Option<&str> {
+        match self {
+            Event::HopDown { hop }
+            | Event::HopUp { hop }
+            | Event::HopHeldDown { hop, .. }
+            | Event::ProbesLost { hop, .. }
+            | Event::ProbesBack { hop, .. }
+            | Event::Retested { hop }
+            | Event::WeightChanged { hop, .. }
+            | Event::HopDisappeared { hop, .. }
+            | Event::FlowsReset { hop, .. }
+            | Event::Excluded { hop, .. }
+            | Event::ExclusionLifted { hop, .. }
+            | Event::PortExcluded { hop, .. }
+            | Event::PortReadmitted { hop, .. } => Some(hop),
+            Event::DestinationOpened { .. }
+            | Event::DestinationClosed { .. }
+            | Event::PortSetsChanged { .. }
+            | Event::IdsExhausted { .. } => None,
+        }
+    }
 }
 
 /// `198.19.0.2:443/tcp`, `[2001:db8::1]:53/udp`.

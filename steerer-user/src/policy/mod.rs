@@ -18,7 +18,7 @@
 //! `dest_window`, `tables` (the engine's parts); `controller` (inputs),
 //! `controller_blocks` (block list at work), `controller_output` (desired
 //! state), `controller_probes` (probe rounds in, with `probe_book`),
-//! `controller_reload`, `decisions`, `port_plan`, `dest_slots`, `id_table`
+//! `controller_reload`, `controller_view` (what a status view shows), `decisions`, `port_plan`, `dest_slots`, `id_table`
 //! (what surrounds the engine); `blocked`, `hop_window`, `window`, `busy_time`,
 //! `slot_table`, `weights` (the building blocks).
 
@@ -30,6 +30,7 @@ mod controller_blocks;
 mod controller_output;
 mod controller_probes;
 mod controller_reload;
+pub mod controller_view;
 mod controller_weights;
 pub mod decisions;
 pub mod dest_slots;
@@ -49,6 +50,7 @@ pub mod window;
 
 pub use controller::{Admin, Controller, ControllerHop};
 pub use controller_reload::ReloadSummary;
+pub use controller_view::{DestinationView, ExclusionView, HopCondition};
 pub use decisions::{Decisions, Event, WeightReason};
 pub use engine::Engine;
 pub use measure::Observed;
@@ -76,6 +78,9 @@ mod probe_tests;
 mod reload_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod view_tests;
 #[cfg(test)]
 #[path = "weight_tests.rs"]
 mod weight_tests;

@@ -1,5 +1,5 @@
 //! The handlers of `steerer`'s read-only and offline commands: `flows`,
-//! `port-sets`, `simulate`.
+//! `status`, `port-sets`, `simulate`.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,110 @@ pub enum FlowOrder {
     Bytes,
     Age,
     Idle,
+}
+
+/// `steerer status --iface IFACE`: the status the daemon on it wrote
+/// last, and whether it still runs.
+pub fn status(iface: &str, json: bool, events: usize) -> Result<()> {
+    use steerer_user::{instance_lock, status_view};
+    let netns = steerer_user::dataplane::netns_id()?;
+    let dir = std::path::Path::new(instance_lock::LOCK_DIR);
+    let running = instance_lock::InstanceLock::holder(dir, &netns, iface);
+    let path = status_view::status_path(dir, &netns, iface);
+    let report = status_view::read(&path, iface, running).map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        print!("{}", status_view::render(&report, iface, now, events));
+    }
+    Ok(())
+}
+
+/// `steerer why --iface IFACE PROTO SRC DST`.
+pub fn why(iface: &str, proto: &str, src: &str, dst: &str) -> Result<()> {
+    use steerer_user::{dataplane::PinnedTables, instance_lock, status_view, why};
+    let tuple = why::Tuple::parse(proto, src, dst).map_err(anyhow::Error::msg)?;
+    let maps = PinnedMaps::open(iface)?;
+    let names: std::collections::HashMap<u32, String> = maps.hop_names()?.into_iter().collect();
+    let flow = maps.flow(&tuple.key()).context("reading FLOWS")?;
+    let tables = PinnedTables::open(&maps)?;
+    let netns = steerer_user::dataplane::netns_id()?;
+    let dir = std::path::Path::new(instance_lock::LOCK_DIR);
+    let running = instance_lock::InstanceLock::holder(dir, &netns, iface);
+    let status = status_view::read(
+        &status_view::status_path(dir, &netns, iface),
+        iface,
+        running,
+    )
+    .ok()
+    .map(|r| r.status);
+    let facts = why::Facts {
+        flow: flow.as_ref(),
+        names: &names,
+        status: status.as_ref(),
+        now_ns: steerer_user::monotonic_ns(),
+    };
+    print!("{}", why::explain(&tables, &tuple, &facts));
+    Ok(())
+}
+
+/// `steerer stats --iface IFACE`: the data plane's counters by outcome,
+/// then per hop (by name, from `HOP_NAMES`) both ways.
+pub fn stats(iface: &str, json: bool) -> Result<()> {
+    let maps = PinnedMaps::open(iface)?;
+    let stats = maps.stats().context("reading STATS")?;
+    // The flood guard's count lives in a map of its own.
+    let refused = maps
+        .new_flows_refused()
+        .context("reading NEW_FLOW_BUCKETS")?;
+    let names: std::collections::HashMap<u32, String> = maps.hop_names()?.into_iter().collect();
+    let hops = maps.hop_counters().context("reading HOP_STATS")?;
+    let name = |id: u32| names.get(&id).cloned().unwrap_or(format!("id {id}"));
+    let mut rows: Vec<(&str, u64)> = stats.iter().map(|(r, v)| (r.name(), *v)).collect();
+    rows.push(("new_flow_not_inserted", refused));
+    if json {
+        let mut obj: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(r, v)| (r.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let per_hop: serde_json::Map<String, serde_json::Value> = hops
+            .iter()
+            .map(|(id, c)| {
+                let v = serde_json::json!({
+                    "id": id,
+                    "packets": c.packets,
+                    "bytes": c.bytes,
+                    "reply_packets": c.reply_packets,
+                    "reply_bytes": c.reply_bytes,
+                });
+                (name(*id), v)
+            })
+            .collect();
+        obj.insert("hops".into(), per_hop.into());
+        println!("{}", serde_json::to_string_pretty(&obj)?);
+    } else {
+        for (r, v) in rows {
+            println!("{r:<24} {v}");
+        }
+        println!(
+            "\n{:<16} {:>12} {:>14} {:>14} {:>14}",
+            "hop", "packets out", "bytes out", "packets back", "bytes back"
+        );
+        for (id, c) in &hops {
+            println!(
+                "{:<16} {:>12} {:>14} {:>14} {:>14}",
+                name(*id),
+                c.packets,
+                c.bytes,
+                c.reply_packets,
+                c.reply_bytes
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn flows(

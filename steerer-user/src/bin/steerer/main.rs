@@ -3,12 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use steerer_user::{
-    daemon,
-    dataplane::{AttachMode, PinnedMaps},
-};
+use steerer_user::{daemon, dataplane::AttachMode};
 use tracing_subscriber::EnvFilter;
 
 mod commands;
@@ -25,8 +22,18 @@ on it; every K seconds the control plane reads per-flow byte counters and rewrit
 slot table in proportion to each hop's measured speed."
 )]
 struct Cli {
+    /// Log lines on stderr as text (timestamped; colour only on a
+    /// terminal) or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,7 +58,8 @@ impl Attach {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load, attach and steer until SIGINT/SIGTERM; prints a table every tick.
+    /// Load, attach and steer until SIGINT/SIGTERM; `steerer status` shows
+    /// what it learned.
     #[command(after_long_help = steerer_user::config::help::CONFIG_KEYS)]
     ///
     /// SIGHUP reloads the config file: checked first (a bad one is
@@ -85,7 +93,46 @@ enum Command {
         /// `--fresh` makes a new one.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
         flow_table_size: Option<u32>,
+        /// Print each tick's hop table on stdout (the status file and
+        /// `steerer status` have it in any case).
+        #[arg(long)]
+        print_ticks: bool,
     },
+    /// What the steerer on --iface last said (every tick, written next to
+    /// its lock in /run/steerer): each hop's state and the last event about
+    /// it (why its weight changed, why it is excluded or down), the
+    /// exclusions with their ends, destinations with windows of their own,
+    /// recent events; and whether that steerer still runs.
+    Status {
+        #[arg(long)]
+        iface: String,
+        /// The status as one JSON document (with `running_pid`).
+        #[arg(long)]
+        json: bool,
+        /// Recent events to show.
+        #[arg(long, default_value_t = 10)]
+        events: usize,
+    },
+    /// Where one 5-tuple goes and why: its flow-table entry (hop, age,
+    /// counters, fast failovers), the table, slot and hop the data plane's
+    /// rule gives a new flow of it now, and the exclusions and window of
+    /// its destination (e.g. `steerer why --iface lan0 tcp
+    /// 198.18.0.2:40000 198.19.0.2:443`).
+    Why {
+        #[arg(long)]
+        iface: String,
+        /// tcp, udp or a protocol number.
+        proto: String,
+        /// Source address:port (IPv6 as [addr]:port).
+        src: String,
+        /// Destination address:port.
+        dst: String,
+    },
+    /// Print a shell completion script (e.g. `steerer completions bash >
+    /// /etc/bash_completion.d/steerer`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff; `steerer man | man -l -`).
+    Man,
     /// Check a configuration as `run` would, without touching the kernel;
     /// print what it says (exit status 1 and the reason if it is bad).
     Check {
@@ -166,7 +213,9 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',')]
         policies: Vec<steerer_user::sim::PolicyKind>,
     },
-    /// Print the data plane's per-reason packet counters.
+    /// Print the data plane's counters since its maps were made: packets by
+    /// outcome (steered on an established flow, new flow, passed and why),
+    /// and per hop the packets and bytes sent to it and received back.
     Stats {
         #[arg(long)]
         iface: String,
@@ -225,23 +274,28 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,netlink_packet_route=error")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    if cli.log_format == LogFormat::Json {
+        logs.json().init();
+    } else {
         // Colour only for a terminal: a log file or journald gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    if let Err(e) = real_main() {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+    if let Err(e) = real_main(cli) {
         eprintln!("steerer: error: {}", error_chain(&e));
         std::process::exit(1);
     }
 }
 
-fn real_main() -> Result<()> {
-    match Cli::parse().command {
+fn real_main(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Run {
             iface,
             config,
@@ -250,6 +304,7 @@ fn real_main() -> Result<()> {
             keep_pins,
             status_file,
             flow_table_size,
+            print_ticks,
         } => daemon::run(daemon::RunOptions {
             iface,
             config,
@@ -258,7 +313,34 @@ fn real_main() -> Result<()> {
             keep_pins,
             status_file,
             flow_table_size,
+            print_ticks,
         }),
+        Command::Status {
+            iface,
+            json,
+            events,
+        } => commands::status(&iface, json, events),
+        Command::Why {
+            iface,
+            proto,
+            src,
+            dst,
+        } => commands::why(&iface, &proto, &src, &dst),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "steerer",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Check {
             iface,
             config,
@@ -272,6 +354,7 @@ fn real_main() -> Result<()> {
                 keep_pins: false,
                 status_file: None,
                 flow_table_size: None,
+                print_ticks: false,
             };
             print!("{}", steerer_user::daemon::check_only(&opts)?);
             Ok(())
@@ -332,28 +415,7 @@ fn real_main() -> Result<()> {
                 .map(|(cert, key)| steerer_user::directory_server::TlsFiles { cert, key });
             steerer_user::directory_server::serve(hops, listen, tls)
         }
-        Command::Stats { iface, json } => {
-            let maps = PinnedMaps::open(&iface)?;
-            let stats = maps.stats().context("reading STATS")?;
-            // The flood guard's count lives in a map of its own.
-            let refused = maps
-                .new_flows_refused()
-                .context("reading NEW_FLOW_BUCKETS")?;
-            let mut rows: Vec<(&str, u64)> = stats.iter().map(|(r, v)| (r.name(), *v)).collect();
-            rows.push(("new_flow_not_inserted", refused));
-            if json {
-                let obj: serde_json::Map<String, serde_json::Value> = rows
-                    .iter()
-                    .map(|(r, v)| (r.to_string(), serde_json::Value::from(*v)))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&obj)?);
-            } else {
-                for (r, v) in rows {
-                    println!("{r:<24} {v}");
-                }
-            }
-            Ok(())
-        }
+        Command::Stats { iface, json } => commands::stats(&iface, json),
     }
 }
 
@@ -370,6 +432,41 @@ mod tests {
         let help = run.render_long_help().to_string();
         let default = steerer_common::limits::FLOW_TABLE_DEFAULT.to_string();
         assert!(help.contains(&format!("(default {default})")), "{help}");
+    }
+
+    /// Completions name every subcommand; the man page renders.
+    #[test]
+    fn completions_and_the_man_page_build() {
+        use clap::CommandFactory as _;
+        let mut bash = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut super::Cli::command(),
+            "steerer",
+            &mut bash,
+        );
+        let bash = String::from_utf8(bash).unwrap();
+        let cmd = super::Cli::command();
+        for sub in cmd.get_subcommands() {
+            assert!(
+                bash.contains(sub.get_name()),
+                "no {} in bash completions",
+                sub.get_name()
+            );
+        }
+        let mut man = Vec::new();
+        clap_mangen::Man::new(super::Cli::command())
+            .render(&mut man)
+            .unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH steerer"),
+            "{man}"
+        );
+        assert!(
+            man.contains("status") && man.contains("completions"),
+            "{man}"
+        );
     }
 
     /// The shipped systemd unit starts steerer with options it accepts.
