@@ -12,6 +12,7 @@ pub mod flood;
 pub mod lab;
 pub mod live;
 pub mod netns;
+pub mod scrape;
 pub mod shaper;
 pub mod shootout;
 mod shootout_report;

@@ -6,14 +6,14 @@
 //! with `steerer flows`, and with the bytes the traffic generator sent.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{IpAddr, SocketAddr, TcpStream},
+    net::{IpAddr, SocketAddr},
     time::Duration,
 };
 
 use steerer_lab::{
     lab::SERVER_V4,
-    netns::{command_in, in_netns},
+    netns::command_in,
+    scrape::value,
     steerer::{steerer_bin, SteererProcess},
     traffic::{run_all_must_complete, Server},
     Lab, LabSpec,
@@ -22,30 +22,8 @@ use steerer_lab::{
 const PORT: u16 = 5001;
 const LISTEN: &str = "198.18.0.1:9470";
 
-/// `GET /metrics` from the gateway's namespace: (headers, body).
 fn scrape(lab: &Lab) -> (String, String) {
-    in_netns(&lab.gw_ns(), || -> std::io::Result<String> {
-        let mut s = TcpStream::connect(LISTEN)?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: gw\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    })
-    .unwrap()
-    .map(|r| {
-        let (head, body) = r.split_once("\r\n\r\n").unwrap_or((&r, ""));
-        (head.to_string(), body.to_string())
-    })
-    .expect("scrape")
-}
-
-/// The value of the sample `name` (with its labels, as written).
-fn value(body: &str, sample: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.split_whitespace().next() == Some(sample))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
+    steerer_lab::scrape::scrape(&lab.gw_ns(), LISTEN).expect("scrape")
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::{
 use steerer_lab::{
     lab::SERVER_V4,
     netns::command_in,
+    scrape::{scrape, value},
     steerer::{steerer_bin, SteererProcess},
     traffic::{run_workload, Progress, Server, Workload},
     HopOptions, Lab, LabSpec,
@@ -21,6 +22,7 @@ use steerer_lab::{
 
 const OPEN: u16 = 5001;
 const BLOCKED: u16 = 8443;
+const LISTEN: &str = "198.18.0.1:9471";
 
 fn steerer_cmd(lab: &Lab, args: &[&str]) -> Output {
     command_in(&lab.gw_ns(), steerer_bin().expect("steerer built"))
@@ -72,8 +74,11 @@ fn status_names_a_blocked_destination_and_a_drained_hop_with_their_reasons() {
     let lab = Lab::build(spec).expect("lab");
     let _clean = Overrides(format!("-{}.hops.toml", lab.lan_iface()));
     let _server = Server::start(&lab.server_ns(), &[OPEN, BLOCKED]).unwrap();
-    let mut steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 4]), &[], false)
-        .expect("steerer starts");
+    let config = format!(
+        "metrics_listen = \"{LISTEN}\"\n{}",
+        lab.steerer_config(2, &[100.0; 4])
+    );
+    let mut steerer = SteererProcess::start(&lab, &config, &[], false).expect("steerer starts");
     steerer.wait_tick(1, Duration::from_secs(10)).unwrap();
     let drained = steerer_cmd(&lab, &["hop", "drain", "hop3", "--iface", &lab.lan_iface()]);
     assert!(
@@ -171,6 +176,38 @@ fn status_names_a_blocked_destination_and_a_drained_hop_with_their_reasons() {
             .unwrap_or("")
             .contains("drops connections")),
         "{s:#}"
+    );
+
+    // So do the metrics: the drained hop's state, the exclusion and its
+    // end.
+    let (_, body) = scrape(&lab.gw_ns(), LISTEN).expect("scrape");
+    let sample = |s: &str| value(&body, s);
+    assert_eq!(
+        sample("steerer_hop_state{hop=\"hop3\",state=\"draining\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample("steerer_hop_state{hop=\"hop0\",state=\"up\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample("steerer_hop_exclusions{hop=\"hop0\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample("steerer_hop_exclusions{hop=\"hop1\"}"),
+        Some(0.0),
+        "{body}"
+    );
+    let expiry = sample(&format!(
+        "steerer_exclusion_expiry_timestamp_seconds{{hop=\"hop0\",destination=\"{dest}\"}}"
+    ))
+    .unwrap_or_else(|| panic!("no expiry for hop0 and {dest}:\n{body}"));
+    assert!(
+        (expiry - until).abs() < 1.0,
+        "expiry {expiry}, status {until}"
     );
 
     // The human view says the same.

@@ -161,8 +161,14 @@ pub(super) fn validate_hop<'a>(
         },
     }
     if let Some(policy) = &hop.exit_policy {
-        crate::portsets::PortSet::parse_policy(policy)
+        let ports = crate::portsets::PortSet::parse_policy(policy)
             .map_err(|e| invalid(field("exit_policy"), e.to_string()))?;
+        if ports.is_empty() {
+            return Err(invalid(
+                field("exit_policy"),
+                format!("{policy:?} accepts no port: the hop could never carry a flow (fix the policy or remove the hop)"),
+            ));
+        }
     }
     if let Some(p) = &hop.published {
         if humantime::parse_rfc3339_weak(p).is_err() {

@@ -169,6 +169,16 @@ fn exit_policies_are_checked_and_default_to_everything() {
         field_of(bad.validate(&exists).unwrap_err()),
         "hop[0].exit_policy"
     );
+    // A policy that accepts nothing is no hop at all.
+    let none = Config::parse(&GOOD.replacen(
+        "estimated_speed_mbit = 100",
+        "exit_policy = \"reject 1-65535\"\nestimated_speed_mbit = 100",
+        1,
+    ))
+    .unwrap();
+    let e = none.validate(&exists).unwrap_err();
+    assert!(e.to_string().contains("accepts no port"), "{e}");
+    assert_eq!(field_of(e), "hop[0].exit_policy");
 }
 
 #[test]

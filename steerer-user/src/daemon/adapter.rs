@@ -33,6 +33,8 @@ pub struct TickOutcome {
     /// New flows the flood guard steered without an entry since the last
     /// tick.
     pub refused_new_flows: u64,
+    /// Per hop id: the `FAILOVERS` counters summed over destinations.
+    pub failovers_by_hop: Vec<(u32, u64)>,
 }
 
 impl Adapter {
@@ -58,11 +60,16 @@ impl Adapter {
         let refused = dp.new_flows_refused().unwrap_or(0);
         let since = refused.saturating_sub(self.refused_seen.unwrap_or(refused));
         self.refused_seen = Some(refused);
+        let mut by_hop: std::collections::BTreeMap<u32, u64> = Default::default();
+        for (k, n) in &failovers {
+            *by_hop.entry(k.hop).or_default() += n;
+        }
         Ok(TickOutcome {
             decisions,
             applied,
             flows: flows.len(),
             refused_new_flows: since,
+            failovers_by_hop: by_hop.into_iter().collect(),
         })
     }
 

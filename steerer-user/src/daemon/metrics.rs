@@ -36,6 +36,20 @@ struct HopWayLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HopStateLabel {
+    hop: String,
+    /// `up`, `draining`, `disabled`, `link_down`, `held_down`,
+    /// `probes_lost`, `disappeared`.
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExclusionLabel {
+    hop: String,
+    destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: String,
 }
@@ -56,6 +70,11 @@ pub struct Metrics {
     hop_bytes: Family<HopLabel, Counter>,
     hop_failed: Family<HopLabel, Counter>,
     hop_probe_rtt: Family<HopLabel, FloatGauge>,
+    hop_state: Family<HopStateLabel, Gauge>,
+    hop_exclusions: Family<HopLabel, Gauge>,
+    exclusion_expiry: Family<ExclusionLabel, FloatGauge>,
+    hop_failovers: Family<HopLabel, Counter>,
+    flow_table_size: Gauge,
     hop_packets: Family<HopWayLabel, Counter>,
     hop_dp_bytes: Family<HopWayLabel, Counter>,
     tick_seconds: Histogram,
@@ -69,6 +88,8 @@ pub struct Metrics {
 #[derive(Default)]
 struct Last {
     stats: Vec<(StatReason, u64)>,
+    /// Per hop: the kernel's fast-failover total.
+    failovers: std::collections::HashMap<String, u64>,
     /// Per (hop, direction): the kernel's packet and byte totals.
     hops: std::collections::HashMap<(String, &'static str), (u64, u64)>,
     probe_rounds: u64,
@@ -89,6 +110,11 @@ impl Metrics {
             hop_bytes: Family::default(),
             hop_failed: Family::default(),
             hop_probe_rtt: Family::default(),
+            hop_state: Family::default(),
+            hop_exclusions: Family::default(),
+            exclusion_expiry: Family::default(),
+            hop_failovers: Family::default(),
+            flow_table_size: Gauge::default(),
             hop_packets: Family::default(),
             hop_dp_bytes: Family::default(),
             // 1 ms .. 8 s: a tick over a full flow table takes seconds.
@@ -144,6 +170,31 @@ impl Metrics {
             m.hop_probe_rtt.clone(),
         );
         r.register(
+            "flow_table_size",
+            "Entries the flow table (an LRU) holds at most",
+            m.flow_table_size.clone(),
+        );
+        r.register(
+            "hop_state",
+            "1 for the hop's state (up, draining, disabled, link_down, held_down, probes_lost, disappeared)",
+            m.hop_state.clone(),
+        );
+        r.register(
+            "hop_exclusions",
+            "Destinations the hop is excluded for (no answer through it)",
+            m.hop_exclusions.clone(),
+        );
+        r.register(
+            "exclusion_expiry_timestamp_seconds",
+            "When an exclusion of a hop for a destination ends (Unix time), then re-tested",
+            m.exclusion_expiry.clone(),
+        );
+        r.register(
+            "hop_failovers",
+            "Flows the data plane moved off the hop by fast failover (a SYN repeated without an answer)",
+            m.hop_failovers.clone(),
+        );
+        r.register(
             "hop_packets",
             "Packets the data plane sent to the hop (out) and received back on its flows (back)",
             m.hop_packets.clone(),
@@ -193,6 +244,19 @@ impl Metrics {
         self.hop_active_flows.clear();
         self.hop_usable.clear();
         self.hop_probe_rtt.clear();
+        self.hop_state.clear();
+        self.hop_exclusions.clear();
+        self.exclusion_expiry.clear();
+        self.flow_table_size.set(i64::from(dp.flow_table_size));
+        for e in &status.exclusions {
+            let l = HopLabel { hop: e.hop.clone() };
+            self.hop_exclusions.get_or_create(&l).inc();
+            let l = ExclusionLabel {
+                hop: e.hop.clone(),
+                destination: e.destination.clone(),
+            };
+            self.exclusion_expiry.get_or_create(&l).set(e.until_unix);
+        }
         for h in &status.hops {
             let l = HopLabel {
                 hop: h.name.clone(),
@@ -208,6 +272,16 @@ impl Metrics {
             self.hop_usable
                 .get_or_create(&l)
                 .set(i64::from(h.usable && !h.probe_down));
+            if !h.state.is_empty() {
+                let s = HopStateLabel {
+                    hop: h.name.clone(),
+                    state: h.state.replace(' ', "_"),
+                };
+                self.hop_state.get_or_create(&s).set(1);
+            }
+            if !status.exclusions.iter().any(|e| e.hop == h.name) {
+                self.hop_exclusions.get_or_create(&l).set(0);
+            }
             self.hop_bytes.get_or_create(&l).inc_by(h.bytes);
             self.hop_failed.get_or_create(&l).inc_by(h.failed_new);
             if let Some(ms) = h.probe_rtt_ms {
@@ -230,6 +304,14 @@ impl Metrics {
             self.packets.get_or_create(&l).inc_by(grew);
         }
         last.stats = stats.to_vec();
+        for (name, total) in &dp.failovers {
+            let before = last.failovers.insert(name.clone(), *total).unwrap_or(0);
+            let l = HopLabel { hop: name.clone() };
+            self.hop_failovers
+                .get_or_create(&l)
+                // FAILOVERS is an LRU: a sum that fell lost old keys.
+                .inc_by(total.saturating_sub(before));
+        }
         for (name, c) in &dp.hops {
             for (way, packets, bytes) in [
                 ("out", c.packets, c.bytes),
@@ -278,6 +360,11 @@ pub struct DataplaneTotals {
     pub stats: Vec<(StatReason, u64)>,
     /// Per hop name: its `HOP_STATS` totals (all CPUs).
     pub hops: Vec<(String, HopCounters)>,
+    /// Per hop name: flows moved off it by fast failover (`FAILOVERS`
+    /// summed over destinations).
+    pub failovers: Vec<(String, u64)>,
+    /// The flow table's size (entries at most).
+    pub flow_table_size: u32,
     pub tick_seconds: f64,
 }
 
@@ -318,156 +405,5 @@ pub async fn serve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::{HopStatus, TickStatus};
-
-    fn status(hops: &[(&str, f64, u64)]) -> TickStatus {
-        TickStatus {
-            tick: 1,
-            elapsed_secs: 1.0,
-            flows: 5,
-            moved_slots: 0,
-            min_moved_slots: 0,
-            slot_count: 101,
-            destination_windows: 0,
-            new_flows_not_inserted: 2,
-            probe_rounds: 0,
-            probe_rounds_answered: 0,
-            hops: hops
-                .iter()
-                .map(|&(name, share, bytes)| HopStatus {
-                    name: name.into(),
-                    usable: true,
-                    in_window: true,
-                    share,
-                    slots: 0,
-                    active_flows: 1,
-                    bytes,
-                    speed_mbit: 8.0,
-                    speed_source: "measured".into(),
-                    failed_new: 0,
-                    failed_total: 0,
-                    probe_rtt_ms: None,
-                    probe_down: false,
-                    ..HopStatus::default()
-                })
-                .collect(),
-            ..TickStatus::default()
-        }
-    }
-
-    fn sample(text: &str, name: &str) -> Option<f64> {
-        text.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-    }
-
-    #[test]
-    fn counters_grow_by_the_kernel_totals_difference_and_hops_that_leave_vanish() {
-        let m = Metrics::new();
-        let totals = |new: u64, a_out: u64| DataplaneTotals {
-            stats: vec![(StatReason::NewFlow, new)],
-            hops: vec![(
-                "a".to_string(),
-                HopCounters {
-                    packets: a_out,
-                    bytes: a_out * 100,
-                    reply_packets: 1,
-                    reply_bytes: 60,
-                },
-            )],
-            tick_seconds: 0.003,
-        };
-        m.observe(&status(&[("a", 0.6, 100), ("b", 0.4, 50)]), &totals(10, 5));
-        m.observe(&status(&[("a", 1.0, 30)]), &totals(25, 12));
-        let t = m.text();
-        assert_eq!(sample(&t, "steerer_ticks_total"), Some(2.0));
-        assert_eq!(
-            sample(&t, "steerer_dataplane_packets_total{reason=\"new_flow\"}"),
-            Some(25.0)
-        );
-        assert_eq!(
-            sample(&t, "steerer_hop_bytes_total{hop=\"a\"}"),
-            Some(130.0)
-        );
-        assert_eq!(sample(&t, "steerer_hop_share{hop=\"a\"}"), Some(1.0));
-        assert_eq!(
-            sample(&t, "steerer_hop_share{hop=\"b\"}"),
-            None,
-            "b left the pool:\n{t}"
-        );
-        assert_eq!(
-            sample(&t, "steerer_hop_speed_bytes_per_second{hop=\"a\"}"),
-            Some(1e6)
-        );
-        assert_eq!(
-            sample(&t, "steerer_new_flows_not_inserted_total"),
-            Some(4.0)
-        );
-        // New maps (a total below the last): counted from zero again.
-        // The per-hop counters follow the kernel's totals the same way.
-        assert_eq!(
-            sample(&t, "steerer_hop_packets_total{hop=\"a\",direction=\"out\"}"),
-            Some(12.0)
-        );
-        assert_eq!(
-            sample(
-                &t,
-                "steerer_hop_dataplane_bytes_total{hop=\"a\",direction=\"back\"}"
-            ),
-            Some(60.0)
-        );
-        assert_eq!(sample(&t, "steerer_tick_duration_seconds_count"), Some(2.0));
-        m.observe(&status(&[("a", 1.0, 0)]), &totals(3, 2));
-        let t = m.text();
-        assert_eq!(
-            sample(&t, "steerer_dataplane_packets_total{reason=\"new_flow\"}"),
-            Some(28.0)
-        );
-        assert_eq!(
-            sample(&t, "steerer_hop_packets_total{hop=\"a\",direction=\"out\"}"),
-            Some(14.0)
-        );
-    }
-
-    /// Every metric the shipped Grafana dashboard queries is one the
-    /// daemon exports (a renamed metric would leave a panel empty).
-    #[test]
-    fn the_dashboard_queries_only_exported_metrics() {
-        let m = Metrics::new();
-        let mut st = status(&[("a", 1.0, 10)]);
-        st.hops[0].probe_rtt_ms = Some(3.0);
-        let totals = DataplaneTotals {
-            stats: vec![(StatReason::NewFlow, 1)],
-            hops: vec![("a".into(), HopCounters::default())],
-            tick_seconds: 0.01,
-        };
-        m.observe(&st, &totals);
-        let text = m.text();
-        let exported: std::collections::HashSet<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split(['{', ' ']).next())
-            .collect();
-        let dash: serde_json::Value =
-            serde_json::from_str(include_str!("../../../contrib/grafana-dashboard.json")).unwrap();
-        let mut queried = 0;
-        for panel in dash["panels"].as_array().unwrap() {
-            for t in panel["targets"].as_array().unwrap() {
-                let expr = t["expr"].as_str().unwrap();
-                for name in expr
-                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .filter(|w| w.starts_with("steerer_"))
-                {
-                    queried += 1;
-                    assert!(
-                        exported.contains(name),
-                        "{name} in {expr:?} is not exported:\n{text}"
-                    );
-                }
-            }
-        }
-        assert!(queried >= 15, "{queried}");
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 //! steering: a failed tick is logged and retried at the next.
 
 pub mod adapter;
+mod check_plan;
 mod directory_fetch;
 pub mod hops;
 pub mod metrics;
@@ -30,6 +31,7 @@ use crate::{
     netlink,
     policy::Decisions,
 };
+pub use check_plan::check_only;
 use setup::Steering;
 
 pub struct RunOptions {
@@ -42,6 +44,8 @@ pub struct RunOptions {
     pub flow_table_size: Option<u32>,
     /// Print each tick's table on stdout.
     pub print_ticks: bool,
+    /// Start even if no hop can take new flows yet.
+    pub wait_for_hops: bool,
 }
 
 pub fn run(opts: RunOptions) -> Result<()> {
@@ -59,41 +63,6 @@ pub fn run(opts: RunOptions) -> Result<()> {
     let result = runtime.block_on(run_async(opts, config));
     drop(lock);
     result
-}
-
-/// `steerer check`: everything `run` checks before it touches the kernel,
-/// and nothing else; what the configuration says, for the operator.
-pub fn check_only(opts: &RunOptions) -> Result<String> {
-    let config = check(opts)?;
-    let (slots, note) = config.effective_slot_count();
-    let mut out = format!(
-        "{}: good for --iface {} ({} hops, {} slots per table, tick {} s, max share {})\n",
-        opts.config.display(),
-        opts.iface,
-        config.hops.len(),
-        slots,
-        config.tick_secs,
-        config.max_share
-    );
-    if let Some(n) = note {
-        out.push_str(&format!("note: {n}\n"));
-    }
-    for h in &config.hops {
-        let way = match (h.action, h.next_hop, h.mark) {
-            (crate::config::HopAction::Mark, _, Some(m)) => format!("mark {m}"),
-            (_, Some(ip), _) => format!("via {ip}"),
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "  {:<16} {:<12} {:<24} {:>8.0} Mbit/s  {:?}\n",
-            h.name,
-            h.interface,
-            way,
-            h.initial_estimate_bytes_per_sec() * 8.0 / 1e6,
-            h.state
-        ));
-    }
-    Ok(out)
 }
 
 /// Everything that can be wrong with the input, checked before the kernel

@@ -84,6 +84,13 @@ pub async fn start(
     handle: &rtnetlink::Handle,
 ) -> Result<Steering> {
     let resolved = hops::resolve_all(handle, &config.hops).await?;
+    if opts.wait_for_hops {
+        if super::check_plan::require_a_usable_hop(config, &resolved, "run").is_err() {
+            warn!("no hop can take new flows yet (--wait-for-hops): new flows pass unsteered until one can");
+        }
+    } else {
+        super::check_plan::require_a_usable_hop(config, &resolved, "run")?;
+    }
     // Probes first: one round's times rank equal hops for the first
     // windows (SPEC 5.4, nearest among equals).
     let mut probes = Probes::start(handle, config, &resolved).await;

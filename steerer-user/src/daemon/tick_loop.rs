@@ -108,37 +108,11 @@ pub(super) async fn run_loop(
                 }
                 if let Some(r) = &o.decisions.report {
                     let elapsed = now.saturating_sub(started) as f64 / 1e9;
-                    let mut status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
-                    status.new_flows_not_inserted = o.refused_new_flows;
-                    if let Some(p) = &s.probes {
-                        status.probe_rounds = p.counts.rounds;
-                        status.probe_rounds_answered = p.counts.answered_rounds;
-                        for h in &mut status.hops {
-                            h.probe_rtt_ms = s.adapter.controller.probe_rtt_ms(&h.name);
-                            h.probe_down = s.adapter.controller.probe_down(&h.name);
-                        }
-                    }
-                    s.book.fill(
-                        &mut status,
-                        &s.adapter.controller,
-                        now,
-                        super::status::unix_now(),
-                    );
-                    if opts.print_ticks {
-                        print!("{}", status.table());
-                    }
+                    let status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
+                    let status = report_tick(opts, s, &o, status, now);
                     if let Some(m) = &metrics {
-                        let totals = metrics::DataplaneTotals {
-                            stats: s.dp.stats().unwrap_or_default(),
-                            hops: hop_totals(s),
-                            tick_seconds: tick_started.elapsed().as_secs_f64(),
-                        };
+                        let totals = dataplane_totals(s, &o, tick_started.elapsed().as_secs_f64());
                         m.observe(&status, &totals);
-                    }
-                    for path in std::iter::once(&s.status_path).chain(&opts.status_file) {
-                        if let Err(e) = write_status(path, &status) {
-                            warn!(error = %format!("{e:#}"), "writing the status file failed; retried at the next tick");
-                        }
                     }
                     last = Some(status);
                 }
@@ -150,15 +124,64 @@ pub(super) async fn run_loop(
     }
 }
 
-/// Each hop name's `HOP_STATS` totals (ids no name holds are left out).
-fn hop_totals(s: &Steering) -> Vec<(String, steerer_common::hop::HopCounters)> {
+/// The tick's status completed (probes, conditions, reasons, events),
+/// printed if asked and written to the status files.
+fn report_tick(
+    opts: &RunOptions,
+    s: &mut Steering,
+    o: &super::adapter::TickOutcome,
+    mut status: TickStatus,
+    now: u64,
+) -> TickStatus {
+    status.new_flows_not_inserted = o.refused_new_flows;
+    if let Some(p) = &s.probes {
+        status.probe_rounds = p.counts.rounds;
+        status.probe_rounds_answered = p.counts.answered_rounds;
+        for h in &mut status.hops {
+            h.probe_rtt_ms = s.adapter.controller.probe_rtt_ms(&h.name);
+            h.probe_down = s.adapter.controller.probe_down(&h.name);
+        }
+    }
+    let wall = super::status::unix_now();
+    s.book.fill(&mut status, &s.adapter.controller, now, wall);
+    if opts.print_ticks {
+        print!("{}", status.table());
+    }
+    for path in std::iter::once(&s.status_path).chain(&opts.status_file) {
+        if let Err(e) = write_status(path, &status) {
+            warn!(error = %format!("{e:#}"), "writing the status file failed; retried at the next tick");
+        }
+    }
+    status
+}
+
+/// The data plane's totals for the metrics, hops by name (ids no name
+/// holds are left out).
+fn dataplane_totals(
+    s: &Steering,
+    o: &super::adapter::TickOutcome,
+    tick_seconds: f64,
+) -> metrics::DataplaneTotals {
     let names: std::collections::HashMap<u32, String> =
         s.dp.hop_names().unwrap_or_default().into_iter().collect();
-    s.dp.hop_counters()
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(id, c)| Some((names.get(&id)?.clone(), c)))
-        .collect()
+    let named = |id: u32| names.get(&id).cloned();
+    metrics::DataplaneTotals {
+        stats: s.dp.stats().unwrap_or_default(),
+        hops: s
+            .dp
+            .hop_counters()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, c)| Some((named(id)?, c)))
+            .collect(),
+        failovers: o
+            .failovers_by_hop
+            .iter()
+            .filter_map(|&(id, n)| Some((named(id)?, n)))
+            .collect(),
+        flow_table_size: s.dp.flow_table_entries().unwrap_or(0),
+        tick_seconds,
+    }
 }
 
 /// The next probe round's outcome; never without probes.
