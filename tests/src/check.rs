@@ -59,3 +59,16 @@ pub fn xdp_attached(lab: &crate::Lab) -> bool {
         .map(|out| String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
         .unwrap_or(false)
 }
+
+/// Panics unless the lab gateway's LAN interface has no XDP program and
+/// the lab's pin folder does not exist (a rejected start, a check).
+pub fn nothing_attached(lab: &crate::Lab) {
+    let link = crate::netns::command_in(&lab.gw_ns(), "ip")
+        .expect("ip in the gateway")
+        .args(["-d", "link", "show", "dev", &lab.lan_iface()])
+        .output()
+        .expect("ip link show");
+    let text = String::from_utf8_lossy(&link.stdout);
+    assert!(!text.contains("xdp"), "XDP attached:\n{text}");
+    assert!(!lab.pin_dir().exists(), "pins created");
+}

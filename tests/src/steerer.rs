@@ -255,3 +255,25 @@ impl Drop for SteererProcess {
         let _ = std::fs::remove_dir("/run/steerer");
     }
 }
+
+/// Removes the `steerer hop` override file of a lab's interface when
+/// dropped (`/run/steerer/net<inode>-<iface>.hops.toml`).
+pub struct HopOverrideFile(pub String);
+
+impl HopOverrideFile {
+    pub fn of(lab: &Lab) -> Self {
+        HopOverrideFile(format!("-{}.hops.toml", lab.lan_iface()))
+    }
+}
+
+impl Drop for HopOverrideFile {
+    fn drop(&mut self) {
+        if let Ok(dir) = std::fs::read_dir("/run/steerer") {
+            for e in dir.flatten() {
+                if e.file_name().to_string_lossy().ends_with(&self.0) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}

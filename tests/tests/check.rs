@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use steerer_lab::{netns::command_in, steerer::steerer_bin, Lab, LabSpec};
+use steerer_lab::{check::nothing_attached, netns::command_in, steerer::steerer_bin, Lab, LabSpec};
 
 fn check(lab: &Lab, text: &str, extra: &[&str]) -> Output {
     let dir = std::env::temp_dir().join(format!("steerer-check-{}", lab.prefix));
@@ -21,17 +21,6 @@ fn check(lab: &Lab, text: &str, extra: &[&str]) -> Output {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     out
-}
-
-fn nothing_attached(lab: &Lab) {
-    let link = command_in(&lab.gw_ns(), "ip")
-        .unwrap()
-        .args(["-d", "link", "show", "dev", &lab.lan_iface()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&link.stdout);
-    assert!(!text.contains("xdp"), "XDP attached by check:\n{text}");
-    assert!(!lab.pin_dir().exists(), "pins created by check");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::{
 };
 
 use steerer_lab::{
+    check::nothing_attached,
     netns::command_in,
     steerer::{steerer_bin, SteererProcess},
     Lab, LabSpec,
@@ -15,23 +16,6 @@ use steerer_lab::{
 /// Run `steerer run` on the lab gateway with `config`; returns (success, stderr).
 fn run_with(lab: &Lab, config: &str) -> (bool, String) {
     run_args(lab, config, &[])
-}
-
-fn nothing_attached(lab: &Lab) {
-    let link = command_in(&lab.gw_ns(), "ip")
-        .unwrap()
-        .args(["-d", "link", "show", "dev", &lab.lan_iface()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&link.stdout);
-    assert!(
-        !text.contains("xdp"),
-        "XDP attached after a rejected config:\n{text}"
-    );
-    assert!(
-        !lab.pin_dir().exists(),
-        "pins created after a rejected config"
-    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::{process::Output, time::Duration};
 
 use steerer_lab::{
     netns::command_in,
-    steerer::{steerer_bin, SteererProcess},
+    steerer::{steerer_bin, HopOverrideFile, SteererProcess},
     Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -22,24 +22,10 @@ fn hop(lab: &Lab, verb: &str, name: &str) -> Output {
         .unwrap()
 }
 
-/// The override file of this lab's interface goes with the test.
-struct Overrides(String);
-impl Drop for Overrides {
-    fn drop(&mut self) {
-        if let Ok(dir) = std::fs::read_dir("/run/steerer") {
-            for e in dir.flatten() {
-                if e.file_name().to_string_lossy().ends_with(&self.0) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn drain_and_enable_a_hop_of_a_running_steerer() {
     let lab = Lab::build(LabSpec::equal_hops(2)).expect("lab");
-    let _clean = Overrides(format!("-{}.hops.toml", lab.lan_iface()));
+    let _clean = HopOverrideFile::of(&lab);
     let steerer = SteererProcess::start(&lab, &lab.steerer_config(2, &[100.0; 2]), &[], false)
         .expect("steerer starts");
     steerer.wait_tick(1, Duration::from_secs(10)).unwrap();

@@ -15,7 +15,7 @@ use steerer_lab::{
     lab::SERVER_V4,
     netns::command_in,
     scrape::{scrape, value},
-    steerer::{steerer_bin, SteererProcess},
+    steerer::{steerer_bin, HopOverrideFile, SteererProcess},
     traffic::{run_workload, Progress, Server, Workload},
     HopOptions, Lab, LabSpec,
 };
@@ -49,20 +49,6 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-/// Removes the `steerer hop` override file of this lab's interface.
-struct Overrides(String);
-impl Drop for Overrides {
-    fn drop(&mut self) {
-        if let Ok(dir) = std::fs::read_dir("/run/steerer") {
-            for e in dir.flatten() {
-                if e.file_name().to_string_lossy().ends_with(&self.0) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn status_names_a_blocked_destination_and_a_drained_hop_with_their_reasons() {
     let mut spec = LabSpec::equal_hops(4);
@@ -72,7 +58,7 @@ fn status_names_a_blocked_destination_and_a_drained_hop_with_their_reasons() {
         blackhole_dest: Some((SERVER_V4, BLOCKED)),
     };
     let lab = Lab::build(spec).expect("lab");
-    let _clean = Overrides(format!("-{}.hops.toml", lab.lan_iface()));
+    let _clean = HopOverrideFile::of(&lab);
     let _server = Server::start(&lab.server_ns(), &[OPEN, BLOCKED]).unwrap();
     let config = format!(
         "metrics_listen = \"{LISTEN}\"\n{}",
