@@ -16,6 +16,7 @@ use steerer_common::{flow::FAMILY_IPV4, HopEntry, StatReason};
 use crate::{
     maps::{HOPS, HOP_DEVS},
     parse::{ptr_at_mut, Parsed},
+    rare,
 };
 
 /// The hop's entry, if it exists, is enabled, and its action can be
@@ -44,7 +45,9 @@ pub fn redirect_tc(ctx: &TcContext, parsed: &Parsed, entry: &HopEntry) -> Result
     let pops = parsed.vlan_tags as u32 + offloaded as u32;
     let mut i = 0;
     while i < pops && i < 3 {
-        if unsafe { bpf_skb_vlan_pop(ctx.skb.skb) } != 0 {
+        let code = unsafe { bpf_skb_vlan_pop(ctx.skb.skb) };
+        if code != 0 {
+            rare::note(u32::MAX, entry.ifindex, code);
             return Err(StatReason::RedirectFailed);
         }
         i += 1;
@@ -55,7 +58,10 @@ pub fn redirect_tc(ctx: &TcContext, parsed: &Parsed, entry: &HopEntry) -> Result
     rewrite_macs(data, data_end, entry)?;
     match unsafe { bpf_redirect(entry.ifindex, 0) } as i32 {
         TC_ACT_REDIRECT => Ok(TC_ACT_REDIRECT),
-        _ => Err(StatReason::RedirectFailed),
+        action => {
+            rare::note(u32::MAX, entry.ifindex, action as i64);
+            Err(StatReason::RedirectFailed)
+        }
     }
 }
 
@@ -74,7 +80,9 @@ pub fn redirect_xdp(
         // The inner EtherType lands at offset 12 of the shortened frame; the
         // addresses before it are written below.
         let pop = parsed.vlan_tags as i32 * 4;
-        if unsafe { bpf_xdp_adjust_head(ctx.ctx, pop) } != 0 {
+        let code = unsafe { bpf_xdp_adjust_head(ctx.ctx, pop) };
+        if code != 0 {
+            rare::note(hop, entry.ifindex, code);
             return Err(StatReason::RedirectFailed);
         }
         (ctx.data(), ctx.data_end())
@@ -82,9 +90,10 @@ pub fn redirect_xdp(
         (data, data_end)
     };
     rewrite_macs(data, data_end, entry)?;
-    HOP_DEVS
-        .redirect(hop, 0)
-        .map_err(|_| StatReason::RedirectFailed)
+    HOP_DEVS.redirect(hop, 0).map_err(|action| {
+        rare::note(hop, entry.ifindex, action as i64);
+        StatReason::RedirectFailed
+    })
 }
 
 /// TTL / hop limit - 1 of the IP header at `l3_off` (both actions that

@@ -62,10 +62,11 @@ unsafe fn note_closing(value: *mut FlowValue, tcp_flags: u8, reply: bool) {
     }
 }
 
-/// Create the entry for a new flow. `Err` when the table refused it; if a
-/// racing CPU created it first, that CPU's hop wins and is returned.
+/// Create the entry for a new flow. `Err` (the map's error code) when the
+/// table refused it; if a racing CPU created it first, that CPU's hop wins
+/// and is returned.
 #[inline(always)]
-pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> {
+pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, i64> {
     let mut value = MaybeUninit::<FlowValue>::uninit();
     let v = value.as_mut_ptr();
     // Field by field with volatile stores: LLVM merges adjacent zero
@@ -87,12 +88,13 @@ pub fn insert(key: &FlowKey, hop: u32, bytes: u64, now: u64) -> Result<u32, ()> 
     // SAFETY: every field was written above (FlowValue has no padding).
     // Borrowed in place: a moved copy would be built again with a memset.
     let value = unsafe { value.assume_init_ref() };
-    if FLOWS.insert(key, value, BPF_NOEXIST as u64).is_ok() {
-        return Ok(hop);
-    }
+    let code = match FLOWS.insert(key, value, BPF_NOEXIST as u64) {
+        Ok(()) => return Ok(hop),
+        Err(code) => code,
+    };
     match FLOWS.get_ptr_mut(key) {
         Some(v) => Ok(hit(v, bytes, now, 0)),
-        None => Err(()),
+        None => Err(code as i64),
     }
 }
 

@@ -21,6 +21,7 @@ mod flood;
 mod flow;
 mod maps;
 mod parse;
+mod rare;
 mod select;
 mod steer;
 
@@ -42,6 +43,9 @@ pub fn steerer_xdp(ctx: XdpContext) -> u32 {
         Ok(verdict) => verdict,
         Err(reason) => {
             count(reason);
+            if rare::reportable(reason) {
+                rare::report(&ctx, reason, false);
+            }
             act::PASS
         }
     }
@@ -65,6 +69,9 @@ pub fn steerer_tc(ctx: TcContext) -> i32 {
         Ok(verdict) => verdict,
         Err(reason) => {
             count(reason);
+            if rare::reportable(reason) {
+                rare::report(&ctx, reason, true);
+            }
             TC_ACT_OK
         }
     }

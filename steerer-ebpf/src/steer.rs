@@ -11,7 +11,7 @@ use crate::{
     act, failover, flood, flow,
     maps::{count, count_to_hop, FLOWS, LOCAL_ADDRS},
     parse::{self, Parsed},
-    select,
+    rare, select,
 };
 
 pub struct Decision {
@@ -56,8 +56,10 @@ pub fn decide(
                 count_to_hop(hop, bytes);
                 return Ok(Decision { parsed, hop, entry });
             }
-            let hop = flow::insert(&parsed.key, hop, bytes, now)
-                .map_err(|_| StatReason::PassFlowTableFull)?;
+            let hop = flow::insert(&parsed.key, hop, bytes, now).map_err(|code| {
+                rare::note(u32::MAX, 0, code);
+                StatReason::PassFlowTableFull
+            })?;
             count(StatReason::NewFlow);
             hop
         }

@@ -132,6 +132,7 @@ async fn start_dataplane(
         armed: true,
     };
     let mut dp = Dataplane::load(&pin_dir, opts.flow_table_size)?;
+    read_reports(&mut dp);
     report_flow_table(&dp, opts, reused)?;
     set_flood_guard(&mut dp, config)?;
     let hash_key = hash_key(&dp, reused)?;
@@ -195,6 +196,42 @@ async fn start_dataplane(
             &opts.iface,
         ),
     })
+}
+
+/// The data plane's rare error reports (aya-log: a failed redirect with
+/// its hop and ifindex, a flow table that refused an entry), logged as
+/// they come, for as long as the daemon runs.
+fn read_reports(dp: &mut Dataplane) {
+    let Some(logger) = dp.take_logger() else {
+        warn!("the data plane's error reports cannot be read (no aya-log ring buffer); its counters still count every packet");
+        return;
+    };
+    // SAFETY: the fd is the logger's ring buffer, owned by the logger and
+    // open for as long as it lives, which is as long as the AsyncFd.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
+    };
+    let mut fd = match registered {
+        Ok(fd) => fd,
+        Err(e) => {
+            warn!(error = %e, "cannot watch the data plane's error reports; its counters still count every packet");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            match fd.readable_mut().await {
+                Ok(mut guard) => {
+                    guard.get_inner_mut().flush();
+                    guard.clear_ready();
+                }
+                Err(e) => {
+                    warn!(error = %e, "reading the data plane's error reports stopped");
+                    return;
+                }
+            }
+        }
+    });
 }
 
 /// How each hop name is reached now (the adapter's entries).

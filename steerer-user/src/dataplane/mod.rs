@@ -141,7 +141,14 @@ pub enum AttachMode {
 pub struct Dataplane {
     ebpf: Ebpf,
     pin_dir: PathBuf,
+    /// The reader of the programs' rare error reports (aya-log), until the
+    /// daemon takes it to read them as they come.
+    logger: Option<DataplaneLogger>,
 }
+
+/// Reads the data plane's aya-log records into the `log` crate (tracing
+/// takes them from there). Dropping it closes the ring buffer.
+pub type DataplaneLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
 
 impl Dataplane {
     /// Load the object, creating or reusing the maps pinned in `pin_dir`.
@@ -181,15 +188,19 @@ impl Dataplane {
         if let Some(size) = flow_table_size {
             loader.map_max_entries(map_names::FLOWS, size);
         }
-        let ebpf = loader
+        let mut ebpf = loader
             .load(EBPF_OBJECT)
             .map_err(|source| DataplaneError::Load {
                 pin_dir: pin_dir.display().to_string(),
                 source: Box::new(source),
             })?;
+        // The object has report statements, so the ring buffer is there;
+        // without it steering works all the same, unreported.
+        let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
         let mut dp = Dataplane {
             ebpf,
             pin_dir: pin_dir.to_owned(),
+            logger,
         };
         dp.load_programs()?;
         Ok(dp)
@@ -207,6 +218,11 @@ impl Dataplane {
 
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
+    }
+
+    /// The reader of the programs' rare error reports, once.
+    pub fn take_logger(&mut self) -> Option<DataplaneLogger> {
+        self.logger.take()
     }
 
     /// Entries of the flow table in the kernel: a reused pin keeps the
