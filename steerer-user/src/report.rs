@@ -61,6 +61,13 @@ pub struct TickStatus {
     /// the last tick.
     #[serde(default)]
     pub new_flows_not_inserted: u64,
+    /// Flows the flow table's LRU evicted since the last tick and since
+    /// the daemon started (estimated from the counters: the kernel counts
+    /// no evictions). Evictions of live flows mean the table is too small.
+    #[serde(default)]
+    pub flows_evicted: u64,
+    #[serde(default)]
+    pub flows_evicted_total: u64,
     /// Probe rounds started and answered since the start.
     #[serde(default)]
     pub probe_rounds: u64,
@@ -114,6 +121,8 @@ impl TickStatus {
                 })
                 .collect(),
             new_flows_not_inserted: 0,
+            flows_evicted: 0,
+            flows_evicted_total: 0,
             probe_rounds: 0,
             probe_rounds_answered: 0,
             written_unix: 0.0,
@@ -175,6 +184,12 @@ impl TickStatus {
             s.push_str(&format!(
                 "  probes: {} rounds, {} answered; flood guard: {} new flows without an entry this tick\n",
                 self.probe_rounds, self.probe_rounds_answered, self.new_flows_not_inserted
+            ));
+        }
+        if self.flows_evicted_total > 0 {
+            s.push_str(&format!(
+                "  flow table: {} flows evicted this tick, {} since the start (estimated; raise --flow-table-size)\n",
+                self.flows_evicted, self.flows_evicted_total
             ));
         }
         s
@@ -368,5 +383,15 @@ mod tests {
         old.as_object_mut().unwrap().remove("probe_rounds");
         let back: TickStatus = serde_json::from_value(old).unwrap();
         assert_eq!(back.probe_rounds, 0);
+        // No evictions, no line; evictions since the start, a line even
+        // in a tick without any.
+        assert!(!t.contains("evicted"), "{t}");
+        let mut st = status(0);
+        st.flows_evicted_total = 12;
+        let t = st.table();
+        assert!(
+            t.contains("flow table: 0 flows evicted this tick, 12 since the start"),
+            "{t}"
+        );
     }
 }

@@ -119,6 +119,12 @@ pub fn render(r: &StatusReport, iface: &str, now_unix: f64, events: usize) -> St
         s.slot_count,
         s.destination_windows
     );
+    if s.flows_evicted_total > 0 {
+        out.push_str(&format!(
+            "WARNING: the flow table's LRU evicted {} flows since the daemon started ({} at this tick, estimated): raise --flow-table-size\n",
+            s.flows_evicted_total, s.flows_evicted
+        ));
+    }
     out.push_str(&hop_table(s, now_unix).to_string());
     out.push('\n');
     if !s.exclusions.is_empty() {
@@ -296,6 +302,23 @@ mod tests {
         // The two newest of five events, no more.
         assert!(text.contains("WARN event 4") && text.contains("WARN event 3"));
         assert!(!text.contains("event 2"), "{text}");
+        assert!(
+            !text.contains("evicted"),
+            "no evictions, no warning: {text}"
+        );
+    }
+
+    #[test]
+    fn evictions_are_a_warning_that_names_the_fix() {
+        let mut r = report(Some(42));
+        r.status.flows_evicted_total = 40;
+        r.status.flows_evicted = 7;
+        let text = render(&r, "lan0", NOW, 0);
+        assert!(
+            text.contains("evicted 40 flows since the daemon started (7 at this tick")
+                && text.contains("raise --flow-table-size"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use steerer_common::{flow::DestKey, hop::HOP_ENABLED, FlowKey, HopEntry};
+use steerer_common::{flow::DestKey, hop::HOP_ENABLED, stats::StatReason, FlowKey, HopEntry};
+
+use super::evictions::EvictionCount;
 
 use crate::{
     apply::{apply, Applied, ApplyOutcome, DataplaneWriter},
@@ -22,6 +24,7 @@ pub struct Adapter {
     pub entries: HashMap<String, HopEntry>,
     /// The flood guard's refusals at the last tick (all CPUs, cumulative).
     refused_seen: Option<u64>,
+    evictions: EvictionCount,
 }
 
 /// One tick's result.
@@ -35,6 +38,13 @@ pub struct TickOutcome {
     pub refused_new_flows: u64,
     /// Per hop id: the `FAILOVERS` counters summed over destinations.
     pub failovers_by_hop: Vec<(u32, u64)>,
+    /// The data plane's counters by reason (all CPUs, cumulative), read
+    /// before the flow table; empty if they could not be read.
+    pub stats: Vec<(StatReason, u64)>,
+    /// Flows the flow table's LRU evicted since the last tick, and since
+    /// the daemon started (estimated: see `evictions.rs`).
+    pub evicted_flows: u64,
+    pub evicted_flows_total: u64,
 }
 
 impl Adapter {
@@ -44,6 +54,7 @@ impl Adapter {
             applied: Applied::default(),
             entries,
             refused_seen: None,
+            evictions: EvictionCount::default(),
         }
     }
 
@@ -52,7 +63,14 @@ impl Adapter {
     /// again at the next); failed writes are in the outcome and are
     /// written again next time.
     pub fn tick(&mut self, dp: &mut Dataplane, now_ns: u64) -> Result<TickOutcome, DataplaneError> {
+        // The counters before the table: see `EvictionCount`.
+        let stats = dp.stats().unwrap_or_default();
         let flows = dp.flows()?;
+        let inserted = stats.iter().find(|(r, _)| *r == StatReason::NewFlow);
+        let evicted_flows = match inserted {
+            Some(&(_, n)) => self.evictions.observe(n, flows.len()),
+            None => 0,
+        };
         let failovers = dp.failovers()?;
         let decisions = self.controller.handle_tick(now_ns, &flows, &failovers);
         let applied = self.apply(dp, &decisions);
@@ -70,6 +88,9 @@ impl Adapter {
             flows: flows.len(),
             refused_new_flows: since,
             failovers_by_hop: by_hop.into_iter().collect(),
+            stats,
+            evicted_flows,
+            evicted_flows_total: self.evictions.total(),
         })
     }
 
@@ -103,7 +124,9 @@ impl Adapter {
             dp,
             entries: &self.entries,
         };
-        apply(&mut w, &mut self.applied, d)
+        let out = apply(&mut w, &mut self.applied, d);
+        self.evictions.deleted(out.flows_reset + out.flows_expired);
+        out
     }
 }
 

@@ -80,6 +80,7 @@ pub struct Metrics {
     tick_seconds: Histogram,
     packets: Family<ReasonLabel, Counter>,
     not_inserted: Counter,
+    evicted: Counter,
     probe_rounds: Counter,
     probe_answered: Counter,
     last: Mutex<Last>,
@@ -121,6 +122,7 @@ impl Metrics {
             tick_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             packets: Family::default(),
             not_inserted: Counter::default(),
+            evicted: Counter::default(),
             probe_rounds: Counter::default(),
             probe_answered: Counter::default(),
             last: Mutex::new(Last::default()),
@@ -220,6 +222,11 @@ impl Metrics {
             m.not_inserted.clone(),
         );
         r.register(
+            "flow_table_evictions",
+            "Flows the flow table's LRU evicted (estimated: new flows minus growth minus the daemon's deletions)",
+            m.evicted.clone(),
+        );
+        r.register(
             "probe_rounds",
             "Probe rounds started",
             m.probe_rounds.clone(),
@@ -289,6 +296,7 @@ impl Metrics {
             }
         }
         self.not_inserted.inc_by(status.new_flows_not_inserted);
+        self.evicted.inc_by(status.flows_evicted);
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         for &(reason, total) in stats {
             let before = last

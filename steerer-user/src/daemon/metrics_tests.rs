@@ -15,6 +15,8 @@ fn status(hops: &[(&str, f64, u64)]) -> TickStatus {
         slot_count: 101,
         destination_windows: 0,
         new_flows_not_inserted: 2,
+        flows_evicted: 3,
+        flows_evicted_total: 3,
         probe_rounds: 0,
         probe_rounds_answered: 0,
         hops: hops
@@ -97,6 +99,7 @@ fn counters_grow_by_the_kernel_totals_difference_and_hops_that_leave_vanish() {
         sample(&t, "steerer_new_flows_not_inserted_total"),
         Some(4.0)
     );
+    assert_eq!(sample(&t, "steerer_flow_table_evictions_total"), Some(6.0));
     // New maps (a total below the last): counted from zero again.
     // The per-hop counters follow the kernel's totals the same way.
     assert_eq!(

@@ -6,6 +6,7 @@
 pub mod adapter;
 mod check_plan;
 mod directory_fetch;
+mod evictions;
 pub mod hops;
 pub mod metrics;
 mod probe;

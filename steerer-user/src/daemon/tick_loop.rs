@@ -106,6 +106,14 @@ pub(super) async fn run_loop(
                         "new flows over new_flows_per_sec since the last tick: steered by hash without a flow-table entry (a flood of new tuples?), so they cannot evict live flows"
                     );
                 }
+                if o.evicted_flows > 0 {
+                    warn!(
+                        evicted = o.evicted_flows,
+                        since_start = o.evicted_flows_total,
+                        flow_table_size = s.dp.flow_table_entries().unwrap_or(0),
+                        "the flow table is full: its LRU evicted flows since the last tick (an idle connection evicted may come back on another hop); raise --flow-table-size"
+                    );
+                }
                 if let Some(r) = &o.decisions.report {
                     let elapsed = now.saturating_sub(started) as f64 / 1e9;
                     let status = TickStatus::new(tick_no, elapsed, o.flows as u64, r);
@@ -134,6 +142,8 @@ fn report_tick(
     now: u64,
 ) -> TickStatus {
     status.new_flows_not_inserted = o.refused_new_flows;
+    status.flows_evicted = o.evicted_flows;
+    status.flows_evicted_total = o.evicted_flows_total;
     if let Some(p) = &s.probes {
         status.probe_rounds = p.counts.rounds;
         status.probe_rounds_answered = p.counts.answered_rounds;
@@ -166,7 +176,7 @@ fn dataplane_totals(
         s.dp.hop_names().unwrap_or_default().into_iter().collect();
     let named = |id: u32| names.get(&id).cloned();
     metrics::DataplaneTotals {
-        stats: s.dp.stats().unwrap_or_default(),
+        stats: o.stats.clone(),
         hops: s
             .dp
             .hop_counters()
