@@ -85,9 +85,9 @@ pub struct Controller {
     pub(super) rejoin_at: Vec<(u32, u64)>,
     /// What the probes through each hop said.
     pub(super) probes: ProbeBook,
-    /// Each hop's share of the class table at the last tick (by name; hops
-    /// without one are absent), for the weight-change events.
-    pub(super) last_shares: HashMap<String, f64>,
+    /// The share each hop's weight was last logged at, for the
+    /// weight-change events.
+    pub(super) logged_shares: super::controller_weights::LoggedShares,
     /// Hops declared disappeared while their probes were lost: re-tested
     /// as soon as a probe round is answered.
     pub(super) retest: std::collections::HashSet<u32>,
@@ -136,7 +136,7 @@ impl Controller {
             pending_resets,
             rejoin_at: Vec::new(),
             probes,
-            last_shares: HashMap::new(),
+            logged_shares: Default::default(),
             retest: Default::default(),
             started_ns: None,
             last_tick_ns: None,

@@ -84,7 +84,7 @@ impl Controller {
             .filter_map(|(h, t)| Some((new_of(h)?, t)))
             .collect();
         self.dests = old.dests;
-        self.last_shares = old.last_shares;
+        self.logged_shares = old.logged_shares;
         let probe_params = self.engine.params().probe.clone();
         self.probes = old.probes.renumbered(probe_params, new_of);
         self.retest = old.retest.into_iter().filter_map(new_of).collect();

@@ -1,9 +1,12 @@
 //! Why a hop's weight changed (issue 16: "logs that explain every weight
-//! change"): at a tick, a hop whose share of the class table moved by
-//! `LOGGED_SHARE_CHANGE` or more since the last tick gets an event that
-//! says from what to what and which rule set it (its measured speed, its
-//! speed over L, its claim, the max-share cap, the slow-hop weight, or it
-//! left the window or cannot be used).
+//! change"): at a tick, a hop whose share of the class table is
+//! `LOGGED_SHARE_CHANGE` or more away from the share last logged for it
+//! gets an event that says from what to what and which rule set it (its
+//! measured speed, its speed over L, its claim, the max-share cap, the
+//! slow-hop weight, or it left the window or cannot be used). Compared
+//! with the last *logged* share, not the last tick's, so a drift of small
+//! steps is logged once it adds up: the log then accounts for every
+//! change of 5 points or more, however slowly it came.
 
 use std::collections::HashMap;
 
@@ -18,19 +21,42 @@ use super::{
 /// A share change (absolute, of 1) that is worth a log line.
 pub const LOGGED_SHARE_CHANGE: f64 = 0.05;
 
+/// The share each hop was last logged at (by name; zero when absent).
+#[derive(Debug, Clone, Default)]
+pub struct LoggedShares(HashMap<String, f64>);
+
+impl LoggedShares {
+    /// This tick's shares (every hop of the report); returns the hops to
+    /// log with the share they were last logged at, and remembers theirs.
+    /// Hops missing from `now` are forgotten (a hop that comes back starts
+    /// from zero, and is logged from zero).
+    pub fn update<'a>(&mut self, now: impl Iterator<Item = (&'a str, f64)>) -> Vec<(usize, f64)> {
+        let mut kept = HashMap::new();
+        let mut moved = Vec::new();
+        for (i, (name, share)) in now.enumerate() {
+            let logged = self.0.get(name).copied().unwrap_or(0.0);
+            let remembered = if (share - logged).abs() >= LOGGED_SHARE_CHANGE {
+                moved.push((i, logged));
+                share
+            } else {
+                logged
+            };
+            if remembered > 0.0 {
+                kept.insert(name.to_string(), remembered);
+            }
+        }
+        self.0 = kept;
+        moved
+    }
+}
+
 impl Controller {
     pub(super) fn weight_events(&mut self, report: &TickReport<FlowKey>, events: &mut Vec<Event>) {
         let cap = self.engine.params().max_share;
         let members = report.window.len();
-        let mut shares = HashMap::new();
-        for (h, r) in report.hops.iter().enumerate() {
-            if r.share > 0.0 {
-                shares.insert(r.name.clone(), r.share);
-            }
-            let before = self.last_shares.get(&r.name).copied().unwrap_or(0.0);
-            if (r.share - before).abs() < LOGGED_SHARE_CHANGE {
-                continue;
-            }
+        let shares = report.hops.iter().map(|r| (r.name.as_str(), r.share));
+        for (h, before) in self.logged_shares.update(shares) {
+            let r = &report.hops[h];
             let reason = if !r.usable {
                 WeightReason::Unusable
             } else if !r.in_window {
@@ -54,6 +80,5 @@ impl Controller {
                 reason,
             });
         }
-        self.last_shares = shares;
     }
 }

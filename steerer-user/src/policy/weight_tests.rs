@@ -1,5 +1,6 @@
-//! Weight-change events (issue 16): a hop whose share moves by 5 points or
-//! more says from what to what and which rule set it.
+//! Weight-change events (issue 16): a hop whose share is 5 points or more
+//! from the share last logged for it says from what to what and which rule
+//! set it.
 
 use steerer_common::{FlowKey, FlowValue};
 
@@ -106,5 +107,40 @@ fn a_weight_change_says_from_what_to_what_and_why() {
     assert!(
         line.ends_with(&format!("held at max_share {cap}")),
         "{line}"
+    );
+}
+
+#[test]
+fn small_steps_are_logged_once_they_add_up() {
+    use super::controller_weights::{LoggedShares, LOGGED_SHARE_CHANGE};
+    let mut logged = LoggedShares::default();
+    let tick = |l: &mut LoggedShares, shares: &[(&str, f64)]| l.update(shares.iter().copied());
+    // First sight: both from zero.
+    assert_eq!(
+        tick(&mut logged, &[("a", 0.5), ("b", 0.5)]),
+        [(0, 0.0), (1, 0.0)]
+    );
+    // a drifts down 2 points a tick, b up: nothing at 2 and 4 points...
+    let step = 0.02;
+    assert!(3.0 * step >= LOGGED_SHARE_CHANGE && 2.0 * step < LOGGED_SHARE_CHANGE);
+    for k in 1..=2 {
+        let d = step * k as f64;
+        assert!(tick(&mut logged, &[("a", 0.5 - d), ("b", 0.5 + d)]).is_empty());
+    }
+    // ...and at 6 points one event each, from the share logged at first.
+    let moved = tick(&mut logged, &[("a", 0.44), ("b", 0.56)]);
+    assert_eq!(moved, [(0, 0.5), (1, 0.5)]);
+    // From there, the next change is measured from 44% and 56%.
+    assert!(tick(&mut logged, &[("a", 0.40), ("b", 0.60)]).is_empty());
+    assert_eq!(
+        tick(&mut logged, &[("a", 0.38), ("b", 0.62)]),
+        [(0, 0.44), (1, 0.56)]
+    );
+    // A hop that leaves the report is forgotten; back, it starts at zero.
+    assert_eq!(tick(&mut logged, &[("b", 1.0)]), [(0, 0.62)]);
+    assert_eq!(tick(&mut logged, &[("a", 0.03), ("b", 0.97)]), []);
+    assert_eq!(
+        tick(&mut logged, &[("a", 0.3), ("b", 0.7)]),
+        [(0, 0.0), (1, 1.0)]
     );
 }
