@@ -4,8 +4,8 @@
 //! evictions, so the truth is taken from the kernel's own state at the
 //! end: every new flow the data plane inserted and that is no longer in
 //! the table was evicted (the daemon deleted none: nothing was idle long
-//! enough). The daemon's estimate in its status must match it, the log
-//! must warn and name the fix.
+//! enough). The daemon's estimate in its status must match it,
+//! `steerer stats` must list it, the log must warn and name the fix.
 
 mod common;
 
@@ -18,8 +18,8 @@ use steerer_common::StatReason;
 use steerer_lab::{
     flood::{allow_flood_at_server, drop_flood_at_server, flood_ports, FLOOD_PORT, FLOOD_PORTS},
     lab::SERVER_V4,
-    netns::spawn_in,
-    steerer::SteererProcess,
+    netns::{command_in, spawn_in},
+    steerer::{steerer_bin, SteererProcess},
     Lab, LabSpec,
 };
 use steerer_user::dataplane::PinnedMaps;
@@ -88,6 +88,23 @@ fn lru_evictions_are_estimated_reported_and_warned_about() {
         done.elapsed()
     );
     eprintln!("{sent} datagrams, {inserted} inserted, {entries} left: {truth} evicted, the daemon says {estimate}");
+    // `steerer stats` lists the daemon's estimate with the kernel's counters.
+    let out = command_in(&lab.gw_ns(), steerer_bin().unwrap())
+        .unwrap()
+        .args(["stats", "--iface", &lab.lan_iface(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = stats["flow_table_evicted"].as_u64();
+    assert!(
+        listed.is_some_and(|n| n >= estimate),
+        "steerer stats: flow_table_evicted {listed:?}, the status said {estimate}"
+    );
     steerer
         .wait_log("raise --flow-table-size", 1, Duration::from_secs(2))
         .expect("the log warns of evictions");

@@ -22,15 +22,22 @@ pub enum FlowOrder {
     Idle,
 }
 
-/// `steerer status --iface IFACE`: the status the daemon on it wrote
-/// last, and whether it still runs.
-pub fn status(iface: &str, json: bool, events: usize) -> Result<()> {
+/// The status the daemon on `iface` (in this network namespace) wrote
+/// last, and whether it still runs; `Err` says why there is none.
+fn daemon_status(iface: &str) -> Result<steerer_user::status_view::StatusReport> {
     use steerer_user::{instance_lock, status_view};
     let netns = steerer_user::dataplane::netns_id()?;
     let dir = std::path::Path::new(instance_lock::LOCK_DIR);
     let running = instance_lock::InstanceLock::holder(dir, &netns, iface);
     let path = status_view::status_path(dir, &netns, iface);
-    let report = status_view::read(&path, iface, running).map_err(anyhow::Error::msg)?;
+    status_view::read(&path, iface, running).map_err(anyhow::Error::msg)
+}
+
+/// `steerer status --iface IFACE`: the status the daemon on it wrote
+/// last, and whether it still runs.
+pub fn status(iface: &str, json: bool, events: usize) -> Result<()> {
+    use steerer_user::status_view;
+    let report = daemon_status(iface)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -44,22 +51,13 @@ pub fn status(iface: &str, json: bool, events: usize) -> Result<()> {
 
 /// `steerer why --iface IFACE PROTO SRC DST`.
 pub fn why(iface: &str, proto: &str, src: &str, dst: &str) -> Result<()> {
-    use steerer_user::{dataplane::PinnedTables, instance_lock, status_view, why};
+    use steerer_user::{dataplane::PinnedTables, why};
     let tuple = why::Tuple::parse(proto, src, dst).map_err(anyhow::Error::msg)?;
     let maps = PinnedMaps::open(iface)?;
     let names: std::collections::HashMap<u32, String> = maps.hop_names()?.into_iter().collect();
     let flow = maps.flow(&tuple.key()).context("reading FLOWS")?;
     let tables = PinnedTables::open(&maps)?;
-    let netns = steerer_user::dataplane::netns_id()?;
-    let dir = std::path::Path::new(instance_lock::LOCK_DIR);
-    let running = instance_lock::InstanceLock::holder(dir, &netns, iface);
-    let status = status_view::read(
-        &status_view::status_path(dir, &netns, iface),
-        iface,
-        running,
-    )
-    .ok()
-    .map(|r| r.status);
+    let status = daemon_status(iface).ok().map(|r| r.status);
     let facts = why::Facts {
         flow: flow.as_ref(),
         names: &names,
@@ -70,8 +68,10 @@ pub fn why(iface: &str, proto: &str, src: &str, dst: &str) -> Result<()> {
     Ok(())
 }
 
-/// `steerer stats --iface IFACE`: the data plane's counters by outcome,
-/// then per hop (by name, from `HOP_NAMES`) both ways.
+/// `steerer stats --iface IFACE`: the data plane's counters by outcome
+/// (and the daemon's estimate of the flow table's evictions, when a
+/// daemon wrote a status), then per hop (by name, from `HOP_NAMES`) both
+/// ways.
 pub fn stats(iface: &str, json: bool) -> Result<()> {
     let maps = PinnedMaps::open(iface)?;
     let stats = maps.stats().context("reading STATS")?;
@@ -84,6 +84,10 @@ pub fn stats(iface: &str, json: bool) -> Result<()> {
     let name = |id: u32| names.get(&id).cloned().unwrap_or(format!("id {id}"));
     let mut rows: Vec<(&str, u64)> = stats.iter().map(|(r, v)| (r.name(), *v)).collect();
     rows.push(("new_flow_not_inserted", refused));
+    // The kernel counts no LRU evictions: the running daemon's estimate.
+    if let Ok(r) = daemon_status(iface) {
+        rows.push(("flow_table_evicted", r.status.flows_evicted_total));
+    }
     if json {
         let mut obj: serde_json::Map<String, serde_json::Value> = rows
             .iter()
