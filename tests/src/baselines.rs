@@ -1,13 +1,15 @@
 //! What operators run today instead of steerer, set up on the lab's
 //! gateway: Linux ECMP over the hops (equal weights, or weighted by the
-//! hops' true capacities) with the L4 hash, and nftables choosing a hop
-//! per new connection at random (`numgen random`, a ct mark, fwmark rules
-//! into one routing table per hop). Each one is installed and removed
-//! whole, and connection tracking is flushed between runs.
+//! hops' true capacities) with the L4 hash, the same with an mwan3-style
+//! health check (`health_check`), and nftables choosing a hop per new
+//! connection at random (`numgen random`, a ct mark, fwmark rules into
+//! one routing table per hop). Each one is installed and removed whole,
+//! and connection tracking is flushed between runs.
 
 use anyhow::{Context as _, Result};
 
 use crate::{
+    health_check::{v4_next_hop, v6_next_hop, EcmpRoute, HealthCheck, Tracker},
     netns::{command_in, run_in},
     Lab,
 };
@@ -18,6 +20,12 @@ pub enum Baseline {
     /// ECMP with the L4 hash (`fib_multipath_hash_policy = 1`), one weight
     /// per hop.
     Ecmp { weights: Vec<u32> },
+    /// ECMP as above, and a hop out of the route while its pings fail
+    /// (mwan3's static weights and `track_ip`).
+    HealthChecked {
+        weights: Vec<u32>,
+        check: HealthCheck,
+    },
     /// nftables: a random hop per new connection, kept for the
     /// connection's life in its ct mark (the mark is drawn only while it
     /// is 0, so a retransmitted SYN stays on its hop), fwmark rules route
@@ -43,25 +51,54 @@ impl Baseline {
                     .collect::<Vec<_>>()
                     .join("/")
             ),
+            Baseline::HealthChecked { weights, .. } => format!(
+                "mwan3-style {}",
+                weights
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
             Baseline::NftRandom => "nft numgen random".into(),
         }
     }
 
-    /// Install on the lab's gateway (replacing its default route).
-    pub fn install(&self, lab: &Lab) -> Result<()> {
-        kernel_paths_like_xdp(lab)?;
-        match self {
-            Baseline::Ecmp { weights } => install_ecmp(lab, weights),
-            Baseline::NftRandom => install_nft(lab),
+    /// Install on the lab's gateway (replacing its default route). If it
+    /// fails half-way, what it did is removed again.
+    pub fn install(&self, lab: &Lab) -> Result<Installed> {
+        let tracker = self
+            .install_parts(lab)
+            .with_context(|| format!("installing {}", self.label()));
+        match tracker {
+            Ok(tracker) => Ok(Installed {
+                baseline: self.clone(),
+                tracker,
+            }),
+            Err(e) => {
+                let _ = self.remove(lab);
+                Err(e)
+            }
         }
-        .with_context(|| format!("installing {}", self.label()))
     }
 
-    /// Remove it again: the gateway routes via hop 0 as the lab built it.
+    fn install_parts(&self, lab: &Lab) -> Result<Option<Tracker>> {
+        kernel_paths_like_xdp(lab)?;
+        match self {
+            Baseline::Ecmp { weights } => install_ecmp(lab, weights).map(|()| None),
+            Baseline::HealthChecked { weights, check } => {
+                install_ecmp(lab, weights)?;
+                Tracker::start(lab, weights, check).map(Some)
+            }
+            Baseline::NftRandom => install_nft(lab).map(|()| None),
+        }
+    }
+
+    /// Remove it (whatever of it is installed): the gateway routes via
+    /// hop 0 as the lab built it.
     pub fn remove(&self, lab: &Lab) -> Result<()> {
         let gw = lab.gw_ns();
         match self {
-            Baseline::Ecmp { .. } => {}
+            Baseline::Ecmp { .. } | Baseline::HealthChecked { .. } => {}
             Baseline::NftRandom => {
                 let _ = run_in(&gw, "nft", &["delete", "table", "inet", NFT_TABLE]);
                 for i in 0..lab.hop_count() {
@@ -79,6 +116,22 @@ impl Baseline {
             }
         }
         default_via_hop0(lab)
+    }
+}
+
+/// An installed baseline.
+pub struct Installed {
+    baseline: Baseline,
+    tracker: Option<Tracker>,
+}
+
+impl Installed {
+    /// Remove it; returns what its health check did (a line per hop
+    /// taken out or brought back).
+    pub fn remove(mut self, lab: &Lab) -> Result<Vec<String>> {
+        let log = self.tracker.take().map(Tracker::stop).unwrap_or_default();
+        self.baseline.remove(lab)?;
+        Ok(log)
     }
 }
 
@@ -117,32 +170,7 @@ fn install_ecmp(lab: &Lab, weights: &[u32]) -> Result<()> {
             run_in(&gw, "sysctl", &["-qw", &key])?;
         }
     }
-    for (fam, via) in [
-        ("-4", v4_next_hop as fn(usize) -> String),
-        ("-6", v6_next_hop),
-    ] {
-        let mut args: Vec<String> = [fam, "route", "replace", "default"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        for (i, w) in weights.iter().enumerate().take(lab.hop_count()) {
-            args.extend(
-                [
-                    "nexthop",
-                    "via",
-                    &via(i),
-                    "dev",
-                    &lab.hop_iface(i),
-                    "weight",
-                    &w.to_string(),
-                ]
-                .map(String::from),
-            );
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_in(&gw, "ip", &refs)?;
-    }
-    Ok(())
+    EcmpRoute::of(lab).write(weights)
 }
 
 fn install_nft(lab: &Lab) -> Result<()> {
@@ -206,14 +234,6 @@ fn install_nft(lab: &Lab) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn v4_next_hop(i: usize) -> String {
-    format!("198.18.{}.2", 1 + i)
-}
-
-fn v6_next_hop(i: usize) -> String {
-    format!("2001:db8:0:{:x}::2", 1 + i)
 }
 
 /// The gateway's default route as the lab built it: via hop 0.

@@ -9,6 +9,7 @@
 pub mod baselines;
 pub mod check;
 pub mod flood;
+pub mod health_check;
 pub mod lab;
 pub mod live;
 pub mod netns;

@@ -1,6 +1,7 @@
 //! What the lab does to a hop beyond its link: its far side (the uplink to
 //! the internet) set down, where the gateway's link state cannot see it;
-//! and a queueing delay on that uplink, since this kernel has no netem: a
+//! the hop dropping everything it would forward, silently (a dead
+//! upstream behind a modem whose link stays up); and a queueing delay on that uplink, since this kernel has no netem: a
 //! tbf shaper whose queue a paced UDP stream from the hop itself keeps
 //! full, so every packet through it waits about the queue's length.
 
@@ -42,6 +43,32 @@ pub fn set_uplink(lab: &Lab, i: usize, up: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Hop `i` drops every packet it would forward (no ICMP error back), or
+/// forwards again.
+pub fn set_forwarding(lab: &Lab, i: usize, forwards: bool) -> Result<()> {
+    let h = lab.hop_ns(i);
+    if forwards {
+        let _ = run_in(&h, "nft", &["delete", "table", "inet", DEAD_TABLE]);
+        return Ok(());
+    }
+    run_in(&h, "nft", &["add", "table", "inet", DEAD_TABLE])?;
+    run_in(
+        &h,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            DEAD_TABLE,
+            "forward",
+            "{ type filter hook forward priority -10 ; policy drop ; }",
+        ],
+    )?;
+    Ok(())
+}
+
+const DEAD_TABLE: &str = "steerer_lab_dead";
 
 /// A standing queue of `delay_ms` on hop `i`'s uplink while it lives.
 pub struct QueueDelay {

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 
 use crate::{
     baselines::{flush_conntrack, hop_uplink_bytes, Baseline},
+    health_check::HealthCheck,
     lab::{SERVER2_V4, SERVER_V4, SERVER_V6},
     sizes::{SizeCdf, WEBSEARCH},
     steerer::SteererProcess,
@@ -34,6 +35,9 @@ pub enum LabEvent {
     LinkDown(usize),
     /// Hop i's rate changes to this many Mbit/s.
     Rate(usize, u32),
+    /// Hop i drops everything it would forward, silently, while the
+    /// gateway's link to it stays up (its upstream died).
+    Dead(usize),
 }
 
 /// One lab and workload that every contender faces.
@@ -47,6 +51,32 @@ pub struct Scenario {
     pub targets: Vec<SocketAddr>,
     pub sizes: Sizes,
     pub events: Vec<(Duration, LabEvent)>,
+}
+
+/// The health check both steerer's probes and the mwan3-style baseline
+/// use, the same in every scenario: a ping to the server through each hop
+/// every second, a hop out after 3 unanswered in a row (mwan3's defaults
+/// are 5 s and 3, so this is the quicker baseline).
+pub fn health_check() -> HealthCheck {
+    HealthCheck {
+        target: IpAddr::V4(SERVER_V4),
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        down_after: 3,
+        up_after: 3,
+    }
+}
+
+/// steerer's `[probe]` section with the settings of [`health_check`].
+pub fn probe_section() -> String {
+    let c = health_check();
+    format!(
+        "\n[probe]\ntargets = [\"{}\"]\ninterval_secs = {}\ntimeout_ms = {}\ndown_after_rounds = {}\n",
+        c.target,
+        c.interval.as_secs(),
+        c.timeout.as_millis(),
+        c.down_after
+    )
 }
 
 /// Who steers the gateway in a run.
@@ -73,8 +103,10 @@ impl Contender {
 }
 
 /// The contenders of a scenario: steerer, ECMP equal, ECMP weighted by
-/// the true rates, nft numgen random.
+/// the true rates, the same with the health check (mwan3-style), nft
+/// numgen random.
 pub fn contenders(sc: &Scenario) -> Vec<Contender> {
+    let capacities: Vec<u32> = sc.rates.iter().map(|r| (r / 10).max(1)).collect();
     vec![
         Contender::Steerer {
             extra: String::new(),
@@ -83,7 +115,11 @@ pub fn contenders(sc: &Scenario) -> Vec<Contender> {
             weights: vec![1; sc.rates.len()],
         }),
         Contender::Baseline(Baseline::Ecmp {
-            weights: sc.rates.iter().map(|r| (r / 10).max(1)).collect(),
+            weights: capacities.clone(),
+        }),
+        Contender::Baseline(Baseline::HealthChecked {
+            weights: capacities,
+            check: health_check(),
         }),
         Contender::Baseline(Baseline::NftRandom),
     ]
@@ -156,6 +192,12 @@ pub fn scenarios() -> Vec<Scenario> {
         events: vec![(Duration::from_secs(15), LabEvent::Rate(0, 20))],
         ..demo.clone()
     };
+    let silent = Scenario {
+        name: "silent-death",
+        description: "the demo, and hop0 (200 Mbit/s) silently drops everything after 15 s (its link stays up)",
+        events: vec![(Duration::from_secs(15), LabEvent::Dead(0))],
+        ..demo.clone()
+    };
     let dest_block = HopOptions {
         rate_mbit: None,
         blackhole_port: None,
@@ -183,7 +225,7 @@ pub fn scenarios() -> Vec<Scenario> {
         sizes: Sizes::Mix(vec![(10_000, 0.95), (5_000_000, 0.05)]),
         events: Vec::new(),
     };
-    vec![demo, dying, slowing, blackhole, small_large]
+    vec![demo, dying, silent, slowing, blackhole, small_large]
 }
 
 impl Scenario {
@@ -293,30 +335,28 @@ pub fn run_once(
     flush_conntrack(lab)?;
     let before = hop_uplink_bytes(lab)?;
     let mut steerer = None;
+    let mut installed = None;
     match contender {
         Contender::Steerer { extra } => {
             let config = format!(
-                "{extra}\n{}",
-                lab.steerer_config(opts.tick_secs, &vec![100.0; sc.rates.len()])
+                "{extra}\n{}{}",
+                lab.steerer_config(opts.tick_secs, &vec![100.0; sc.rates.len()]),
+                probe_section()
             );
             steerer = Some(SteererProcess::start(lab, &config, &["--fresh"], false)?);
         }
-        Contender::Baseline(b) => {
-            if let Err(e) = b.install(lab) {
-                // A half-installed baseline (routes but no rules, say)
-                // must not leak into the next run.
-                let _ = b.remove(lab);
-                return Err(e);
-            }
-        }
+        // A half-installed baseline removes itself.
+        Contender::Baseline(b) => installed = Some(b.install(lab)?),
     }
     let result = drive(lab, sc, opts, seed);
     let flow_hops = steerer.as_ref().map(|_| flow_hops(lab));
     if let Some(mut s) = steerer.take() {
         let _ = s.stop();
     }
-    if let Contender::Baseline(b) = contender {
-        b.remove(lab)?;
+    if let Some(b) = installed {
+        for line in b.remove(lab)? {
+            eprintln!("  {}: {line}", contender.label());
+        }
     }
     restore(lab, sc)?;
     let (results, wall) = result?;
@@ -396,6 +436,7 @@ fn apply_event(lab: &Lab, event: LabEvent) -> Result<()> {
     match event {
         LabEvent::LinkDown(i) => lab.set_hop_link(i, false)?,
         LabEvent::Rate(i, mbit) => lab.set_rate(i, mbit)?,
+        LabEvent::Dead(i) => crate::shaper::set_forwarding(lab, i, false)?,
     }
     Ok(())
 }
@@ -406,6 +447,7 @@ fn restore(lab: &Lab, sc: &Scenario) -> Result<()> {
         match *event {
             LabEvent::LinkDown(i) => lab.set_hop_link(i, true)?,
             LabEvent::Rate(i, _) => lab.set_rate(i, sc.rates[i])?,
+            LabEvent::Dead(i) => crate::shaper::set_forwarding(lab, i, true)?,
         }
     }
     // Let ARP and carrier settle before the next run.

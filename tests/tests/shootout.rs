@@ -1,14 +1,19 @@
 //! The shoot-out's baselines in the lab (issue 22): each one really sends
 //! through every hop (the per-hop uplink counters), and each leaves the
 //! gateway's routes, rules and nftables as the lab built them, also when
-//! its installation fails half-way.
+//! its installation fails half-way; the mwan3-style health check takes a
+//! hop that silently drops everything out of the route and brings it back.
 
 use std::time::Duration;
 
+use std::time::Instant;
+
 use steerer_lab::{
     baselines::Baseline,
+    health_check::v4_next_hop,
     netns::run_in,
-    shootout::{run_once, scenarios, Contender, RunOptions},
+    shaper::set_forwarding,
+    shootout::{health_check, run_once, scenarios, Contender, RunOptions},
     Lab, LabSpec,
 };
 
@@ -60,6 +65,10 @@ fn every_baseline_uses_every_hop_and_is_removed_whole() {
         Baseline::Ecmp {
             weights: vec![20, 10, 5, 1],
         },
+        Baseline::HealthChecked {
+            weights: vec![20, 10, 5, 1],
+            check: health_check(),
+        },
         Baseline::NftRandom,
     ] {
         let label = baseline.label();
@@ -75,6 +84,55 @@ fn every_baseline_uses_every_hop_and_is_removed_whole() {
         );
         assert_eq!(gateway_state(&lab), built, "{label} left state behind");
     }
+}
+
+#[test]
+fn the_health_check_takes_a_dead_hop_out_of_the_route_and_brings_it_back() {
+    let lab = Lab::build(LabSpec::equal_hops(3)).expect("lab");
+    let built = gateway_state(&lab);
+    let check = health_check();
+    let baseline = Baseline::HealthChecked {
+        weights: vec![1, 1, 1],
+        check: check.clone(),
+    };
+    let installed = baseline.install(&lab).expect("installs");
+    let route = || {
+        let o = run_in(&lab.gw_ns(), "ip", &["-4", "route", "show", "default"]).unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let has = |r: &str, i: usize| r.contains(&format!("via {} ", v4_next_hop(i)));
+    let wait_for = |want: bool| {
+        // `down_after` (or `up_after`) rounds, one round's timeout, slack.
+        let rounds = check.down_after.max(check.up_after) + 2;
+        let deadline = Instant::now() + check.interval * rounds + check.timeout;
+        let started = Instant::now();
+        while has(&route(), 1) != want {
+            assert!(
+                Instant::now() < deadline,
+                "hop1 in the route: {want}? {}",
+                route()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        started.elapsed()
+    };
+    let r = route();
+    assert!((0..3).all(|i| has(&r, i)), "{r}");
+    set_forwarding(&lab, 1, false).unwrap();
+    let took = wait_for(false);
+    // Three unanswered pings a second apart: not before two intervals.
+    assert!(took >= check.interval * (check.down_after - 1), "{took:?}");
+    let r = route();
+    assert!(has(&r, 0) && has(&r, 2), "the live hops stay: {r}");
+    set_forwarding(&lab, 1, true).unwrap();
+    wait_for(true);
+    let log = installed.remove(&lab).expect("removes");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].ends_with("hop1 down") && log[1].ends_with("hop1 up"),
+        "{log:?}"
+    );
+    assert_eq!(gateway_state(&lab), built, "the tracker left state behind");
 }
 
 #[test]

@@ -58,11 +58,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 60)]
     lab_seconds: u64,
     /// `lab`: only the scenarios whose name contains this (demo,
-    /// dying-hop, slowing-hop, blackhole, small-and-large).
+    /// dying-hop, silent-death, slowing-hop, blackhole, small-and-large).
     #[arg(long)]
     scenario: Option<String>,
     /// `lab`: only the contenders whose name contains this (steerer,
-    /// ecmp, nft).
+    /// ecmp, mwan3, nft).
     #[arg(long)]
     contender: Option<String>,
     /// `lab`: also run steerer with these configuration lines (repeat for

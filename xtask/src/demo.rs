@@ -177,12 +177,12 @@ fn compare(
         ecmp.label()
     );
     baselines::flush_conntrack(lab)?;
-    ecmp.install(lab)?;
+    let installed = ecmp.install(lab)?;
     let before = baselines::hop_uplink_bytes(lab)?;
     let started = Instant::now();
     let results = drive(lab, workload, interrupted);
     let elapsed = started.elapsed();
-    ecmp.remove(lab)?;
+    installed.remove(lab)?;
     let Some(results) = results? else {
         println!("\nrun: interrupted; removing the lab");
         return Ok(());

@@ -31,7 +31,8 @@ pub fn run(
         .filter(|s| filter.as_deref().is_none_or(|f| s.name.contains(f)))
         .collect();
     if chosen.is_empty() {
-        bail!("--scenario {filter:?} matches none of demo, dying-hop, slowing-hop, blackhole, small-and-large");
+        let names: Vec<&str> = scenarios().iter().map(|s| s.name).collect();
+        bail!("--scenario {filter:?} matches none of {}", names.join(", "));
     }
     let opts = RunOptions {
         duration: Duration::from_secs(seconds),
