@@ -25,6 +25,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   new_flows_per_sec          flood guard: new flow-table entries/s; default table size / (2 x tick_secs); 0 none
   metrics_listen             ADDR:PORT of a Prometheus endpoint (GET /metrics); none by default
   fresh_secs = 86400         a hop not seen before, published this recently, is taken first
+  bulk_flow_bytes = 1000000  bytes a flow moves in a tick to be bulk: a hop's speed also over bulk flows alone; 0 off
 [probe] (optional; active probes through each hop, off without it):
   targets = [\"198.18.9.2\"]   probed through every hop (shared landmark servers)
   kind = \"icmp\"              or \"tcp\" (connect; SYN-ACK or RST answers) or \"udp\" (echo)

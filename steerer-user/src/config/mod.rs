@@ -25,6 +25,9 @@ pub const DEFAULT_TICK_SECS: u64 = 5;
 /// A hop that fails takes at most this share of new flows until the fast
 /// failover and the next tick move them.
 pub const DEFAULT_MAX_SHARE: f64 = 0.7;
+/// Bytes a flow moves in a tick to count as a bulk flow (see
+/// `Params::bulk_flow_bytes`; chosen in BENCHMARKS.md's lab shoot-out).
+pub const DEFAULT_BULK_FLOW_BYTES: u64 = 1_000_000;
 /// Max share of the hops of one operator tag together (SPEC section 3).
 pub const DEFAULT_MAX_OPERATOR_SHARE: f64 = 0.5;
 /// A flow with packets sent and no reply after this long is failed (T).
@@ -161,6 +164,11 @@ pub struct Config {
     /// many seconds is fresh: windows take it before others (SPEC 5.4).
     #[serde(default = "default_fresh")]
     pub fresh_secs: u64,
+    /// A flow moving at least this many bytes in a tick is a bulk flow; a
+    /// hop's speed is then also measured over its bulk flows alone and the
+    /// higher figure counts. 0: over all flows only.
+    #[serde(default = "default_bulk_flow_bytes")]
+    pub bulk_flow_bytes: u64,
     /// The flood guard: new flow-table entries per second at most, over all
     /// CPUs (each CPU gets its share); new flows over it are steered
     /// without an entry. Default: the flow table's size / (2 x tick_secs);
@@ -183,6 +191,9 @@ fn default_tick() -> u64 {
 }
 fn default_max_share() -> f64 {
     DEFAULT_MAX_SHARE
+}
+fn default_bulk_flow_bytes() -> u64 {
+    DEFAULT_BULK_FLOW_BYTES
 }
 fn default_max_operator_share() -> f64 {
     DEFAULT_MAX_OPERATOR_SHARE
@@ -522,6 +533,7 @@ impl Config {
             grow_by: self.grow_by,
             seed,
             probe: self.probe.as_ref().map(ProbeConfig::params),
+            bulk_flow_bytes: (self.bulk_flow_bytes > 0).then_some(self.bulk_flow_bytes),
             ..crate::policy::Params::default()
         }
     }

@@ -268,3 +268,47 @@ fn a_slow_member_weighs_a_tenth_of_its_speed_while_it_cannot_be_replaced() {
         );
     }
 }
+
+#[test]
+fn bulk_flows_measure_a_hop_that_small_flows_keep_busy() {
+    // A hop busy the whole tick with 100 small flows (10 kB each, 10 ms
+    // apart, each 5 ms long) and one bulk flow of 2 MB in 20 ms: over all
+    // flows it reads 3 MB/s, its bulk flow alone moved 100 MB/s.
+    let run = |bulk: Option<u64>| {
+        let mut e: Engine<u32> = Engine::new(
+            hops(&[1e6; 4]),
+            Params {
+                bulk_flow_bytes: bulk,
+                ..params()
+            },
+        );
+        let h = e.window()[0];
+        let ms = SEC / 1000;
+        let mut flows: Vec<_> = (0..100)
+            .map(|k| {
+                sample(
+                    k,
+                    h,
+                    10_000,
+                    k as u64 * 10 * ms,
+                    k as u64 * 10 * ms + 5 * ms,
+                )
+            })
+            .collect();
+        flows.push(sample(1000, h, 2_000_000, 500 * ms, 520 * ms));
+        e.tick(SEC, flows);
+        e.last_speeds[h as usize]
+    };
+    // Busy time over all flows: 100 x 5 ms, and the 10 ms of the bulk
+    // flow that no small flow covers (505-510 and 515-520 ms).
+    let all = 3_000_000.0 / 0.51;
+    assert!((run(None) - all).abs() < 1.0, "{} against {all}", run(None));
+    let bulk = 2_000_000.0 / 0.02;
+    assert!(
+        (run(Some(1_000_000)) - bulk).abs() < 1.0,
+        "{}",
+        run(Some(1_000_000))
+    );
+    // Under the threshold, the flow is not bulk: the figure over all flows.
+    assert!((run(Some(3_000_000)) - all).abs() < 1.0);
+}

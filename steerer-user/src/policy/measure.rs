@@ -66,6 +66,9 @@ struct Gathered<K> {
     intervals: Vec<Vec<(u64, u64)>>,
     /// Per hop: connections started this tick.
     started_on: Vec<u64>,
+    /// Per hop: bytes and busy intervals of its bulk flows (each moved at
+    /// least `Params::bulk_flow_bytes` this tick), when that is set.
+    bulk: Vec<(u64, Vec<(u64, u64)>)>,
     dest_intervals: HashMap<(u64, u32), Intervals>,
 }
 
@@ -113,6 +116,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             newly_answered: Vec::new(),
             intervals: vec![Vec::new(); n],
             started_on: vec![0; n],
+            bulk: vec![(0, Vec::new()); n],
             dest_intervals: HashMap::new(),
         };
         for f in flows {
@@ -192,6 +196,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         if moved {
             g.m.bytes[h] += delta;
             g.intervals[h].push(interval);
+            if self.params.bulk_flow_bytes.is_some_and(|b| delta >= b) {
+                g.bulk[h].0 += delta;
+                g.bulk[h].1.push(interval);
+            }
         }
     }
 
@@ -199,10 +207,18 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// into its L window.
     fn conclude(&mut self, span: Span, mut g: Gathered<K>) -> Observed<K> {
         for (h, iv) in g.intervals.iter_mut().enumerate() {
-            let busy = self.state[h]
-                .sequence
-                .record_batch(g.m.bytes[h], iv, g.started_on[h]);
+            let seq = &mut self.state[h].sequence;
+            let busy = seq.record_batch(g.m.bytes[h], iv, g.started_on[h]);
             g.m.measured[h] = speed_of(g.m.bytes[h], busy);
+            // Bulk flows alone: the time small flows spend on handshakes
+            // and slow start is busy time in which the hop was not the
+            // limit, so over all flows a hop that is not saturated reads
+            // slower than it is.
+            let (bytes, bulk) = &mut g.bulk[h];
+            if let Some(speed) = speed_of(*bytes, busy_time::union_length(bulk)) {
+                seq.record_bulk_speed(speed);
+                g.m.measured[h] = Some(g.m.measured[h].map_or(speed, |m| m.max(speed)));
+            }
         }
         for (k, (bytes, mut iv)) in g.dest_intervals {
             let busy = busy_time::union_length(&mut iv);

@@ -45,6 +45,9 @@ pub struct SubWindow {
     /// Busy time of this sub-window: the union of what was recorded,
     /// exact even where the groups had to be merged.
     busy: u64,
+    /// The speed of the key's bulk flows alone, where some were recorded
+    /// (`WindowSequence::record_bulk_speed`).
+    bulk_speed: Option<f64>,
 }
 
 impl SubWindow {
@@ -92,10 +95,15 @@ impl SubWindow {
         self.busy
     }
 
-    /// Bytes per second of busy time; `None` below a millisecond of
-    /// activity (the quotient is noise) or without data.
+    /// Bytes per second of busy time, or its bulk flows' speed where that
+    /// is higher; `None` below a millisecond of activity (the quotient is
+    /// noise) or without data.
     pub fn speed(&self) -> Option<f64> {
-        speed_of(self.bytes, self.busy)
+        let all = speed_of(self.bytes, self.busy);
+        match (all, self.bulk_speed) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -163,6 +171,13 @@ impl WindowSequence {
         cur.spans = group(&mut all, m_ns);
         cur.bound_groups();
         cur.busy
+    }
+
+    /// The current sub-window's bulk flows moved at `speed` (bytes/s of
+    /// their own busy time).
+    pub fn record_bulk_speed(&mut self, speed: f64) {
+        let cur = self.ring.back_mut().expect("ring is never empty");
+        cur.bulk_speed = Some(cur.bulk_speed.map_or(speed, |s| s.max(speed)));
     }
 
     /// The sub-window still filling (this tick's).

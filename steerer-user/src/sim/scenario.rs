@@ -148,6 +148,10 @@ pub struct ScenarioFile {
     /// steerer's max share (SPEC 3; default 0.5), to compare values.
     #[serde(default)]
     pub max_share: Option<f64>,
+    /// steerer's `bulk_flow_bytes` (default the daemon's; 0 off), to
+    /// compare values.
+    #[serde(default)]
+    pub bulk_flow_bytes: Option<u64>,
     /// Data-plane hop ids steerer's tables can name at once (default the
     /// data plane's `MAX_HOPS`): a pool larger than this is steered
     /// through its window members only.
