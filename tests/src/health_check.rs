@@ -124,21 +124,7 @@ impl Tracker {
                     "-4", "route", "replace", "default", "via", v4, "dev", iface, "table", &table,
                 ],
             )?;
-            run_in(
-                &route.gw,
-                "ip",
-                &[
-                    "-4",
-                    "rule",
-                    "add",
-                    "priority",
-                    RULE_PRIORITY,
-                    "oif",
-                    iface,
-                    "table",
-                    &table,
-                ],
-            )?;
+            oif_rule(&route.gw, "add", iface, &table)?;
         }
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::spawn({
@@ -170,21 +156,7 @@ impl Tracker {
         for (i, (iface, _, _)) in self.route.nexthops.iter().enumerate() {
             let table = (TABLE_BASE + i as u32).to_string();
             let gw = &self.route.gw;
-            let _ = run_in(
-                gw,
-                "ip",
-                &[
-                    "-4",
-                    "rule",
-                    "del",
-                    "priority",
-                    RULE_PRIORITY,
-                    "oif",
-                    iface,
-                    "table",
-                    &table,
-                ],
-            );
+            let _ = oif_rule(gw, "del", iface, &table);
             let _ = run_in(gw, "ip", &["-4", "route", "flush", "table", &table]);
         }
         log
@@ -197,6 +169,23 @@ impl Drop for Tracker {
             self.shut_down();
         }
     }
+}
+
+/// Add or delete (`verb`) the rule that routes a socket bound to `iface`
+/// by `table`.
+fn oif_rule(gw: &str, verb: &str, iface: &str, table: &str) -> Result<()> {
+    let args = [
+        "-4",
+        "rule",
+        verb,
+        "priority",
+        RULE_PRIORITY,
+        "oif",
+        iface,
+        "table",
+        table,
+    ];
+    run_in(gw, "ip", &args).map(|_| ())
 }
 
 /// One ping through `iface`, started (the caller waits for it).
