@@ -43,22 +43,10 @@ impl Baseline {
             Baseline::Ecmp { weights } if weights.iter().all(|&w| w == weights[0]) => {
                 "ecmp (equal)".into()
             }
-            Baseline::Ecmp { weights } => format!(
-                "ecmp ({})",
-                weights
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/")
-            ),
-            Baseline::HealthChecked { weights, .. } => format!(
-                "mwan3-style {}",
-                weights
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/")
-            ),
+            Baseline::Ecmp { weights } => format!("ecmp ({})", weight_list(weights)),
+            Baseline::HealthChecked { weights, .. } => {
+                format!("mwan3-style {}", weight_list(weights))
+            }
             Baseline::NftRandom => "nft numgen random".into(),
         }
     }
@@ -117,6 +105,12 @@ impl Baseline {
         }
         default_via_hop0(lab)
     }
+}
+
+/// `20/10/5/1`.
+fn weight_list(weights: &[u32]) -> String {
+    let w: Vec<String> = weights.iter().map(u32::to_string).collect();
+    w.join("/")
 }
 
 /// An installed baseline.

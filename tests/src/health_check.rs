@@ -111,10 +111,11 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Route over the hops with `weights` and start tracking them.
+    /// Start tracking the hops of the multipath route the caller wrote
+    /// with `weights` (the tracker rewrites it when a hop goes down or
+    /// comes back).
     pub fn start(lab: &Lab, weights: &[u32], check: &HealthCheck) -> Result<Tracker> {
         let route = EcmpRoute::of(lab);
-        route.write(weights)?;
         for (i, (iface, v4, _)) in route.nexthops.iter().enumerate() {
             let table = (TABLE_BASE + i as u32).to_string();
             run_in(

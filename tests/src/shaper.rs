@@ -1,9 +1,10 @@
 //! What the lab does to a hop beyond its link: its far side (the uplink to
 //! the internet) set down, where the gateway's link state cannot see it;
 //! the hop dropping everything it would forward, silently (a dead
-//! upstream behind a modem whose link stays up); and a queueing delay on that uplink, since this kernel has no netem: a
-//! tbf shaper whose queue a paced UDP stream from the hop itself keeps
-//! full, so every packet through it waits about the queue's length.
+//! upstream behind a modem whose link stays up); and a queueing delay on
+//! that uplink, since this kernel has no netem: a tbf shaper whose queue
+//! a paced UDP stream from the hop itself keeps full, so every packet
+//! through it waits about the queue's length.
 
 use std::{
     net::{Ipv4Addr, SocketAddrV4, UdpSocket},

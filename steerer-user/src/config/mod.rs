@@ -533,7 +533,7 @@ impl Config {
             grow_by: self.grow_by,
             seed,
             probe: self.probe.as_ref().map(ProbeConfig::params),
-            bulk_flow_bytes: (self.bulk_flow_bytes > 0).then_some(self.bulk_flow_bytes),
+            bulk_flow_bytes: self.bulk_flow_bytes,
             ..crate::policy::Params::default()
         }
     }

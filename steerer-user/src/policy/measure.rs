@@ -67,7 +67,7 @@ struct Gathered<K> {
     /// Per hop: connections started this tick.
     started_on: Vec<u64>,
     /// Per hop: bytes and busy intervals of its bulk flows (each moved at
-    /// least `Params::bulk_flow_bytes` this tick), when that is set.
+    /// least `Params::bulk_flow_bytes` this tick), when that is not 0.
     bulk: Vec<(u64, Vec<(u64, u64)>)>,
     dest_intervals: HashMap<(u64, u32), Intervals>,
 }
@@ -196,7 +196,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         if moved {
             g.m.bytes[h] += delta;
             g.intervals[h].push(interval);
-            if self.params.bulk_flow_bytes.is_some_and(|b| delta >= b) {
+            let bulk = self.params.bulk_flow_bytes;
+            if bulk > 0 && delta >= bulk {
                 g.bulk[h].0 += delta;
                 g.bulk[h].1.push(interval);
             }
@@ -208,8 +209,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     fn conclude(&mut self, span: Span, mut g: Gathered<K>) -> Observed<K> {
         for (h, iv) in g.intervals.iter_mut().enumerate() {
             let seq = &mut self.state[h].sequence;
-            let busy = seq.record_batch(g.m.bytes[h], iv, g.started_on[h]);
-            g.m.measured[h] = speed_of(g.m.bytes[h], busy);
+            seq.record_batch(g.m.bytes[h], iv, g.started_on[h]);
             // Bulk flows alone: the time small flows spend on handshakes
             // and slow start is busy time in which the hop was not the
             // limit, so over all flows a hop that is not saturated reads
@@ -217,8 +217,10 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             let (bytes, bulk) = &mut g.bulk[h];
             if let Some(speed) = speed_of(*bytes, busy_time::union_length(bulk)) {
                 seq.record_bulk_speed(speed);
-                g.m.measured[h] = Some(g.m.measured[h].map_or(speed, |m| m.max(speed)));
             }
+            // The sub-window holds only this tick: its speed is the tick's
+            // (the higher of all flows' and bulk flows').
+            g.m.measured[h] = seq.current().speed();
         }
         for (k, (bytes, mut iv)) in g.dest_intervals {
             let busy = busy_time::union_length(&mut iv);

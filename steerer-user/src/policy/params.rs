@@ -43,8 +43,8 @@ pub struct Params {
     pub exploration_share: f64,
     /// A flow that moves at least this many bytes in a tick is a bulk
     /// flow: a hop's speed is also measured over its bulk flows alone, and
-    /// the higher of the two counts (`None`: over all flows only).
-    pub bulk_flow_bytes: Option<u64>,
+    /// the higher of the two counts (0: over all flows only).
+    pub bulk_flow_bytes: u64,
     /// Slots per class table (prime).
     pub slot_count: u32,
     /// N: baseline window size.
@@ -95,7 +95,7 @@ impl Default for Params {
             max_share: crate::config::DEFAULT_MAX_SHARE,
             max_operator_share: 0.5,
             exploration_share: 0.05,
-            bulk_flow_bytes: Some(crate::config::DEFAULT_BULK_FLOW_BYTES),
+            bulk_flow_bytes: crate::config::DEFAULT_BULK_FLOW_BYTES,
             slot_count: 401,
             window_base: 4,
             grow_after: 8,

@@ -117,11 +117,10 @@ impl<'a> Simulation<'a> {
             fail_after_ns: 3 * SEC,
             seed,
             max_share: sc.file.max_share.unwrap_or(Params::default().max_share),
-            bulk_flow_bytes: match sc.file.bulk_flow_bytes {
-                Some(0) => None,
-                Some(b) => Some(b),
-                None => Params::default().bulk_flow_bytes,
-            },
+            bulk_flow_bytes: sc
+                .file
+                .bulk_flow_bytes
+                .unwrap_or(Params::default().bulk_flow_bytes),
             hop_ids: sc.file.hop_ids.unwrap_or(Params::default().hop_ids),
             ..Params::default()
         };
