@@ -1,14 +1,15 @@
 //! The operator's configuration file (TOML), parsed and validated before
 //! anything touches the kernel.
 
-use std::{collections::HashSet, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use serde::Deserialize;
-use steerer_common::limits::{MAX_HOPS, MAX_POOL_HOPS, MAX_SLOT_COUNT};
 use thiserror::Error;
 
 mod hop;
-use hop::validate_hop;
+mod slots;
+mod validate;
+pub use slots::next_prime;
 pub mod directory;
 pub mod help;
 pub mod probe;
@@ -280,165 +281,6 @@ impl Config {
         })
     }
 
-    /// Check every rule; the error names the offending field.
-    pub fn validate(&self, interface_exists: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
-        if self.tick_secs == 0 || self.tick_secs > MAX_TICK_SECS {
-            return Err(invalid(
-                "tick_secs",
-                format!(
-                    "{} is out of range: 1..={MAX_TICK_SECS} seconds",
-                    self.tick_secs
-                ),
-            ));
-        }
-        if self.memory_secs < self.tick_secs || self.memory_secs > MAX_MEMORY_SECS {
-            return Err(invalid(
-                "memory_secs",
-                format!(
-                    "{} is out of range: tick_secs ({})..={MAX_MEMORY_SECS} seconds",
-                    self.memory_secs, self.tick_secs
-                ),
-            ));
-        }
-        if self.group_tolerance_ms > MAX_GROUP_TOLERANCE_MS {
-            return Err(invalid(
-                "group_tolerance_ms",
-                format!(
-                    "{} is out of range: 0..={MAX_GROUP_TOLERANCE_MS} ms",
-                    self.group_tolerance_ms
-                ),
-            ));
-        }
-        if self.link_hold_down_secs > MAX_TICK_SECS {
-            return Err(invalid(
-                "link_hold_down_secs",
-                format!(
-                    "{} is out of range: 0..={MAX_TICK_SECS} seconds",
-                    self.link_hold_down_secs
-                ),
-            ));
-        }
-        for (field, v) in [
-            ("tcp_idle_secs", self.tcp_idle_secs),
-            ("udp_idle_secs", self.udp_idle_secs),
-            ("tcp_closed_secs", self.tcp_closed_secs),
-        ] {
-            if v == 0 || v > MAX_IDLE_SECS {
-                return Err(invalid(
-                    field,
-                    format!("{v} is out of range: 1..={MAX_IDLE_SECS} seconds"),
-                ));
-            }
-        }
-        if !(self.max_share > 0.0 && self.max_share <= 1.0) {
-            return Err(invalid("max_share", "must be in (0, 1]"));
-        }
-        if self.fail_after_secs == 0 || self.fail_after_secs > MAX_TICK_SECS {
-            return Err(invalid(
-                "fail_after_secs",
-                format!(
-                    "{} is out of range: 1..={MAX_TICK_SECS} seconds",
-                    self.fail_after_secs
-                ),
-            ));
-        }
-        // The class window grows to the data plane's hop ids less a reserve
-        // at most (`Params::class_window_cap`).
-        let cap = crate::policy::Params {
-            hop_ids: MAX_HOPS,
-            ..crate::policy::Params::default()
-        }
-        .class_window_cap();
-        if self.window == 0 || self.window > cap {
-            return Err(invalid("window", format!("must be 1..={cap}")));
-        }
-        if self.grow_after == 0 {
-            return Err(invalid("grow_after", "must be at least 1 connection"));
-        }
-        if self.grow_by > MAX_HOPS as usize {
-            return Err(invalid("grow_by", format!("must be 0..={MAX_HOPS}")));
-        }
-        if !(self.max_operator_share > 0.0 && self.max_operator_share <= 1.0) {
-            return Err(invalid("max_operator_share", "must be in (0, 1]"));
-        }
-        if let Some(url) = &self.hop_directory_url {
-            if self.hop_directory.is_none() {
-                return Err(invalid(
-                    "hop_directory_url",
-                    "needs hop_directory: the file each fetched version is written to",
-                ));
-            }
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(invalid(
-                    "hop_directory_url",
-                    format!("{url:?}: must be an http:// or https:// URL"),
-                ));
-            }
-            if self.hop_directory_ca.is_some() && !url.starts_with("https://") {
-                return Err(invalid(
-                    "hop_directory_ca",
-                    "only for an https:// hop_directory_url",
-                ));
-            }
-            if self.hop_directory_poll_secs == 0 {
-                return Err(invalid(
-                    "hop_directory_poll_secs",
-                    "must be at least 1 second",
-                ));
-            }
-        }
-        if self
-            .new_flows_per_sec
-            .is_some_and(|r| r > MAX_NEW_FLOWS_PER_SEC)
-        {
-            return Err(invalid(
-                "new_flows_per_sec",
-                format!("must be 0 (no limit) ..={MAX_NEW_FLOWS_PER_SEC}"),
-            ));
-        }
-        if self.fresh_secs == 0 || self.fresh_secs > MAX_FRESH_SECS {
-            return Err(invalid(
-                "fresh_secs",
-                format!(
-                    "{} is out of range: 1..={MAX_FRESH_SECS} seconds",
-                    self.fresh_secs
-                ),
-            ));
-        }
-        if self.hops.is_empty() {
-            return Err(invalid("hop", "at least one [[hop]] is required"));
-        }
-        if self.hops.len() > MAX_POOL_HOPS {
-            return Err(invalid(
-                "hop",
-                format!(
-                    "{} hops configured (with the directory), at most {MAX_POOL_HOPS} supported",
-                    self.hops.len()
-                ),
-            ));
-        }
-        if let Some(slots) = self.slot_count {
-            let named = self.hops.len().min(MAX_HOPS as usize);
-            if (slots as usize) < named || slots > MAX_SLOT_COUNT {
-                return Err(invalid(
-                    "slot_count",
-                    format!(
-                        "{slots} is out of range: need at least one slot per hop the tables can name ({named}) and at most {MAX_SLOT_COUNT}"
-                    ),
-                ));
-            }
-        }
-
-        let mut names = HashSet::new();
-        for (i, hop) in self.hops.iter().enumerate() {
-            validate_hop(i, hop, &mut names, interface_exists)?;
-        }
-        if let Some(p) = &self.probe {
-            p.validate(&self.hops)?;
-        }
-        Ok(())
-    }
-
     /// `hop_directory_ca`'s path, if set (relative to the configuration).
     pub fn directory_ca(&self, config_path: &Path) -> Option<std::path::PathBuf> {
         self.hop_directory_ca
@@ -490,28 +332,6 @@ impl Config {
         }
     }
 
-    /// Slots per class table, prime (Maglev's permutations only visit
-    /// every slot of a prime table): `slot_count` rounded up to the next
-    /// prime, with a note saying so when it was not one; by default the
-    /// smallest prime >= 100 x hops (at least 101; the hops a table can
-    /// name, at most `MAX_SLOT_COUNT`).
-    pub fn effective_slot_count(&self) -> (u32, Option<String>) {
-        match self.slot_count {
-            Some(n) => {
-                let p = next_prime(n).min(MAX_SLOT_COUNT);
-                let note = (p != n).then(|| {
-                    format!("slot_count {n} is not prime; using {p}, the next prime (a Maglev table needs a prime size)")
-                });
-                (p, note)
-            }
-            None => {
-                // A table names at most MAX_HOPS hops; MAX_SLOT_COUNT is prime.
-                let named = self.hops.len().min(MAX_HOPS as usize) as u32;
-                (next_prime((named * 100).max(101)).min(MAX_SLOT_COUNT), None)
-            }
-        }
-    }
-
     /// The policy's tunables. Every figure was bounded by `validate`, so
     /// the nanosecond products cannot overflow; they saturate anyway.
     pub fn params(&self, seed: u64) -> crate::policy::Params {
@@ -537,24 +357,6 @@ impl Config {
             ..crate::policy::Params::default()
         }
     }
-}
-
-/// Smallest prime >= n.
-pub fn next_prime(n: u32) -> u32 {
-    let is_prime = |x: u32| {
-        if x < 2 {
-            return false;
-        }
-        let mut d = 2u32;
-        while d.saturating_mul(d) <= x {
-            if x.is_multiple_of(d) {
-                return false;
-            }
-            d += 1;
-        }
-        true
-    };
-    (n..).find(|&x| is_prime(x)).unwrap_or(n)
 }
 
 #[cfg(test)]

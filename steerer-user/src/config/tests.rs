@@ -1,4 +1,5 @@
 use super::*;
+use steerer_common::limits::MAX_SLOT_COUNT;
 
 const GOOD: &str = r#"
 tick_secs = 2
@@ -305,85 +306,7 @@ fn a_polled_directory_needs_its_file_and_an_http_or_https_url() {
     );
 }
 
-mod probe_section {
-    use super::super::{Config, ProbeKind};
-
-    const HOPS: &str = "[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
-                        estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n\
-                        [[hop]]\nname = \"m\"\ninterface = \"eth2\"\naction = \"mark\"\nmark = 7\n\
-                        estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n";
-
-    fn check(probe: &str) -> Result<Config, String> {
-        let c = Config::parse(&format!("{probe}\n{HOPS}")).map_err(|e| e.to_string())?;
-        c.validate(&|_| true).map_err(|e| e.to_string())?;
-        Ok(c)
-    }
-
-    #[test]
-    fn probes_are_off_without_the_section_and_on_with_it() {
-        let c = check("").unwrap();
-        assert!(c.probe.is_none() && c.params(0).probe.is_none());
-        let c = check("[probe]\ntargets = [\"198.18.9.2\"]\nkind = \"tcp\"\ninterval_secs = 2")
-            .unwrap();
-        let p = c.probe.as_ref().unwrap();
-        assert_eq!((p.kind, p.port()), (ProbeKind::Tcp, 80));
-        let params = c.params(0).probe.unwrap();
-        assert_eq!(params.interval_ns, 2_000_000_000);
-        assert_eq!(params.down_after_rounds, 2);
-    }
-
-    #[test]
-    fn bad_probe_settings_are_rejected_with_the_field_named() {
-        for (probe, field) in [
-            ("[probe]\n", "probe.targets: no target"),
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\ninterval_secs = 0",
-                "probe.interval_secs",
-            ),
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\ntimeout_ms = 6000",
-                "probe.timeout_ms",
-            ),
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\ndown_after_rounds = 0",
-                "probe.down_after_rounds",
-            ),
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\nmax_rounds_per_sec = 0",
-                "probe.max_rounds_per_sec",
-            ),
-            // One redirect hop: its probe mark is mark_base; hop m's mark 7 collides.
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\nmark_base = 7",
-                "hop[1].mark",
-            ),
-            (
-                "[probe]\ntargets = [\"198.18.9.2\"]\nmark_base = 4294967295",
-                "probe.mark_base",
-            ),
-        ] {
-            let err = check(probe).expect_err(probe);
-            assert!(err.starts_with(field), "{probe:?}: {err}");
-        }
-        // A hop's own targets are enough.
-        let own = format!(
-            "[probe]\n{}",
-            HOPS.replacen(
-                "[[hop]]\nname = \"a\"",
-                "[[hop]]\nname = \"a\"\nprobe_targets = [\"198.18.9.3\"]",
-                1
-            )
-        );
-        let c = Config::parse(&own).unwrap();
-        c.validate(&|_| true).unwrap();
-        let p = c.probe.as_ref().unwrap();
-        assert_eq!(
-            p.targets_of(&c.hops[0]),
-            &["198.18.9.3".parse::<std::net::IpAddr>().unwrap()]
-        );
-        assert!(p.targets_of(&c.hops[1]).is_empty());
-    }
-}
+mod probe_section;
 
 #[test]
 fn the_readme_configuration_example_is_a_valid_configuration() {
@@ -417,69 +340,4 @@ fn the_shipped_example_configuration_is_valid() {
     c.check_attach(true).expect("with --attach tc");
 }
 
-mod freshness {
-    use super::super::Config;
-    use std::time::Duration;
-
-    fn config(published: Option<&str>) -> Config {
-        let p = published.map_or(String::new(), |t| format!("published = \"{t}\"\n"));
-        let c = Config::parse(&format!(
-            "fresh_secs = 3600\n[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
-             estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n{p}"
-        ))
-        .unwrap();
-        c.validate(&|_| true).unwrap();
-        c
-    }
-
-    #[test]
-    fn fresh_means_not_seen_before_and_published_within_fresh_secs() {
-        let now = humantime::parse_rfc3339("2026-12-02T12:00:00Z").unwrap();
-        let at = |t: &str| config(Some(t));
-        // An hour is the limit here (fresh_secs = 3600).
-        let c = at("2026-12-02T11:00:00Z");
-        assert!(c.fresh(&c.hops[0], now, false, false), "published 1 h ago");
-        assert!(!c.fresh(&c.hops[0], now, true, true), "seen before");
-        let c = at("2026-12-02T10:59:59Z");
-        assert!(
-            !c.fresh(&c.hops[0], now, true, false),
-            "published 1 h 1 s ago"
-        );
-        let c = at("2026-12-02T12:30:00Z");
-        assert!(
-            c.fresh(&c.hops[0], now, false, false),
-            "a clock ahead: recent"
-        );
-        // No published time: fresh only when a reload adds it.
-        let c = config(None);
-        assert!(!c.fresh(&c.hops[0], now, false, false));
-        assert!(c.fresh(&c.hops[0], now, true, false));
-        assert_eq!(c.hops[0].published_at(), None, "no time, no published_at");
-        let c = at("2026-12-02T11:00:00Z");
-        assert_eq!(
-            c.hops[0].published_at(),
-            Some(now - Duration::from_secs(3600))
-        );
-    }
-
-    #[test]
-    fn a_published_time_that_does_not_parse_is_rejected() {
-        let c = Config::parse(
-            "[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
-             estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\npublished = \"yesterday\"\n",
-        )
-        .unwrap();
-        let err = c.validate(&|_| true).unwrap_err().to_string();
-        assert!(err.starts_with("hop[0].published"), "{err}");
-        let c = Config::parse(
-            "fresh_secs = 0\n[[hop]]\nname = \"a\"\ninterface = \"eth1\"\nnext_hop = \"198.18.1.2\"\n\
-             estimated_speed_mbit = 1\nestimated_capacity_mbit = 1\n",
-        )
-        .unwrap();
-        assert!(c
-            .validate(&|_| true)
-            .unwrap_err()
-            .to_string()
-            .starts_with("fresh_secs"));
-    }
-}
+mod freshness;

@@ -5,6 +5,7 @@
 
 pub mod adapter;
 mod check_plan;
+mod controller_hops;
 mod directory_fetch;
 mod evictions;
 pub mod hops;

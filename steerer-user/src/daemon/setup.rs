@@ -18,6 +18,7 @@ use steerer_common::{
 };
 use tracing::{info, warn};
 
+pub(super) use super::controller_hops::{controller_hops, log_hop_states, log_port_sets};
 use super::{
     adapter::Adapter,
     hops::{self, ResolvedHop},
@@ -25,11 +26,10 @@ use super::{
     RunOptions,
 };
 use crate::{
-    config::{Config, HopState},
+    config::Config,
     dataplane::{self, map_names, Attachment, Dataplane},
     monotonic_ns, netlink,
-    policy::{Admin, Controller, ControllerHop, Decisions, HopSpec},
-    portsets,
+    policy::{Controller, Decisions},
 };
 
 /// A running data plane and its control loop.
@@ -358,89 +358,6 @@ pub(super) fn clear_unheld_ids(dp: &mut Dataplane, d: &Decisions) -> Result<()> 
         }
     }
     Ok(())
-}
-
-pub(super) fn controller_hops(
-    config: &Config,
-    resolved: &[ResolvedHop],
-    ids: &[Option<u32>],
-    latencies: &HashMap<String, f64>,
-) -> Vec<ControllerHop> {
-    let now = std::time::SystemTime::now();
-    config
-        .hops
-        .iter()
-        .zip(resolved)
-        .zip(ids)
-        .map(|((h, r), &id)| ControllerHop {
-            spec: HopSpec {
-                name: h.name.clone(),
-                initial_estimate: h.initial_estimate_bytes_per_sec(),
-                operator: h.operator.clone(),
-                subnet: h.next_hop.map(subnet_of),
-                // At start: recently published directory data (a reload
-                // marks the hops it adds, `reload.rs`).
-                fresh: config.fresh(h, now, false, false),
-                // Measured by the probes if they answered, else the file's.
-                latency_ms: latencies.get(&h.name).copied().or(h.latency_ms),
-            },
-            id,
-            accepts: h.accepted_ports(),
-            usable: r.usable(),
-            admin: match h.state {
-                HopState::Active => Admin::Active,
-                HopState::Drain => Admin::Drain,
-                HopState::Disabled => Admin::Disabled,
-            },
-        })
-        .collect()
-}
-
-/// Hops the configuration drains or disables, each said once per start or
-/// reload.
-pub(super) fn log_hop_states(config: &Config) {
-    for h in &config.hops {
-        match h.state {
-            HopState::Active => {}
-            HopState::Drain => {
-                info!(hop = %h.name, "hop drained (state = \"drain\"): no new flows, its established flows stay")
-            }
-            HopState::Disabled => {
-                warn!(hop = %h.name, "hop disabled (state = \"disabled\"): no flows, its established flows are reset")
-            }
-        }
-    }
-}
-
-pub(super) fn log_port_sets(controller: &Controller, config: &Config) {
-    if controller.ports().is_trivial() {
-        return;
-    }
-    for (index, ports, allowed) in controller.ports().set_ports() {
-        let names: Vec<&str> = config
-            .hops
-            .iter()
-            .zip(allowed)
-            .filter(|(_, &a)| a)
-            .map(|(h, _)| h.name.as_str())
-            .collect();
-        let shown = portsets::abbreviate(&ports.to_ranges(), 60);
-        info!(set = index, ports = %shown, hops = ?names, "port set");
-    }
-}
-
-/// The /24 (IPv4) or /48 (IPv6) of a hop's address, for window diversity.
-fn subnet_of(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-        }
-        IpAddr::V6(a) => {
-            let s = a.segments();
-            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
-        }
-    }
 }
 
 async fn refresh_local_addrs(handle: &rtnetlink::Handle, dp: &mut Dataplane) -> Result<()> {
