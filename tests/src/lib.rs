@@ -13,6 +13,7 @@ pub mod health_check;
 pub mod lab;
 pub mod live;
 pub mod netns;
+pub mod open_loop;
 pub mod scrape;
 pub mod shaper;
 pub mod shootout;

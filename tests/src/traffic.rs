@@ -255,8 +255,32 @@ pub enum Sizes {
     Mix(Vec<(u64, f64)>),
 }
 
+impl Sizes {
+    /// One request's size.
+    pub fn sample(&self, rng: &mut impl Rng) -> u64 {
+        match self {
+            Sizes::Fixed(s) => *s,
+            Sizes::Cdf { cdf, scale, max } => {
+                ((cdf.sample(rng) as f64 * scale) as u64).clamp(1, *max)
+            }
+            Sizes::Mix(mix) => {
+                let mut u: f64 = rng.gen();
+                for &(size, p) in mix {
+                    if u < p {
+                        return size;
+                    }
+                    u -= p;
+                }
+                mix.last().map_or(1, |m| m.0)
+            }
+        }
+    }
+}
+
 /// A client workload: `workers` parallel loops, each opening connections
-/// one after another until `connections` are done or `until` passes.
+/// one after another until `connections` are done or `duration` passes
+/// (closed loop); or, with `arrivals`, requests at seeded Poisson times
+/// for `duration`, each on its own thread (open loop, see [`open_loop`]).
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub targets: Vec<SocketAddr>,
@@ -270,6 +294,9 @@ pub struct Workload {
     /// A failed request is retried on a new connection (new source port,
     /// hence a new flow) up to this many times, as applications do.
     pub retries: u32,
+    /// Open loop: this many requests per second on average, arriving
+    /// whatever the gateway does; `workers` is then unused.
+    pub arrivals: Option<f64>,
 }
 
 impl Workload {
@@ -284,6 +311,7 @@ impl Workload {
             connect_timeout: Duration::from_secs(5),
             io_timeout: Duration::from_secs(30),
             retries: 0,
+            arrivals: None,
         }
     }
 }
@@ -298,6 +326,9 @@ pub struct Progress {
 /// Run `w` from namespace `ns`; blocks until done. `progress` lets another
 /// thread watch results or stop early.
 pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<Vec<ConnResult>> {
+    if let Some(rate) = w.arrivals {
+        return crate::open_loop::run(ns, w, rate, progress);
+    }
     let started = Instant::now();
     let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::new();
@@ -321,40 +352,9 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
                 if w.connections.is_some_and(|c| n >= c) {
                     break;
                 }
-                let size = match &w.sizes {
-                    Sizes::Fixed(s) => *s,
-                    Sizes::Cdf { cdf, scale, max } => {
-                        ((cdf.sample(&mut rng) as f64 * scale) as u64).clamp(1, *max)
-                    }
-                    Sizes::Mix(mix) => {
-                        let mut u: f64 = rng.gen();
-                        let mut pick = mix.last().map_or(1, |m| m.0);
-                        for &(size, p) in mix {
-                            if u < p {
-                                pick = size;
-                                break;
-                            }
-                            u -= p;
-                        }
-                        pick
-                    }
-                };
+                let size = w.sizes.sample(&mut rng);
                 let target = w.targets[rng.gen_range(0..w.targets.len())];
-                for attempt in 0..=w.retries {
-                    if attempt > 0 && progress.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let mut r = upload(target, size, w.connect_timeout, w.io_timeout);
-                    r.attempt = attempt;
-                    r.request = n as u64;
-                    let ok = r.ok;
-                    if let Ok(mut all) = progress.results.lock() {
-                        all.push(r);
-                    }
-                    if ok {
-                        break;
-                    }
-                }
+                request(target, size, n as u64, &w, &progress);
             }
         })?);
     }
@@ -367,6 +367,26 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
         .map_err(|_| anyhow::anyhow!("results poisoned"))?
         .clone();
     Ok(out)
+}
+
+/// One request: attempts until one succeeds, `w.retries` retries at
+/// most, each a new connection; every attempt goes into `progress`.
+pub(crate) fn request(target: SocketAddr, size: u64, n: u64, w: &Workload, progress: &Progress) {
+    for attempt in 0..=w.retries {
+        if attempt > 0 && progress.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut r = upload(target, size, w.connect_timeout, w.io_timeout);
+        r.attempt = attempt;
+        r.request = n;
+        let ok = r.ok;
+        if let Ok(mut all) = progress.results.lock() {
+            all.push(r);
+        }
+        if ok {
+            break;
+        }
+    }
 }
 
 /// Run `connections` uploads of `size` bytes to `target` from `ns` with

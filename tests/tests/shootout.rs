@@ -42,6 +42,7 @@ fn options() -> RunOptions {
         tick_secs: 2,
         only: None,
         variants: Vec::new(),
+        arrivals: None,
     }
 }
 

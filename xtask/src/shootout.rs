@@ -13,12 +13,16 @@ pub fn run(
     variants: &[String],
     seconds: u64,
     rounds: usize,
+    arrivals: Option<f64>,
 ) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("the lab shoot-out builds network namespaces and attaches XDP: run as root");
     }
     if seconds == 0 || rounds == 0 {
         bail!("--lab-seconds and --rounds must be at least 1");
+    }
+    if arrivals.is_some_and(|r| !(r > 0.0 && r <= 1000.0)) {
+        bail!("--arrivals must be a rate of requests per second in (0, 1000]");
     }
     println!("bench: building steerer (release) for the lab shoot-out");
     status(cargo().args(["build", "--release", "-p", "steerer-user", "--bins"]))?;
@@ -40,6 +44,7 @@ pub fn run(
         tick_secs: 5,
         only: only.clone(),
         variants: variants.to_vec(),
+        arrivals,
     };
     // Ctrl-C: the child steerer stops itself (it gets the signal too); the
     // lab's namespaces go with this handler, as a failed round's would.
@@ -50,8 +55,12 @@ pub fn run(
     })
     .context("installing the Ctrl-C handler")?;
     for sc in &chosen {
+        let load = match arrivals {
+            Some(r) => format!("open loop, {r} requests/s"),
+            None => format!("{} closed loops", opts.workers),
+        };
         println!(
-            "bench: lab shoot-out, scenario {}: {} contenders x {rounds} rounds x {seconds} s",
+            "bench: lab shoot-out, scenario {}: {} contenders x {rounds} rounds x {seconds} s, {load}",
             sc.name,
             steerer_lab::shootout::contenders(sc)
                 .iter()

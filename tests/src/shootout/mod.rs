@@ -2,56 +2,33 @@
 //! steerer and under what operators run today (`baselines`), interleaved
 //! round by round, with each request's fate and each hop's bytes counted.
 
+mod scenario;
+mod stats;
+
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Result};
 
+pub use scenario::{scenarios, LabEvent, Scenario, BLOCKED_PORT, PORT};
+pub use stats::{stats, RunStats};
+
 use crate::{
     baselines::{flush_conntrack, hop_uplink_bytes, Baseline},
     health_check::HealthCheck,
-    lab::{SERVER2_V4, SERVER_V4, SERVER_V6},
-    sizes::{SizeCdf, WEBSEARCH},
+    lab::SERVER_V4,
     steerer::SteererProcess,
-    traffic::{run_workload, ConnResult, Progress, Sizes, Workload},
-    HopOptions, Lab, LabSpec,
+    traffic::{run_workload, ConnResult, Progress},
+    Lab,
 };
+use stats::by_hop;
 
 /// Fewer bytes than this through a hop in a run: the hop was not used.
 const UNUSED_HOP_BYTES: u64 = 10_000;
-
-/// The open port and the one the demo's hop 1 drops.
-pub const PORT: u16 = 5001;
-pub const BLOCKED_PORT: u16 = 8443;
-
-/// Something that happens to the lab during a run.
-#[derive(Debug, Clone, Copy)]
-pub enum LabEvent {
-    /// Hop i's link to the gateway goes down (the gateway loses carrier).
-    LinkDown(usize),
-    /// Hop i's rate changes to this many Mbit/s.
-    Rate(usize, u32),
-    /// Hop i drops everything it would forward, silently, while the
-    /// gateway's link to it stays up (its upstream died).
-    Dead(usize),
-}
-
-/// One lab and workload that every contender faces.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub hops: Vec<HopOptions>,
-    /// Each hop's true rate, Mbit/s (the capacity-weighted ECMP's weights).
-    pub rates: Vec<u32>,
-    pub targets: Vec<SocketAddr>,
-    pub sizes: Sizes,
-    pub events: Vec<(Duration, LabEvent)>,
-}
 
 /// The health check both steerer's probes and the mwan3-style baseline
 /// use, the same in every scenario: a ping to the server through each hop
@@ -123,203 +100,6 @@ pub fn contenders(sc: &Scenario) -> Vec<Contender> {
         }),
         Contender::Baseline(Baseline::NftRandom),
     ]
-}
-
-fn websearch() -> Sizes {
-    Sizes::Cdf {
-        cdf: SizeCdf::parse(WEBSEARCH).unwrap_or_else(|e| panic!("built-in CDF: {e}")),
-        scale: 0.5,
-        max: 10_000_000,
-    }
-}
-
-fn hops(rates: &[u32], blocked: Option<(usize, HopOptions)>) -> Vec<HopOptions> {
-    rates
-        .iter()
-        .enumerate()
-        .map(|(i, &r)| match &blocked {
-            Some((b, o)) if *b == i => HopOptions {
-                rate_mbit: Some(r),
-                ..o.clone()
-            },
-            _ => HopOptions {
-                rate_mbit: Some(r),
-                blackhole_port: None,
-                blackhole_dest: None,
-            },
-        })
-        .collect()
-}
-
-/// The demo's targets: the open port over IPv4 (twice) and IPv6, and the
-/// port hop 1 drops.
-fn demo_targets() -> Vec<SocketAddr> {
-    vec![
-        SocketAddr::new(IpAddr::V4(SERVER_V4), PORT),
-        SocketAddr::new(IpAddr::V4(SERVER_V4), PORT),
-        SocketAddr::new(IpAddr::V6(SERVER_V6), PORT),
-        SocketAddr::new(IpAddr::V4(SERVER_V4), BLOCKED_PORT),
-    ]
-}
-
-/// Every scenario of the shoot-out.
-pub fn scenarios() -> Vec<Scenario> {
-    let rates = vec![200, 100, 50, 10];
-    let port_block = HopOptions {
-        rate_mbit: None,
-        blackhole_port: Some(BLOCKED_PORT),
-        blackhole_dest: None,
-    };
-    let demo = Scenario {
-        name: "demo",
-        description:
-            "the demo: 200/100/50/10 Mbit/s, hop1 drops TCP 8443 (a quarter of the requests)",
-        hops: hops(&rates, Some((1, port_block.clone()))),
-        rates: rates.clone(),
-        targets: demo_targets(),
-        sizes: websearch(),
-        events: Vec::new(),
-    };
-    let dying = Scenario {
-        name: "dying-hop",
-        description: "the demo, and hop0 (200 Mbit/s) loses its link after 15 s",
-        events: vec![(Duration::from_secs(15), LabEvent::LinkDown(0))],
-        ..demo.clone()
-    };
-    let slowing = Scenario {
-        name: "slowing-hop",
-        description: "the demo, and hop0 slows from 200 to 20 Mbit/s after 15 s",
-        events: vec![(Duration::from_secs(15), LabEvent::Rate(0, 20))],
-        ..demo.clone()
-    };
-    let silent = Scenario {
-        name: "silent-death",
-        description: "the demo, and hop0 (200 Mbit/s) silently drops everything after 15 s (its link stays up)",
-        events: vec![(Duration::from_secs(15), LabEvent::Dead(0))],
-        ..demo.clone()
-    };
-    let dest_block = HopOptions {
-        rate_mbit: None,
-        blackhole_port: None,
-        blackhole_dest: Some((SERVER_V4, PORT)),
-    };
-    let blackhole = Scenario {
-        name: "blackhole",
-        description:
-            "hop0 (200 Mbit/s) drops one destination, 198.19.0.2:5001; 198.19.0.3:5001 passes",
-        hops: hops(&rates, Some((0, dest_block))),
-        rates: rates.clone(),
-        targets: vec![
-            SocketAddr::new(IpAddr::V4(SERVER_V4), PORT),
-            SocketAddr::new(IpAddr::V4(SERVER2_V4), PORT),
-        ],
-        sizes: websearch(),
-        events: Vec::new(),
-    };
-    let small_large = Scenario {
-        name: "small-and-large",
-        description: "95% requests of 10 kB (latency-bound) next to 5% of 5 MB, no blackhole",
-        hops: hops(&rates, None),
-        rates,
-        targets: vec![SocketAddr::new(IpAddr::V4(SERVER_V4), PORT)],
-        sizes: Sizes::Mix(vec![(10_000, 0.95), (5_000_000, 0.05)]),
-        events: Vec::new(),
-    };
-    vec![demo, dying, silent, slowing, blackhole, small_large]
-}
-
-impl Scenario {
-    pub fn lab_spec(&self) -> LabSpec {
-        LabSpec {
-            hops: self.hops.clone(),
-            lan_iface: None,
-        }
-    }
-
-    /// The workload: `workers` closed loops; an attempt without progress
-    /// for 4 s is abandoned and retried on a new connection, twice at most.
-    pub fn workload(&self, workers: usize, duration: Duration, seed: u64) -> Workload {
-        Workload {
-            targets: self.targets.clone(),
-            workers,
-            connections: None,
-            duration: Some(duration),
-            sizes: self.sizes.clone(),
-            seed,
-            connect_timeout: Duration::from_secs(4),
-            io_timeout: Duration::from_secs(4),
-            retries: 2,
-        }
-    }
-}
-
-/// What one contender's run measured.
-#[derive(Debug, Clone)]
-pub struct RunStats {
-    pub contender: String,
-    pub requests: usize,
-    pub completed: usize,
-    /// Requests that needed more than one attempt.
-    pub retried: usize,
-    /// Attempts abandoned (no progress for 4 s, refused, reset).
-    pub abandoned: usize,
-    /// Requests that failed every attempt.
-    pub given_up: usize,
-    /// Completion time of each completed request (all its attempts), s.
-    pub times: Vec<f64>,
-    /// The same, per destination port.
-    pub times_by_port: BTreeMap<u16, Vec<f64>>,
-    pub goodput_mbit: f64,
-    /// Share of the uploaded bytes each hop carried.
-    pub hop_share: Vec<f64>,
-}
-
-/// Requests, their attempts and the hops' bytes into figures.
-pub fn stats(
-    contender: &str,
-    results: &[ConnResult],
-    hop_bytes: &[u64],
-    wall: Duration,
-) -> RunStats {
-    let mut by_request: BTreeMap<u64, Vec<&ConnResult>> = BTreeMap::new();
-    for r in results {
-        by_request.entry(r.request).or_default().push(r);
-    }
-    let mut s = RunStats {
-        contender: contender.to_string(),
-        requests: by_request.len(),
-        completed: 0,
-        retried: 0,
-        abandoned: results.iter().filter(|r| !r.ok).count(),
-        given_up: 0,
-        times: Vec::new(),
-        times_by_port: BTreeMap::new(),
-        goodput_mbit: 0.0,
-        hop_share: Vec::new(),
-    };
-    let mut bytes = 0u64;
-    for attempts in by_request.values() {
-        if attempts.len() > 1 {
-            s.retried += 1;
-        }
-        match attempts.iter().find(|a| a.ok) {
-            Some(ok) => {
-                s.completed += 1;
-                bytes += ok.size;
-                let t: f64 = attempts.iter().map(|a| a.elapsed.as_secs_f64()).sum();
-                s.times.push(t);
-                s.times_by_port.entry(ok.remote.port()).or_default().push(t);
-            }
-            None => s.given_up += 1,
-        }
-    }
-    s.goodput_mbit = bytes as f64 * 8.0 / 1e6 / wall.as_secs_f64().max(1e-9);
-    let total: u64 = hop_bytes.iter().sum();
-    s.hop_share = hop_bytes
-        .iter()
-        .map(|&b| b as f64 / total.max(1) as f64)
-        .collect();
-    s
 }
 
 /// Run `contender` once on `lab` (built from `sc`): fresh connection
@@ -402,6 +182,9 @@ pub struct RunOptions {
     pub only: Option<String>,
     /// steerer variants to add (configuration lines each).
     pub variants: Vec<String>,
+    /// Open loop: requests per second arriving at seeded Poisson times
+    /// (the same for every contender), instead of `workers` closed loops.
+    pub arrivals: Option<f64>,
 }
 
 fn drive(
@@ -410,7 +193,8 @@ fn drive(
     opts: &RunOptions,
     seed: u64,
 ) -> Result<(Vec<ConnResult>, Duration)> {
-    let w = sc.workload(opts.workers, opts.duration, seed);
+    let mut w = sc.workload(opts.workers, opts.duration, seed);
+    w.arrivals = opts.arrivals;
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
     let client = lab.client_ns();
@@ -502,34 +286,4 @@ fn flow_hops(lab: &Lab) -> Result<BTreeMap<u16, u64>> {
         .filter(|f| f["proto"].as_u64() == Some(6))
         .filter_map(|f| Some((f["src_port"].as_u64()? as u16, f["hop"].as_u64()?)))
         .collect())
-}
-
-/// steerer's attempts by the hop their flow ended on: how many, how long
-/// on average, how many took over 2 s.
-fn by_hop(results: &[ConnResult], hops: &BTreeMap<u16, u64>, n: usize) -> String {
-    let mut per: Vec<(usize, f64, usize)> = vec![(0, 0.0, 0); n + 1];
-    for r in results {
-        let h = r
-            .local
-            .and_then(|l| hops.get(&l.port()))
-            .map_or(n, |&h| (h as usize).min(n));
-        per[h].0 += 1;
-        per[h].1 += r.elapsed.as_secs_f64();
-        per[h].2 += usize::from(r.elapsed > Duration::from_secs(2));
-    }
-    per.iter()
-        .enumerate()
-        .map(|(h, (c, t, slow))| {
-            let name = if h == n {
-                "unknown".to_string()
-            } else {
-                format!("hop{h}")
-            };
-            format!(
-                "  {name}: {c} attempts, mean {:.2} s, {slow} over 2 s",
-                t / (*c).max(1) as f64
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
