@@ -45,6 +45,10 @@ fn params() -> Params {
         max_share: MAX_SHARE,
         link_hold_down_ns: 2 * SEC,
         seed: 42,
+        // Shares by speed, which the expected tables below follow; the
+        // load rule has tests of its own (policy::engine_more_tests), and
+        // both adapters call the same engine either way.
+        load_aware: false,
         ..Params::default()
     }
 }

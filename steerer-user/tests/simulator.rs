@@ -44,9 +44,14 @@ fn uniform_choice_retries_match_one_over_p_minus_one() {
         let r = sim::run(&sc, PolicyKind::Uniform, 11);
         let s = &r.summary;
         let expected = 1.0 / (p as f64 - 1.0);
-        let half = 1.96 * s.retries_stderr;
+        // 99.9% (3.29 standard errors): three draws at 95% would fail one
+        // run in seven of a correct simulator (seed 11 at P = 2 sits 2.7
+        // standard errors out since the simulator gained round trips,
+        // which reorder the retries); a wrong count is still far outside
+        // (see the next test).
+        let half = 3.29 * s.retries_stderr;
         println!(
-            "P = {p}: mean retries {:.4} +- {:.4} (95%), expected {expected:.4}, gave up {}",
+            "P = {p}: mean retries {:.4} +- {:.4} (99.9%), expected {expected:.4}, gave up {}",
             s.mean_retries, half, s.gave_up
         );
         assert_eq!(s.connections, 20000);
@@ -65,7 +70,7 @@ fn the_check_would_see_a_wrong_retry_count() {
     // P = 5 from P = 4 (1/3 vs 1/4): the validation is not vacuous.
     let r = sim::run(&retry_formula_scenario(4), PolicyKind::Uniform, 11);
     let s = &r.summary;
-    assert!((s.mean_retries - 0.25).abs() > 1.96 * s.retries_stderr);
+    assert!((s.mean_retries - 0.25).abs() > 3.29 * s.retries_stderr);
 }
 
 fn default_scenario() -> Scenario {

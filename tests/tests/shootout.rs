@@ -12,6 +12,7 @@ use steerer_lab::{
     baselines::Baseline,
     health_check::v4_next_hop,
     netns::run_in,
+    open_loop,
     shaper::set_forwarding,
     shootout::{health_check, run_once, scenarios, Contender, RunOptions},
     Lab, LabSpec,
@@ -85,6 +86,26 @@ fn every_baseline_uses_every_hop_and_is_removed_whole() {
         );
         assert_eq!(gateway_state(&lab), built, "{label} left state behind");
     }
+    // The open-loop workload: every arrival of the seeded schedule is one
+    // request, and here (no blackhole) each completes.
+    let open = RunOptions {
+        arrivals: Some(20.0),
+        ..options()
+    };
+    let baseline = Baseline::Ecmp {
+        weights: vec![20, 10, 5, 1],
+    };
+    let s = run_once(&lab, &sc, &Contender::Baseline(baseline), &open, 1).expect("open loop");
+    let w = sc.workload(open.workers, open.duration, 1);
+    let scheduled = open_loop::schedule(&w, 20.0, open.duration).len();
+    assert!(scheduled > 100, "{scheduled} arrivals in 8 s at 20/s");
+    assert_eq!(s.requests, scheduled, "one request per arrival");
+    assert_eq!((s.completed, s.given_up), (scheduled, 0));
+    assert_eq!(
+        gateway_state(&lab),
+        built,
+        "the open loop left state behind"
+    );
 }
 
 #[test]

@@ -112,7 +112,8 @@ fn status_names_a_blocked_destination_and_a_drained_hop_with_their_reasons() {
     let ex = &s["exclusions"][0];
     assert_eq!(ex["hop"], "hop0", "{s:#}");
     assert_eq!(ex["destination"], dest.as_str(), "{s:#}");
-    // A first exclusion lasts 60 s from the tick that made it.
+    // A first exclusion lasts 20 s (one fast failover) or 60 s (two flows
+    // that went unanswered) from the tick that made it.
     let until = ex["until_unix"].as_f64().unwrap();
     assert!(
         until > now && until <= now + 61.0,

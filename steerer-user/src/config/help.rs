@@ -8,6 +8,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   max_share = 0.7            largest share of new flows one hop takes while 2+ are usable
   max_operator_share = 0.5   the same for the hops of one `operator` tag together
   fail_after_secs = 3        T: a flow without any reply this long has failed (1..=3600)
+  failover_block_secs = 20   one fast failover excludes the hop for that destination this long; 0: one of two failures
   memory_secs = 60           L: seconds of history per hop (tick_secs..=86400)
   group_tolerance_ms = 50    M: flows overlapping by less than this are apart (0..=10000)
   window = 4                 N: hops new flows are spread over
@@ -26,6 +27,7 @@ Configuration file (TOML), top-level keys, with their defaults:
   metrics_listen             ADDR:PORT of a Prometheus endpoint (GET /metrics); none by default
   fresh_secs = 86400         a hop not seen before, published this recently, is taken first
   bulk_flow_bytes = 1000000  bytes a flow moves in a tick to be bulk: a hop's speed also over bulk flows alone; 0 off
+  load_aware = true          shares follow the load: well below capacity new flows go to the fast hops; false: by speed
 [probe] (optional; active probes through each hop, off without it):
   targets = [\"198.18.9.2\"]   probed through every hop (shared landmark servers)
   kind = \"icmp\"              or \"tcp\" (connect; SYN-ACK or RST answers) or \"udp\" (echo)

@@ -26,6 +26,8 @@ pub const DEFAULT_TICK_SECS: u64 = 5;
 /// A hop that fails takes at most this share of new flows until the fast
 /// failover and the next tick move them.
 pub const DEFAULT_MAX_SHARE: f64 = 0.7;
+/// Whether shares follow the load (`Params::load_aware`).
+pub const DEFAULT_LOAD_AWARE: bool = true;
 /// Bytes a flow moves in a tick to count as a bulk flow (see
 /// `Params::bulk_flow_bytes`; chosen in BENCHMARKS.md's lab shoot-out).
 pub const DEFAULT_BULK_FLOW_BYTES: u64 = 1_000_000;
@@ -102,6 +104,10 @@ pub struct Config {
     /// T: seconds without any reply after which a flow counts as failed.
     #[serde(default = "default_fail_after")]
     pub fail_after_secs: u64,
+    /// Seconds one fast failover off a hop excludes it for that destination
+    /// (0: a failover is one of the two failures that exclude it for 60 s).
+    #[serde(default = "default_failover_block")]
+    pub failover_block_secs: u64,
     /// L: seconds of the sequence window (speeds over L, destination
     /// window sizes, how long a silent hop stays out).
     #[serde(default = "default_memory")]
@@ -170,6 +176,10 @@ pub struct Config {
     /// higher figure counts. 0: over all flows only.
     #[serde(default = "default_bulk_flow_bytes")]
     pub bulk_flow_bytes: u64,
+    /// Shares follow the load as well as the speeds: well below capacity,
+    /// new flows go to the fast hops; false: shares by speed alone.
+    #[serde(default = "default_load_aware")]
+    pub load_aware: bool,
     /// The flood guard: new flow-table entries per second at most, over all
     /// CPUs (each CPU gets its share); new flows over it are steered
     /// without an entry. Default: the flow table's size / (2 x tick_secs);
@@ -195,6 +205,12 @@ fn default_max_share() -> f64 {
 }
 fn default_bulk_flow_bytes() -> u64 {
     DEFAULT_BULK_FLOW_BYTES
+}
+fn default_failover_block() -> u64 {
+    crate::policy::blocked::FIRST_FAILOVER_EXCLUSION_NS / 1_000_000_000
+}
+fn default_load_aware() -> bool {
+    DEFAULT_LOAD_AWARE
 }
 fn default_max_operator_share() -> f64 {
     DEFAULT_MAX_OPERATOR_SHARE
@@ -340,6 +356,7 @@ impl Config {
             tick_ns: secs(self.tick_secs),
             memory_ns: secs(self.memory_secs),
             fail_after_ns: secs(self.fail_after_secs),
+            failover_exclusion_ns: secs(self.failover_block_secs),
             group_tolerance_ns: self.group_tolerance_ms.saturating_mul(1_000_000),
             link_hold_down_ns: secs(self.link_hold_down_secs),
             idle_tcp_ns: secs(self.tcp_idle_secs),
@@ -354,6 +371,7 @@ impl Config {
             seed,
             probe: self.probe.as_ref().map(ProbeConfig::params),
             bulk_flow_bytes: self.bulk_flow_bytes,
+            load_aware: self.load_aware,
             ..crate::policy::Params::default()
         }
     }

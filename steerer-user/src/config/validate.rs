@@ -87,6 +87,15 @@ impl Config {
                 ),
             ));
         }
+        if self.failover_block_secs > MAX_TICK_SECS {
+            return Err(invalid(
+                "failover_block_secs",
+                format!(
+                    "{} is out of range: 0..={MAX_TICK_SECS} seconds",
+                    self.failover_block_secs
+                ),
+            ));
+        }
         // The class window grows to the data plane's hop ids less a reserve
         // at most (`Params::class_window_cap`).
         let cap = crate::policy::Params {

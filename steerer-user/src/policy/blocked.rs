@@ -12,8 +12,16 @@ use std::{collections::HashMap, hash::Hash};
 pub const FIRST_EXCLUSION_NS: u64 = 60_000_000_000;
 pub const MAX_EXCLUSION_NS: u64 = 3_600_000_000_000;
 /// Failed flows from a hop to a destination, with none answered, that
-/// block it. One is not enough: a single lost SYN is not a blackhole.
+/// block it for `FIRST_EXCLUSION_NS`. One flow that merely went quiet is
+/// not enough.
 pub const FAILURES_TO_BLOCK: u32 = 2;
+/// A single fast failover (the data plane saw a SYN repeated after no
+/// answer for a second: strong evidence, read at the next tick) blocks at
+/// once, but by default for this shorter time, so a SYN lost on a good hop
+/// costs little: the re-test after it offers the hop again, and a second
+/// failure excludes it for `FIRST_EXCLUSION_NS` (issue 17: waiting for a
+/// second failure let a blackhole live 47-70 s median in the simulator).
+pub const FIRST_FAILOVER_EXCLUSION_NS: u64 = 20_000_000_000;
 
 #[derive(Debug, Clone, Default)]
 struct Entry {
@@ -32,12 +40,16 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct BlockList<D> {
     entries: HashMap<(u32, D), Entry>,
+    /// How long one fast failover excludes (0: a failover is one of the
+    /// `FAILURES_TO_BLOCK` failures, like a flow that went unanswered).
+    failover_exclusion_ns: u64,
 }
 
 impl<D> Default for BlockList<D> {
     fn default() -> Self {
         BlockList {
             entries: HashMap::new(),
+            failover_exclusion_ns: FIRST_FAILOVER_EXCLUSION_NS,
         }
     }
 }
@@ -45,6 +57,24 @@ impl<D> Default for BlockList<D> {
 impl<D: Hash + Eq + Clone> BlockList<D> {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A block list where one fast failover excludes for `ns` (0: it
+    /// counts as one failure of `FAILURES_TO_BLOCK`).
+    pub fn with_failover_exclusion(ns: u64) -> Self {
+        BlockList {
+            entries: HashMap::new(),
+            failover_exclusion_ns: ns,
+        }
+    }
+
+    /// The same entries, one fast failover now excluding for `ns` (a
+    /// reload may change it).
+    pub fn with_failover_exclusion_of(self, ns: u64) -> Self {
+        BlockList {
+            failover_exclusion_ns: ns,
+            ..self
+        }
     }
 
     /// A flow from `hop` to `dest` sent and got nothing back for T seconds.
@@ -65,6 +95,18 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
     /// The data plane moved `n` flows off `hop` for `dest` by fast failover
     /// (each one a SYN that went unanswered).
     pub fn failovers(&mut self, hop: u32, dest: D, n: u64, now_ns: u64) {
+        if n == 0 {
+            return;
+        }
+        let e = self.entries.entry((hop, dest.clone())).or_default();
+        let first = !e.retesting && e.excluded_until.is_none();
+        let brief = self.failover_exclusion_ns;
+        if brief > 0 && first && e.failures as u64 + n < FAILURES_TO_BLOCK as u64 {
+            e.failures += 1;
+            e.exclusion_ns = brief;
+            e.excluded_until = Some(now_ns + e.exclusion_ns);
+            return;
+        }
         for _ in 0..n.min(FAILURES_TO_BLOCK as u64) {
             self.flow_failed(hop, dest.clone(), now_ns);
         }
@@ -118,6 +160,7 @@ impl<D: Hash + Eq + Clone> BlockList<D> {
                 .into_iter()
                 .filter_map(|((h, d), e)| Some(((new(h)?, d), e)))
                 .collect(),
+            failover_exclusion_ns: self.failover_exclusion_ns,
         }
     }
 }
@@ -219,10 +262,42 @@ mod tests {
     }
 
     #[test]
-    fn other_destinations_and_single_failures_block_nothing() {
+    fn other_destinations_and_a_single_quiet_flow_block_nothing() {
         let mut b = BlockList::new();
         b.failovers(0, D443, 2, 0);
-        b.failovers(1, D80, 1, 0);
+        b.flow_failed(1, D80, 0);
         assert_eq!(b.excluded_now(S), vec![(0, D443)]);
+    }
+
+    #[test]
+    fn one_failover_blocks_briefly_and_a_failed_retest_blocks_for_long() {
+        let mut b = BlockList::new();
+        b.failovers(0, D443, 1, 10 * S);
+        assert_eq!(b.excluded_now(11 * S), vec![(0, D443)], "blocked at once");
+        let short_end = 10 * S + FIRST_FAILOVER_EXCLUSION_NS;
+        assert_eq!(b.excluded_until(0, &D443), Some(short_end));
+        assert!(b.excluded_now(short_end).is_empty(), "then re-tested");
+        // The re-test fails: twice the short time, at least the first
+        // exclusion of two failures.
+        b.failovers(0, D443, 1, short_end + S);
+        let want = (2 * FIRST_FAILOVER_EXCLUSION_NS).max(FIRST_EXCLUSION_NS);
+        assert_eq!(b.excluded_until(0, &D443), Some(short_end + S + want));
+    }
+
+    #[test]
+    fn without_the_brief_exclusion_a_failover_is_one_of_two_failures() {
+        let mut b = BlockList::with_failover_exclusion(0);
+        b.failovers(0, D443, 1, 0);
+        assert!(b.excluded_now(S).is_empty());
+        b.failovers(0, D443, 1, 2 * S);
+        assert_eq!(b.excluded_until(0, &D443), Some(2 * S + FIRST_EXCLUSION_NS));
+    }
+
+    #[test]
+    fn a_failover_after_a_quiet_flow_is_the_second_failure() {
+        let mut b = BlockList::new();
+        b.flow_failed(0, D443, 0);
+        b.failovers(0, D443, 1, S);
+        assert_eq!(b.excluded_until(0, &D443), Some(S + FIRST_EXCLUSION_NS));
     }
 }

@@ -101,6 +101,7 @@ impl Controller {
         let specs: Vec<HopSpec> = hops.iter().map(|h| h.spec.clone()).collect();
         let id_capacity = params.hop_ids.min(MAX_HOPS);
         let probes = ProbeBook::new(params.probe.clone());
+        let blocks = BlockList::with_failover_exclusion(params.failover_exclusion_ns);
         let mut engine = Engine::new(specs, params);
         let held: Vec<Option<u32>> = hops.iter().map(|h| h.id).collect();
         let ids = IdTable::new(id_capacity, &held);
@@ -126,7 +127,7 @@ impl Controller {
             hops,
             ids,
             by_name,
-            blocks: BlockList::new(),
+            blocks,
             excluded: Vec::new(),
             dest_keys: HashMap::new(),
             failovers_seen: HashMap::new(),

@@ -74,7 +74,10 @@ impl Controller {
         self.engine.last_tick_ns = old_engine.last_tick_ns;
         let new_of = |h: u32| mapping.get(h as usize).copied().flatten();
         self.inherit_windows(&mut old_engine, &new_of);
-        self.blocks = old.blocks.renumbered(new_of);
+        self.blocks = old
+            .blocks
+            .renumbered(new_of)
+            .with_failover_exclusion_of(self.engine.params().failover_exclusion_ns);
         self.dest_keys = old.dest_keys;
         self.answered_dests = old.answered_dests;
         self.failovers_seen = old.failovers_seen;

@@ -3,10 +3,10 @@
 //! `LOGGED_SHARE_CHANGE` or more away from the share last logged for it
 //! gets an event that says from what to what and which rule set it (its
 //! measured speed, its speed over L, its claim, the max-share cap, the
-//! slow-hop weight, or it left the window or cannot be used). Compared
-//! with the last *logged* share, not the last tick's, so a drift of small
-//! steps is logged once it adds up: the log then accounts for every
-//! change of 5 points or more, however slowly it came.
+//! slow-hop weight, the load rule, or it left the window or cannot be
+//! used). Compared with the last *logged* share, not the last tick's, so
+//! a drift of small steps is logged once it adds up: the log then
+//! accounts for every change of 5 points or more, however slowly it came.
 
 use std::collections::HashMap;
 
@@ -53,6 +53,7 @@ impl LoggedShares {
 impl Controller {
     pub(super) fn weight_events(&mut self, report: &TickReport<FlowKey>, events: &mut Vec<Event>) {
         let cap = self.engine.params().max_share;
+        let load_rule = self.engine.params().load_aware;
         let members = report.window.len();
         let shares = report.hops.iter().map(|r| (r.name.as_str(), r.share));
         for (h, before) in self.logged_shares.update(shares) {
@@ -67,9 +68,10 @@ impl Controller {
                 WeightReason::Capped(cap)
             } else {
                 match r.speed_source {
+                    SpeedSource::Estimated => WeightReason::Claimed,
+                    _ if load_rule => WeightReason::Load,
                     SpeedSource::Measured => WeightReason::Measured,
                     SpeedSource::Remembered => WeightReason::Remembered,
-                    SpeedSource::Estimated => WeightReason::Claimed,
                 }
             };
             events.push(Event::WeightChanged {

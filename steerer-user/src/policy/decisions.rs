@@ -173,6 +173,8 @@ pub enum WeightReason {
     Remembered,
     /// Never measured: its claim (never above the best measured member).
     Claimed,
+    /// Its speed and the load its window carries (`Params::load_aware`).
+    Load,
     /// Held at `max_share`.
     Capped(f64),
     /// Under a tenth of the best member's speed: a tenth of its weight.
@@ -190,6 +192,10 @@ impl fmt::Display for WeightReason {
             WeightReason::Claimed => write!(
                 f,
                 "not measured yet: its claimed speed (never above the best measured member)"
+            ),
+            WeightReason::Load => write!(
+                f,
+                "its speed and the load its window carries (below capacity the fast hops take more)"
             ),
             WeightReason::Capped(cap) => write!(f, "held at max_share {cap}"),
             WeightReason::Slow => write!(

@@ -210,10 +210,16 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         for (&d, w) in &self.destinations {
             let mut sp = speeds.to_vec();
             let mut src = sources.to_vec();
+            // The load rule takes a per-destination speed as the hop's
+            // capacity towards the destination.
+            let mut cap = self.capacity.clone();
             for &h in &w.window.members {
                 if let Some((_, Some(s))) = m.destination.get(&(d, h)) {
                     sp[h as usize] = *s;
                     src[h as usize] = SpeedSource::Measured;
+                    if let Some(c) = cap.get_mut(h as usize) {
+                        *c = *s;
+                    }
                 }
             }
             let members: Vec<u32> = w
@@ -223,7 +229,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 .copied()
                 .filter(|&h| self.usable_now(h as usize) && allowed(d, h))
                 .collect();
-            tables.push((d, self.window_table(&members, &sp, &src, slots).1));
+            tables.push((d, self.window_table(&members, &sp, &src, &cap, slots).1));
         }
         for (d, t) in tables {
             if let Some(w) = self.destinations.get_mut(&d) {

@@ -70,6 +70,12 @@ pub struct Engine<K> {
     /// (SPEC 5.5 "bad": low weight, then replaced), judged on their global
     /// speeds each tick; every table weights them low.
     pub(super) slow: Vec<bool>,
+    /// Per hop, bytes/s it carried, smoothed over ticks, and its capacity
+    /// as far as measured (the best of its speed and its peak within L):
+    /// the load rule's inputs (`Params::load_aware`); empty before the
+    /// first tick.
+    pub(super) carried: Vec<f64>,
+    pub(super) capacity: Vec<f64>,
 }
 
 impl<K: Hash + Eq + Copy> Engine<K> {
@@ -121,6 +127,8 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             last_sources: Vec::new(),
             pending_failovers: vec![0; n],
             slow: vec![false; n],
+            carried: Vec::new(),
+            capacity: Vec::new(),
         };
         let (speeds, sources) = engine.speeds();
         engine.fill_window();
@@ -255,7 +263,11 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                     .copied()
                     .filter(|&h| self.usable_now(h as usize))
                     .collect();
-                (d, self.window_table(&members, &speeds, &sources, slots).1)
+                (
+                    d,
+                    self.window_table(&members, &speeds, &sources, &self.capacity, slots)
+                        .1,
+                )
             })
             .collect();
         for (d, t) in rebuilt {
@@ -343,6 +355,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let (speeds, sources) = self.speeds();
         self.judge_slow(&speeds, &sources);
         let tick_len = now_ns.saturating_sub(o.window_start).max(1);
+        self.follow_load(&o.m.bytes, tick_len, &speeds);
         self.maintain_window(&o.m, &speeds, &sources, &unanswered, tick_len);
         let unplaced =
             self.maintain_destinations(&o.m, o.window_start, allowed, pinned, (&speeds, &sources));

@@ -308,3 +308,51 @@ fn bulk_flows_measure_a_hop_that_small_flows_keep_busy() {
     // Under the threshold, the flow is not bulk: the figure over all flows.
     assert!((run(3_000_000) - all).abs() < 1.0);
 }
+
+#[test]
+fn below_capacity_the_load_rule_moves_new_flows_to_the_fast_hops() {
+    // Three hops measured at 20, 20 and 5 MB/s (bytes over busy time)
+    // that carried 9 MB/s together in a 1 s tick.
+    let flows = || {
+        vec![
+            sample(1, 0, 4_000_000, 0, SEC / 5),
+            sample(2, 1, 4_000_000, 0, SEC / 5),
+            sample(3, 2, 1_000_000, 0, SEC / 5),
+        ]
+    };
+    let shares = |load_aware: bool| {
+        let mut p = params();
+        p.window_base = 3;
+        p.max_share = 1.0;
+        p.load_aware = load_aware;
+        let mut e: Engine<u32> = Engine::new(hops(&[1e7, 1e7, 1e7]), p);
+        let r = e.tick(SEC, flows());
+        let speeds: Vec<f64> = r.hops.iter().map(|h| h.speed).collect();
+        let carried: f64 = r.hops.iter().map(|h| h.bytes as f64).sum();
+        let s: Vec<f64> = r.hops.iter().map(|h| h.share).collect();
+        (s, speeds, carried)
+    };
+    let (by_speed, speeds, _) = shares(false);
+    assert!(
+        (speeds[0] - 2e7).abs() < 1.0 && (speeds[2] - 5e6).abs() < 1.0,
+        "{speeds:?}"
+    );
+    assert!(
+        (by_speed[2] - 5.0 / 45.0).abs() < 1e-9,
+        "by speed: {by_speed:?}"
+    );
+    let (by_load, _, carried) = shares(true);
+    // Expected from the rule: weights times their load factors (a hop the
+    // rule leaves out keeps a hundredth of its weight).
+    let f = weights::load_factors(&speeds, &[true; 3], carried);
+    assert_eq!(f[2], 0.0, "the slow hop gets none by the rule: {f:?}");
+    let w: Vec<f64> = (0..3).map(|i| speeds[i] * f[i].max(0.01)).collect();
+    let total: f64 = w.iter().sum();
+    for i in 0..3 {
+        assert!(
+            (by_load[i] - w[i] / total).abs() < 1e-9,
+            "{by_load:?} against {w:?}"
+        );
+    }
+    assert!(by_load[2] < by_speed[2] / 10.0);
+}

@@ -35,6 +35,10 @@ pub struct Params {
     pub memory_ns: u64,
     /// T: no reply after this long marks a flow failed.
     pub fail_after_ns: u64,
+    /// One fast failover off a hop excludes it for the destination this
+    /// long (0: a failover is one of the two failures that exclude it for
+    /// `blocked::FIRST_EXCLUSION_NS`).
+    pub failover_exclusion_ns: u64,
     pub max_share: f64,
     /// Largest share of one operator's hops together (SPEC 5.6).
     pub max_operator_share: f64,
@@ -45,6 +49,10 @@ pub struct Params {
     /// flow: a hop's speed is also measured over its bulk flows alone, and
     /// the higher of the two counts (0: over all flows only).
     pub bulk_flow_bytes: u64,
+    /// Shares follow the load as well as the speeds: at a load well below
+    /// the hops' capacity new flows go to the fast hops (see
+    /// `weights::load_factors`); off: shares by speed alone.
+    pub load_aware: bool,
     /// Slots per class table (prime).
     pub slot_count: u32,
     /// N: baseline window size.
@@ -92,10 +100,12 @@ impl Default for Params {
             first_tick_ns: 1_000_000_000,
             memory_ns: 60_000_000_000,
             fail_after_ns: 3_000_000_000,
+            failover_exclusion_ns: super::blocked::FIRST_FAILOVER_EXCLUSION_NS,
             max_share: crate::config::DEFAULT_MAX_SHARE,
             max_operator_share: 0.5,
             exploration_share: 0.05,
             bulk_flow_bytes: crate::config::DEFAULT_BULK_FLOW_BYTES,
+            load_aware: crate::config::DEFAULT_LOAD_AWARE,
             slot_count: 401,
             window_base: 4,
             grow_after: 8,

@@ -6,6 +6,9 @@ use std::hash::Hash;
 
 use super::{engine::Engine, params::SLOW_WEIGHT, report::SpeedSource, slot_table, weights};
 
+/// See [`Engine::apply_load_rule`].
+const MIN_LOAD_FACTOR: f64 = 0.01;
+
 impl<K: Hash + Eq + Copy> Engine<K> {
     /// Speed per hop: this tick's measurement, else its speed over the L
     /// window (SPEC 5.2: the larger window answers from its sub-windows),
@@ -27,6 +30,74 @@ impl<K: Hash + Eq + Copy> Engine<K> {
             }
         }
         (speeds, sources)
+    }
+
+    /// What each hop carried this tick, into its smoothed load, and its
+    /// capacity for the load rule.
+    pub(super) fn follow_load(&mut self, bytes: &[u64], tick_ns: u64, speeds: &[f64]) {
+        let secs = tick_ns as f64 / 1e9;
+        let fresh = self.carried.len() != bytes.len();
+        self.carried = (0..bytes.len())
+            .map(|h| {
+                let now = bytes[h] as f64 / secs;
+                if fresh {
+                    now
+                } else {
+                    (self.carried[h] + now) / 2.0
+                }
+            })
+            .collect();
+        // A hop's capacity is at least the best it did within L: one
+        // tick's figure of a hop that was not saturated reads low, and
+        // the load rule would amplify that noise between equal hops.
+        self.capacity = (0..speeds.len())
+            .map(|h| speeds[h].max(self.state[h].sequence.peak_speed().unwrap_or(0.0)))
+            .collect();
+    }
+
+    /// The load rule over one window (`Params::load_aware`): each measured
+    /// member's weight times the part of its capacity new flows should
+    /// fill, given what the measured members carry together
+    /// (`weights::load_factors`). Members known only by their claim keep
+    /// their weight: a claim is no capacity to concentrate load on (nor to
+    /// starve a hop by). A member the rule leaves out keeps
+    /// `MIN_LOAD_FACTOR` of its weight, so it stays in the table and is
+    /// measured again.
+    fn apply_load_rule(
+        &self,
+        members: &[u32],
+        sources: &[SpeedSource],
+        capacity: &[f64],
+        w: &mut [f64],
+    ) {
+        if !self.params.load_aware || self.carried.len() != w.len() {
+            return;
+        }
+        let measured: Vec<u32> = members
+            .iter()
+            .copied()
+            .filter(|&h| {
+                sources
+                    .get(h as usize)
+                    .is_some_and(|&s| s != SpeedSource::Estimated)
+            })
+            .collect();
+        let at = |v: &[f64], h: u32| v.get(h as usize).copied().unwrap_or(0.0);
+        let load: f64 = measured.iter().map(|&h| at(&self.carried, h)).sum();
+        let capacity: Vec<f64> = measured.iter().map(|&h| at(capacity, h)).collect();
+        let factors = weights::load_factors(&capacity, &vec![true; measured.len()], load);
+        let before: f64 = measured.iter().map(|&h| w[h as usize]).sum();
+        for (&h, f) in measured.iter().zip(factors) {
+            w[h as usize] *= f.max(MIN_LOAD_FACTOR);
+        }
+        // The measured members keep their weight together: the rule moves
+        // new flows among them, not towards the hops known by claim.
+        let after: f64 = measured.iter().map(|&h| w[h as usize]).sum();
+        if after > 0.0 {
+            for &h in &measured {
+                w[h as usize] *= before / after;
+            }
+        }
     }
 
     /// The slot table for a port set served only by the hops in `allowed`
@@ -67,18 +138,21 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 }
             }
         }
-        self.window_table(&members, speeds, sources, self.params.slot_count)
+        let slots = self.params.slot_count;
+        self.window_table(&members, speeds, sources, &self.capacity, slots)
     }
 
     /// Shares (over all hops, zero outside `members`) and the table of a
     /// window: weights by speed, estimates capped at the best measured
     /// member ("claimed figures never outweigh measured ones"), caps per
     /// hop and per operator, exploration share.
+    /// `capacity`: per hop, what the load rule takes as its capacity.
     pub(super) fn window_table(
         &self,
         members: &[u32],
         speeds: &[f64],
         sources: &[SpeedSource],
+        capacity: &[f64],
         slots: u32,
     ) -> (Vec<f64>, Vec<u32>) {
         let n = self.hops.len();
@@ -105,6 +179,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 speeds[i]
             };
         }
+        self.apply_load_rule(members, sources, capacity, &mut w);
         let fresh: Vec<bool> = sources
             .iter()
             .map(|&s| s == SpeedSource::Estimated)

@@ -9,6 +9,10 @@ use super::*;
 const SEC: u64 = 1_000_000_000;
 
 fn controller() -> Controller {
+    controller_with(false)
+}
+
+fn controller_with(load_aware: bool) -> Controller {
     let hops = (0..2)
         .map(|i| test_support::hop(&format!("h{i}"), Some(10 + i as u32), 1e7))
         .collect();
@@ -18,6 +22,7 @@ fn controller() -> Controller {
             tick_ns: 5 * SEC,
             slot_count: 101,
             window_base: 2,
+            load_aware,
             ..Params::default()
         },
     )
@@ -142,5 +147,22 @@ fn small_steps_are_logged_once_they_add_up() {
     assert_eq!(
         tick(&mut logged, &[("a", 0.3), ("b", 0.7)]),
         [(0, 0.0), (1, 1.0)]
+    );
+}
+
+#[test]
+fn under_the_load_rule_a_measured_hop_is_logged_with_it() {
+    let mut c = controller_with(true);
+    c.initial();
+    let flows = vec![
+        flow(1, 10, 50_000_000, 0, 5 * SEC),
+        flow(2, 11, 50_000_000, 0, 5 * SEC),
+    ];
+    let d = c.handle_tick(5 * SEC, &flows, &[]);
+    let events = weight_events(&d);
+    assert_eq!(events.len(), 2, "{:?}", d.events);
+    assert!(
+        events.iter().all(|e| e.3 == WeightReason::Load),
+        "{events:?}"
     );
 }

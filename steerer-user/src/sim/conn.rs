@@ -33,6 +33,15 @@ pub(super) struct Conn {
     pub next_syn_ns: u64,
     pub failovers: u16,
     pub last_packet_ns: u64,
+    /// When the current attempt's first data arrives (after its handshake
+    /// and request round trips).
+    pub data_from_ns: u64,
+    /// Congestion window in slow start, bytes; infinite once the window
+    /// no longer limits the flow.
+    pub cwnd: f64,
+    /// In the current step, what it uses of its hop when that is less than
+    /// an equal share (see `transfer`).
+    pub held: Option<f64>,
 }
 
 impl Conn {

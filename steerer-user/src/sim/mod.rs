@@ -5,10 +5,16 @@
 //! (uniform random, ECMP, steerer's engine, an oracle).
 //!
 //! Model, in fixed steps of `step_ms`:
-//! * a hop's capacity is shared equally by its flows that move data; a
-//!   destination's intermediary link likewise; a flow gets the smaller of
-//!   its two fair shares (capacity one bottleneck leaves unused is not
-//!   handed to others: a simplification of max-min fairness);
+//! * a hop's capacity is shared equally by its flows that move data, after
+//!   the flows that cannot use an equal share (in their handshake, or held
+//!   by slow start) take what they can (one round of water-filling); a
+//!   destination's intermediary link is shared equally; a flow gets the
+//!   smaller of the two (capacity the link leaves unused is not handed to
+//!   others: a simplification of max-min fairness);
+//! * with `rtt_ms`, every hop has a round-trip time (spread per seed): an
+//!   attempt's first data arrives two round trips after its SYN (handshake,
+//!   request), and its rate then grows by slow start from a 10-segment
+//!   window, doubling per round trip until the share limits it;
 //! * hop h blackholes destination d with probability 1/P, fixed per (h, d)
 //!   by a hash of the seed; a blackholed or vanished hop moves nothing;
 //! * TCP retransmits an unanswered SYN after 1, 3, 7, ... seconds; steerer's
@@ -29,10 +35,12 @@ pub mod dataplane;
 pub mod flow_size;
 pub mod policies;
 mod pool_events;
+mod report;
 pub mod results;
 pub mod scenario;
 pub mod seeds;
 mod step;
+mod transfer;
 pub mod workload;
 
 use std::collections::HashMap;
@@ -44,6 +52,7 @@ pub use conn::destination_of;
 use conn::{flow_key, value_of, Conn};
 pub use policies::PolicyKind;
 use policies::{Attempt, NetView, Policy};
+pub use report::{compare, report};
 pub use results::{RunResult, Summary};
 pub use scenario::Scenario;
 use workload::{Arrival, Workload};
@@ -82,6 +91,12 @@ struct Simulation<'a> {
     specs: Vec<HopSpec>,
     churn: Option<churn::Churn>,
     capacity: Vec<f64>,
+    /// Round-trip time through each hop, seconds.
+    rtt: Vec<f64>,
+    /// Per hop, what its flows that cannot use an equal share use (bytes/s)
+    /// and how many they are, for the hops in `touched` (see `transfer`).
+    held: Vec<(f64, u32)>,
+    touched: Vec<u32>,
     up: Vec<bool>,
     hop_active: Vec<u32>,
     dest_active: HashMap<u32, u32>,
@@ -122,6 +137,7 @@ impl<'a> Simulation<'a> {
                 .bulk_flow_bytes
                 .unwrap_or(Params::default().bulk_flow_bytes),
             hop_ids: sc.file.hop_ids.unwrap_or(Params::default().hop_ids),
+            load_aware: sc.file.load_aware.unwrap_or(Params::default().load_aware),
             ..Params::default()
         };
         let params = Params {
@@ -146,6 +162,9 @@ impl<'a> Simulation<'a> {
             specs: hops,
             churn,
             capacity: sc.hop_capacity.clone(),
+            rtt: transfer::hop_rtts(sc, seed),
+            held: vec![(0.0, 0); n],
+            touched: Vec::new(),
             up,
             hop_active: vec![0; n],
             dest_active: HashMap::new(),
@@ -207,6 +226,21 @@ impl<'a> Simulation<'a> {
         self.policy.choose(&a, &net)
     }
 
+    /// Connection `i` sends a SYN through its hop at `now`: if the hop
+    /// answers, the handshake takes a round trip and the request another
+    /// before the first data arrives; then slow start from the initial
+    /// window (no round trip: at once, at the fair share).
+    fn connect(&mut self, i: usize, now: u64) {
+        let rtt = self.conns[i].hop.map_or(0.0, |h| self.rtt[h as usize]);
+        let c = &mut self.conns[i];
+        c.data_from_ns = now + (2.0 * rtt * 1e9) as u64;
+        c.cwnd = if rtt > 0.0 {
+            transfer::INITIAL_WINDOW
+        } else {
+            f64::INFINITY
+        };
+    }
+
     /// Start attempt number `attempts` of connection `i` at `now`.
     fn start_attempt(&mut self, i: usize, now: u64) {
         self.set_flowing(i, false);
@@ -229,6 +263,7 @@ impl<'a> Simulation<'a> {
         c.next_syn_ns = now + SEC;
         c.failovers = 0;
         c.last_packet_ns = now;
+        self.connect(i, now);
         if let Some(h) = hop {
             self.result.attempts_per_hop[h as usize] += 1;
             if self.blackholed(h, destination) {
@@ -358,66 +393,6 @@ impl<'a> Simulation<'a> {
 /// 251, at most the data plane's `MAX_SLOT_COUNT` (65,537, prime: only
 /// window members hold slots, so a large pool still fits).
 pub fn slot_count_for(hops: usize) -> u32 {
-    let mut n = (hops as u32 * 100).clamp(251, steerer_common::limits::MAX_SLOT_COUNT);
-    while !is_prime(n) {
-        n += 1;
-    }
-    n
-}
-
-fn is_prime(n: u32) -> bool {
-    n >= 2
-        && (2..)
-            .take_while(|d| d * d <= n)
-            .all(|d| !n.is_multiple_of(d))
-}
-
-/// Run every policy of `kinds` on the scenario with `seed`, in parallel
-/// (each run is independent and deterministic), in the order given.
-pub fn compare(scenario: &Scenario, kinds: &[PolicyKind], seed: u64) -> Vec<RunResult> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = kinds
-            .iter()
-            .map(|&k| s.spawn(move || run(scenario, k, seed)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(r) => r,
-                Err(e) => std::panic::resume_unwind(e),
-            })
-            .collect()
-    })
-}
-
-/// The text `steerer simulate` prints: what was simulated, then the table.
-pub fn report(scenario: &Scenario, seed: u64, results: &[RunResult]) -> String {
-    let f = &scenario.file;
-    let capacity: f64 = scenario.hop_capacity.iter().sum::<f64>() * 8.0 / 1e6;
-    let offered = f.arrivals_per_sec * scenario.flow_sizes.mean() * 8.0 / 1e6;
-    let mut out = format!(
-        "scenario {} (seed {seed}): {} connections, {} hops ({:.0} Mbit/s in all), {} destinations (Zipf {}), \
-blackhole 1/P = {}, offered load {:.0} Mbit/s, sender timeout {} B in {} s, steerer tick {} s\n",
-        scenario.name,
-        f.connections,
-        scenario.hop_count(),
-        capacity,
-        f.destinations,
-        f.zipf_exponent,
-        if f.blackhole_p >= 2 {
-            format!("1/{}", f.blackhole_p)
-        } else {
-            "0".into()
-        },
-        offered,
-        f.timeout_bytes,
-        f.timeout_secs,
-        f.tick_secs,
-    );
-    if let Some(d) = &f.description {
-        out.push_str(&format!("{}\n", d.trim()));
-    }
-    out.push('\n');
-    out.push_str(&results::table(results, f.blackhole_p));
-    out
+    let n = (hops as u32 * 100).clamp(251, steerer_common::limits::MAX_SLOT_COUNT);
+    crate::config::next_prime(n)
 }

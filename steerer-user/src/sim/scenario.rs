@@ -49,6 +49,9 @@ pub struct HopGroup {
     /// Operator tag shared by the group's hops (SPEC 5.6 caps an
     /// operator's total share).
     pub operator: Option<String>,
+    /// Base round-trip time through the group's hops (default the
+    /// scenario's `rtt_ms`).
+    pub rtt_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -152,6 +155,9 @@ pub struct ScenarioFile {
     /// compare values.
     #[serde(default)]
     pub bulk_flow_bytes: Option<u64>,
+    /// steerer's `load_aware` (default the daemon's), to compare values.
+    #[serde(default)]
+    pub load_aware: Option<bool>,
     /// Data-plane hop ids steerer's tables can name at once (default the
     /// data plane's `MAX_HOPS`): a pool larger than this is steered
     /// through its window members only.
@@ -160,6 +166,16 @@ pub struct ScenarioFile {
     /// The pool changes over the run (a live directory).
     #[serde(default)]
     pub churn: Option<super::churn::ChurnSpec>,
+    /// Base round-trip time sender -> hop -> destination and back (0: none,
+    /// data moves from a connection's first instant at its fair share).
+    /// With it a connection pays a handshake and a request round trip
+    /// before data arrives, and its rate grows by slow start.
+    #[serde(default)]
+    pub rtt_ms: f64,
+    /// Each hop's round-trip time is its base x (1 + spread x u), u
+    /// uniform in [-1, 1], fixed per (seed, hop).
+    #[serde(default)]
+    pub rtt_spread: f64,
 }
 
 /// A validated scenario, flow sizes loaded.
@@ -173,6 +189,9 @@ pub struct Scenario {
     /// Claimed speed of every hop, bytes per second.
     pub hop_claim: Vec<f64>,
     pub hop_operator: Vec<Option<String>>,
+    /// Base round-trip time of every hop, seconds (spread per seed by the
+    /// simulation).
+    pub hop_rtt: Vec<f64>,
 }
 
 impl Scenario {
@@ -258,9 +277,16 @@ impl Scenario {
                 return Err(invalid("churn.fraction", "must be in (0, 1)".into()));
             }
         }
+        if !(file.rtt_ms.is_finite() && (0.0..=10_000.0).contains(&file.rtt_ms)) {
+            return Err(invalid("rtt_ms", "must be 0..=10000".into()));
+        }
+        if !(file.rtt_spread.is_finite() && (0.0..1.0).contains(&file.rtt_spread)) {
+            return Err(invalid("rtt_spread", "must be in [0, 1)".into()));
+        }
         let mut hop_capacity = Vec::new();
         let mut hop_claim = Vec::new();
         let mut hop_operator = Vec::new();
+        let mut hop_rtt = Vec::new();
         for (i, g) in file.hops.iter().enumerate() {
             if !(g.mbit.is_finite() && g.mbit > 0.0) {
                 return Err(invalid("hops.mbit", format!("group {i}: must be positive")));
@@ -272,10 +298,18 @@ impl Scenario {
                     format!("group {i}: must be positive"),
                 ));
             }
+            let rtt_ms = g.rtt_ms.unwrap_or(file.rtt_ms);
+            if !(rtt_ms.is_finite() && (0.0..=10_000.0).contains(&rtt_ms)) {
+                return Err(invalid(
+                    "hops.rtt_ms",
+                    format!("group {i}: must be 0..=10000"),
+                ));
+            }
             for _ in 0..g.count {
                 hop_capacity.push(g.mbit * 125_000.0);
                 hop_claim.push(claim * 125_000.0);
                 hop_operator.push(g.operator.clone());
+                hop_rtt.push(rtt_ms / 1000.0);
             }
         }
         if hop_capacity.is_empty() {
@@ -339,6 +373,7 @@ impl Scenario {
             hop_capacity,
             hop_claim,
             hop_operator,
+            hop_rtt,
         })
     }
 

@@ -1,4 +1,4 @@
-//! One step of the simulation: new connections, data moving, and the
+//! One step of the simulation: new connections and the
 //! timers (SYN retransmissions with the data plane's fast failover, the
 //! sender's timeout and retry).
 
@@ -28,53 +28,12 @@ impl Simulation<'_> {
             next_syn_ns: 0,
             failovers: 0,
             last_packet_ns: at,
+            data_from_ns: at,
+            cwnd: f64::INFINITY,
+            held: None,
         });
         let i = self.conns.len() - 1;
         self.start_attempt(i, at);
-    }
-
-    /// Data moves for one step of `step` ns from `now`: each flowing
-    /// connection gets the smaller of its hop's and its destination's
-    /// fair share; a finished one completes.
-    pub(super) fn move_data(&mut self, now: u64, step: u64) {
-        let inter_cap = self.sc.file.intermediary_mbit * 125_000.0;
-        let dt = step as f64 / 1e9;
-        let end = now + step;
-        let mut i = 0;
-        while i < self.conns.len() {
-            let c = &self.conns[i];
-            if c.flowing {
-                let h = c.hop.unwrap_or(0) as usize;
-                let mut rate = self.capacity[h] / self.hop_active[h].max(1) as f64;
-                if inter_cap > 0.0 {
-                    let n = self.dest_active.get(&c.destination).copied().unwrap_or(1);
-                    rate = rate.min(inter_cap / n.max(1) as f64);
-                }
-                let need = c.size as f64 - c.received;
-                let c = &mut self.conns[i];
-                c.last_packet_ns = end;
-                c.answered = true;
-                if rate * dt >= need {
-                    // An attempt begun inside this step moves data from its start.
-                    let done = now.max(c.attempt_start_ns) + (need / rate * 1e9) as u64;
-                    c.received = c.size as f64;
-                    let h = c.hop.unwrap_or(0) as usize;
-                    self.result.bytes_per_hop[h] += c.size;
-                    self.end_attempt(i, done);
-                    let c = self.conns.swap_remove(i);
-                    self.result.completed(
-                        c.attempts - 1,
-                        c.size,
-                        c.size + c.wasted as u64,
-                        c.first_start_ns,
-                        done,
-                    );
-                    continue;
-                }
-                c.received += rate * dt;
-            }
-            i += 1;
-        }
     }
 
     /// SYN retransmissions, fast failover, sender timeouts at `now`.
@@ -103,6 +62,8 @@ impl Simulation<'_> {
                         c.hop = Some(new);
                         c.failovers += 1;
                         self.result.failovers += 1;
+                        // The retransmitted SYN goes out through the new hop.
+                        self.connect(i, now);
                         self.take_exclusions();
                         if self.blackholed(new, d) {
                             self.result.note_blackholed_attempt(new, d, now);
