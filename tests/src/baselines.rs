@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 
 use crate::{
     health_check::{v4_next_hop, v6_next_hop, EcmpRoute, HealthCheck, Tracker},
-    netns::{command_in, run_in},
+    netns::{command_in, nft_apply, run_in},
     Lab,
 };
 
@@ -182,24 +182,7 @@ fn install_nft(lab: &Lab) -> Result<()> {
         lan = lab.lan_iface(),
         map = map.join(", ")
     );
-    let mut child = command_in(&gw, "nft")?
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting nft")?;
-    {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .context("nft stdin")?
-            .write_all(ruleset.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        anyhow::bail!("nft: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
+    nft_apply(&gw, &ruleset)?;
     for i in 0..n {
         let table = (TABLE_BASE + i as u32).to_string();
         let mark = (i + 1).to_string();

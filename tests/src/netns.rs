@@ -59,6 +59,30 @@ pub fn command_in(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Result<Comm
     Ok(cmd)
 }
 
+/// Load an nftables `ruleset` (`nft -f -`) in namespace `ns`.
+pub fn nft_apply(ns: &str, ruleset: &str) -> Result<()> {
+    use std::{io::Write as _, process::Stdio};
+    let mut child = command_in(ns, "nft")?
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting nft (install nftables: `cargo xtask setup`)")?;
+    child
+        .stdin
+        .take()
+        .context("nft stdin")?
+        .write_all(ruleset.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Spawn a thread that runs `f` inside namespace `ns`. Sockets `f` creates
 /// belong to that namespace for their whole life.
 pub fn spawn_in<T: Send + 'static>(

@@ -111,12 +111,7 @@ pub(crate) fn run(
             LATE.as_millis()
         );
     }
-    let out = progress
-        .results
-        .lock()
-        .map_err(|_| anyhow::anyhow!("results poisoned"))?
-        .clone();
-    Ok(out)
+    progress.collected()
 }
 
 #[cfg(test)]

@@ -323,6 +323,17 @@ pub struct Progress {
     pub stop: AtomicBool,
 }
 
+impl Progress {
+    /// The results so far.
+    pub fn collected(&self) -> Result<Vec<ConnResult>> {
+        Ok(self
+            .results
+            .lock()
+            .map_err(|_| anyhow::anyhow!("results poisoned"))?
+            .clone())
+    }
+}
+
 /// Run `w` from namespace `ns`; blocks until done. `progress` lets another
 /// thread watch results or stop early.
 pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<Vec<ConnResult>> {
@@ -361,12 +372,7 @@ pub fn run_workload(ns: &str, w: &Workload, progress: Arc<Progress>) -> Result<V
     for h in handles {
         h.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
     }
-    let out = progress
-        .results
-        .lock()
-        .map_err(|_| anyhow::anyhow!("results poisoned"))?
-        .clone();
-    Ok(out)
+    progress.collected()
 }
 
 /// One request: attempts until one succeeds, `w.retries` retries at

@@ -1,15 +1,13 @@
 //! One hop of the lab: its links, routes, nftables rules (masquerade,
 //! blackholes) and shaping, and the changes a test makes to it mid-run.
 
-use std::{io::Write as _, process::Stdio};
-
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
 
 use super::{
     links::{addr, forwarding, tbf, veth},
     HopOptions, Lab,
 };
-use crate::netns::{command_in, run_in};
+use crate::netns::{nft_apply, run_in};
 
 impl Lab {
     pub(super) fn create_hop(&mut self, i: usize) -> Result<()> {
@@ -94,26 +92,7 @@ impl Lab {
                chain forward {{ type filter hook forward priority filter; policy accept; {drop_rule} }}\n\
              }}\n"
         );
-        let ns = self.hop_ns(i);
-        let mut child = command_in(&ns, "nft")?
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting nft (install nftables: `cargo xtask setup`)")?;
-        child
-            .stdin
-            .take()
-            .context("nft stdin")?
-            .write_all(ruleset.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "nft in {ns}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
+        nft_apply(&self.hop_ns(i), &ruleset)
     }
 
     /// Make hop `i` drop (or stop dropping) a TCP destination port.

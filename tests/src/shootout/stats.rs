@@ -75,7 +75,9 @@ pub fn stats(
 }
 
 /// steerer's attempts by the hop their flow ended on: how many, how long
-/// on average, how many took over 2 s.
+/// on average, how many took over 2 s. Only flows still in the flow table
+/// at the end have a hop (a closed TCP flow leaves after
+/// `tcp_closed_secs`); the others are counted apart.
 pub(super) fn by_hop(results: &[ConnResult], hops: &BTreeMap<u16, u64>, n: usize) -> String {
     let mut per: Vec<(usize, f64, usize)> = vec![(0, 0.0, 0); n + 1];
     for r in results {
@@ -91,7 +93,7 @@ pub(super) fn by_hop(results: &[ConnResult], hops: &BTreeMap<u16, u64>, n: usize
         .enumerate()
         .map(|(h, (c, t, slow))| {
             let name = if h == n {
-                "unknown".to_string()
+                "gone from the flow table".to_string()
             } else {
                 format!("hop{h}")
             };
