@@ -14,7 +14,11 @@ fn one_flow(bytes: u64, mbit: f64, rtt_ms: f64) -> Scenario {
 
 /// `n` connections of exactly `bytes` arriving together.
 fn flows(n: u32, bytes: u64, mbit: f64, rtt_ms: f64) -> Scenario {
-    let dir = std::env::temp_dir().join(format!("steerer-sim-rtt-{}-{bytes}", std::process::id()));
+    // One directory per call: the tests run in parallel and each removes
+    // its own.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("steerer-sim-rtt-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("fixed.txt"), format!("{bytes} 0\n{bytes} 100\n")).unwrap();
     let text = format!(
