@@ -82,6 +82,7 @@ impl SteererProcess {
     ) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("steerer-{}", lab.prefix));
         std::fs::create_dir_all(&dir)?;
+        crate::live::add_folder(&dir);
         let config_path = dir.join("steerer.toml");
         std::fs::write(&config_path, config)?;
         let status_path = dir.join("status.json");
@@ -246,6 +247,7 @@ impl Drop for SteererProcess {
         }
         if let Some(dir) = self.config_path.parent() {
             let _ = std::fs::remove_dir_all(dir);
+            crate::live::forget_folder(dir);
         }
         // steerer removes its instance lock on a clean exit; not after a
         // kill (steerer-user's `instance_lock::LOCK_DIR`).

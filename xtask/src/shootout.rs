@@ -46,8 +46,9 @@ pub fn run(
         variants: variants.to_vec(),
         arrivals,
     };
-    // Ctrl-C: the child steerer stops itself (it gets the signal too); the
-    // lab's namespaces go with this handler, as a failed round's would.
+    // Ctrl-C or SIGTERM: the processes in the lab (the steerer, the
+    // servers) are stopped and its namespaces removed by this handler, as a
+    // failed round's would be.
     ctrlc::set_handler(|| {
         let n = steerer_lab::live::remove_live_namespaces();
         eprintln!("\nbench: interrupted; removed the lab ({n} namespaces)");
