@@ -23,7 +23,7 @@
 //!   last K seconds (checked every K seconds from its start) and opens a
 //!   new connection (new source port), restarting the transfer.
 //!
-//! Memory: per open connection one [`Conn`] (~130 bytes); per finished
+//! Memory: per open connection one [`Conn`] (~160 bytes); per finished
 //! connection 20 bytes for the distributions; steerer's engine holds one
 //! entry per attempt seen in the last tick, its block list one per
 //! (hop, destination) that failed; the blackhole map is a hash, not stored.
