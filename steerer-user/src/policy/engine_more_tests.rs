@@ -342,17 +342,24 @@ fn below_capacity_the_load_rule_moves_new_flows_to_the_fast_hops() {
         "by speed: {by_speed:?}"
     );
     let (by_load, _, carried) = shares(true);
-    // Expected from the rule: weights times their load factors (a hop the
-    // rule leaves out keeps a hundredth of its weight).
+    // Expected from the rule: weights times their load factors; a hop the
+    // rule leaves out keeps the exploration floor (5% / 3 hops), the others
+    // share the rest by their weights.
     let f = weights::load_factors(&speeds, &[true; 3], carried);
     assert_eq!(f[2], 0.0, "the slow hop gets none by the rule: {f:?}");
-    let w: Vec<f64> = (0..3).map(|i| speeds[i] * f[i].max(0.01)).collect();
+    let floor = Params::default().exploration_share / 3.0;
+    let w: Vec<f64> = (0..2).map(|i| speeds[i] * f[i]).collect();
     let total: f64 = w.iter().sum();
-    for i in 0..3 {
+    for i in 0..2 {
+        let want = (1.0 - floor) * w[i] / total;
         assert!(
-            (by_load[i] - w[i] / total).abs() < 1e-9,
-            "{by_load:?} against {w:?}"
+            (by_load[i] - want).abs() < 1e-9,
+            "{by_load:?}: hop {i} want {want}"
         );
     }
-    assert!(by_load[2] < by_speed[2] / 10.0);
+    assert!(
+        (by_load[2] - floor).abs() < 1e-9,
+        "{by_load:?}: measurable at the floor"
+    );
+    assert!(by_load[2] < by_speed[2] / 5.0);
 }

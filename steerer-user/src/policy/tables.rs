@@ -61,17 +61,18 @@ impl<K: Hash + Eq + Copy> Engine<K> {
     /// (`weights::load_factors`). Members known only by their claim keep
     /// their weight: a claim is no capacity to concentrate load on (nor to
     /// starve a hop by). A member the rule leaves out keeps
-    /// `MIN_LOAD_FACTOR` of its weight, so it stays in the table and is
-    /// measured again.
+    /// `MIN_LOAD_FACTOR` of its weight and is returned: the caller gives it
+    /// the exploration floor, so it stays in the table and measured.
     fn apply_load_rule(
         &self,
         members: &[u32],
         sources: &[SpeedSource],
         capacity: &[f64],
         w: &mut [f64],
-    ) {
+    ) -> Vec<u32> {
+        let mut left_out = Vec::new();
         if !self.params.load_aware || self.carried.len() != w.len() {
-            return;
+            return left_out;
         }
         let measured: Vec<u32> = members
             .iter()
@@ -88,6 +89,9 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let factors = weights::load_factors(&capacity, &vec![true; measured.len()], load);
         let before: f64 = measured.iter().map(|&h| w[h as usize]).sum();
         for (&h, f) in measured.iter().zip(factors) {
+            if f < MIN_LOAD_FACTOR {
+                left_out.push(h);
+            }
             w[h as usize] *= f.max(MIN_LOAD_FACTOR);
         }
         // The measured members keep their weight together: the rule moves
@@ -98,6 +102,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 w[h as usize] *= before / after;
             }
         }
+        left_out
     }
 
     /// The slot table for a port set served only by the hops in `allowed`
@@ -179,15 +184,20 @@ impl<K: Hash + Eq + Copy> Engine<K> {
                 speeds[i]
             };
         }
-        self.apply_load_rule(members, sources, capacity, &mut w);
-        let fresh: Vec<bool> = sources
+        let left_out = self.apply_load_rule(members, sources, capacity, &mut w);
+        // Fresh hops, and members the load rule leaves out, keep the
+        // exploration floor: both must stay measured.
+        let mut floored: Vec<bool> = sources
             .iter()
             .map(|&s| s == SpeedSource::Estimated)
             .collect();
+        for h in left_out {
+            floored[h as usize] = true;
+        }
         let mut shares = weights::shares(
             &w,
             &in_window,
-            &fresh,
+            &floored,
             self.params.max_share,
             self.params.exploration_share,
         );

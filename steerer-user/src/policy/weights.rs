@@ -4,9 +4,9 @@
 ///
 /// * unusable hops and hops with no positive speed get 0;
 /// * `exploration` (SPEC 5.7, "exploration keeps a small share of new
-///   flows on fresh hops"): each `fresh` hop (never measured) gets at
-///   least `exploration / n` of the n usable hops' flows, so it gets
-///   measured; a fresh hop whose speed already earns more is not raised
+///   flows on fresh hops"): each `fresh` hop (never measured, or one the
+///   load rule leaves out: the caller marks them) gets at least
+///   `exploration / n` of the n usable hops' flows, so it gets measured; a fresh hop whose speed already earns more is not raised
 ///   (a claim never outweighs a measurement); a measured hop is weighted
 ///   by its speed alone;
 /// * with 2+ usable hops, none exceeds `max_share` (SPEC 5.6); the excess is
