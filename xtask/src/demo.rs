@@ -336,8 +336,8 @@ fn summary(
     }
     println!(
         "  (a connection to port {BLOCKED_PORT} that lands on hop{BLACKHOLE_HOP} is moved to \
-         another hop when its SYN is retransmitted, and after two such moves hop{BLACKHOLE_HOP} \
-         is excluded for the server's port {BLOCKED_PORT} only, that one destination; \
+         another hop when its SYN is retransmitted, and the first such move excludes hop{BLACKHOLE_HOP} \
+         for the server's port {BLOCKED_PORT} only, that one destination, at the next tick; \
          `cargo xtask run --compare` runs the same workload under ECMP as well)"
     );
 }
