@@ -19,6 +19,7 @@ pub mod shaper;
 pub mod shootout;
 mod shootout_report;
 pub use shootout_report::report;
+pub mod server;
 pub mod sizes;
 pub mod steerer;
 pub mod traffic;

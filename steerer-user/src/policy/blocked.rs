@@ -45,22 +45,10 @@ pub struct BlockList<D> {
     failover_exclusion_ns: u64,
 }
 
-impl<D> Default for BlockList<D> {
-    fn default() -> Self {
-        BlockList {
-            entries: HashMap::new(),
-            failover_exclusion_ns: FIRST_FAILOVER_EXCLUSION_NS,
-        }
-    }
-}
-
 impl<D: Hash + Eq + Clone> BlockList<D> {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A block list where one fast failover excludes for `ns` (0: it
-    /// counts as one failure of `FAILURES_TO_BLOCK`).
+    /// counts as one failure of `FAILURES_TO_BLOCK`); the default is
+    /// `FIRST_FAILOVER_EXCLUSION_NS` (`Params::default`).
     pub fn with_failover_exclusion(ns: u64) -> Self {
         BlockList {
             entries: HashMap::new(),
@@ -175,11 +163,16 @@ mod tests {
     const D443: Dest = (1, 443);
     const D80: Dest = (1, 80);
 
+    /// The block list with the shipped fast-failover exclusion.
+    fn default_list() -> BlockList<Dest> {
+        BlockList::with_failover_exclusion(FIRST_FAILOVER_EXCLUSION_NS)
+    }
+
     #[test]
     fn a_blackholing_hop_is_excluded_for_that_destination_only() {
         // SPEC 5.5: "h is excluded for D (with expiry and re-test), not for
         // everything".
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.flow_failed(0, D443, 10 * S);
         assert!(
             b.excluded_now(11 * S).is_empty(),
@@ -199,7 +192,7 @@ mod tests {
 
     #[test]
     fn expiry_leads_to_a_retest_and_a_failed_retest_doubles_the_exclusion() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.flow_failed(0, D443, 0);
         b.flow_failed(0, D443, 0);
         let until = FIRST_EXCLUSION_NS;
@@ -216,7 +209,7 @@ mod tests {
 
     #[test]
     fn an_answered_flow_lifts_the_exclusion() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.failovers(0, D443, 5, 0);
         assert_eq!(b.excluded_now(1), vec![(0, D443)]);
         b.flow_answered(0, D443);
@@ -226,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_disappeared_hop_is_forgotten() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.failovers(3, D443, 2, 0);
         b.failovers(4, D443, 2, 0);
         b.forget_hop(3);
@@ -238,7 +231,7 @@ mod tests {
         /// exclusions stay within their bounds.
         #[test]
         fn never_allowed_before_expiry(events in proptest::collection::vec((0u8..3, 0u64..200), 1..60)) {
-            let mut b = BlockList::new();
+            let mut b = default_list();
             let mut now = 0u64;
             let mut blocked_until: Option<u64> = None;
             for (kind, dt) in events {
@@ -263,7 +256,7 @@ mod tests {
 
     #[test]
     fn other_destinations_and_a_single_quiet_flow_block_nothing() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.failovers(0, D443, 2, 0);
         b.flow_failed(1, D80, 0);
         assert_eq!(b.excluded_now(S), vec![(0, D443)]);
@@ -271,7 +264,7 @@ mod tests {
 
     #[test]
     fn one_failover_blocks_briefly_and_a_failed_retest_blocks_for_long() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.failovers(0, D443, 1, 10 * S);
         assert_eq!(b.excluded_now(11 * S), vec![(0, D443)], "blocked at once");
         let short_end = 10 * S + FIRST_FAILOVER_EXCLUSION_NS;
@@ -295,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_failover_after_a_quiet_flow_is_the_second_failure() {
-        let mut b = BlockList::new();
+        let mut b = default_list();
         b.flow_failed(0, D443, 0);
         b.failovers(0, D443, 1, S);
         assert_eq!(b.excluded_until(0, &D443), Some(S + FIRST_EXCLUSION_NS));

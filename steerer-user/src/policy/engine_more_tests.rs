@@ -345,7 +345,7 @@ fn below_capacity_the_load_rule_moves_new_flows_to_the_fast_hops() {
     // Expected from the rule: weights times their load factors; a hop the
     // rule leaves out keeps the exploration floor (5% / 3 hops), the others
     // share the rest by their weights.
-    let f = weights::load_factors(&speeds, &[true; 3], carried);
+    let f = weights::load_factors(&speeds, carried);
     assert_eq!(f[2], 0.0, "the slow hop gets none by the rule: {f:?}");
     let floor = Params::default().exploration_share / 3.0;
     let w: Vec<f64> = (0..2).map(|i| speeds[i] * f[i]).collect();

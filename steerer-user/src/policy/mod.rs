@@ -36,6 +36,7 @@ pub mod decisions;
 pub mod dest_slots;
 pub mod dest_window;
 pub mod engine;
+mod hop_inputs;
 pub mod hop_window;
 pub mod id_table;
 pub mod measure;

@@ -86,7 +86,7 @@ impl<K: Hash + Eq + Copy> Engine<K> {
         let at = |v: &[f64], h: u32| v.get(h as usize).copied().unwrap_or(0.0);
         let load: f64 = measured.iter().map(|&h| at(&self.carried, h)).sum();
         let capacity: Vec<f64> = measured.iter().map(|&h| at(capacity, h)).collect();
-        let factors = weights::load_factors(&capacity, &vec![true; measured.len()], load);
+        let factors = weights::load_factors(&capacity, load);
         let before: f64 = measured.iter().map(|&h| w[h as usize]).sum();
         for (&h, f) in measured.iter().zip(factors) {
             if f < MIN_LOAD_FACTOR {

@@ -91,13 +91,12 @@ pub fn shares(
 /// nothing and k is found again without it). At low load the fast hops
 /// take nearly everything, since a flow on them still finishes sooner than
 /// alone on a slow hop; as the load nears the capacity it tends to shares
-/// by speed. Speeds of 0 and hops where `usable` is false are left out;
-/// with no load, or a load the hops cannot carry, every factor is 1 (shares
-/// by speed).
-pub fn load_factors(speeds: &[f64], usable: &[bool], load: f64) -> Vec<f64> {
+/// by speed. Hops of speed 0 are left out (factor 1); with no load, or a
+/// load the hops cannot carry, every factor is 1 (shares by speed).
+pub fn load_factors(speeds: &[f64], load: f64) -> Vec<f64> {
     let mut out = vec![1.0; speeds.len()];
     let mut active: Vec<usize> = (0..speeds.len())
-        .filter(|&i| usable[i] && speeds[i].is_finite() && speeds[i] > 0.0)
+        .filter(|&i| speeds[i].is_finite() && speeds[i] > 0.0)
         .collect();
     let capacity: f64 = active.iter().map(|&i| speeds[i]).sum();
     if !(load.is_finite() && load > 0.0 && load < capacity) {
@@ -118,7 +117,7 @@ pub fn load_factors(speeds: &[f64], usable: &[bool], load: f64) -> Vec<f64> {
         carries[i] = true;
     }
     for (i, f) in out.iter_mut().enumerate() {
-        if usable[i] && speeds[i] > 0.0 {
+        if speeds[i] > 0.0 {
             *f = if carries[i] {
                 1.0 - k / speeds[i].sqrt()
             } else {
@@ -200,7 +199,7 @@ mod tests {
     fn at_low_load_the_fast_hops_carry_it_and_the_slow_ones_nothing() {
         // The lab demo's hops (Mbit/s) at 130 Mbit/s offered.
         let speeds = [200.0, 100.0, 50.0, 10.0];
-        let f = load_factors(&speeds, &[true; 4], 130.0);
+        let f = load_factors(&speeds, 130.0);
         // With all four, the 10 Mbit/s hop's load would be negative; k again
         // from the other three leaves the 50 a trace.
         let all = (360.0 - 130.0) / (200f64.sqrt() + 10.0 + 50f64.sqrt() + 10f64.sqrt());
@@ -228,10 +227,10 @@ mod tests {
     #[test]
     fn without_load_or_past_capacity_shares_stay_by_speed() {
         let speeds = [200.0, 10.0];
-        assert_eq!(load_factors(&speeds, &[true; 2], 0.0), vec![1.0; 2]);
-        assert_eq!(load_factors(&speeds, &[true; 2], 210.0), vec![1.0; 2]);
-        // Unusable hops are not counted in the capacity.
-        let f = load_factors(&[200.0, 100.0], &[true, false], 150.0);
+        assert_eq!(load_factors(&speeds, 0.0), vec![1.0; 2]);
+        assert_eq!(load_factors(&speeds, 210.0), vec![1.0; 2]);
+        // A hop of speed 0 is not counted in the capacity: 150 of 200.
+        let f = load_factors(&[200.0, 0.0], 150.0);
         assert!((f[0] - 0.75).abs() < 1e-12 && f[1] == 1.0);
     }
 
@@ -241,9 +240,8 @@ mod tests {
             speeds in proptest::collection::vec(1.0f64..1000.0, 1..30),
             util in 0.01f64..0.99,
         ) {
-            let usable = vec![true; speeds.len()];
             let load = util * speeds.iter().sum::<f64>();
-            let f = load_factors(&speeds, &usable, load);
+            let f = load_factors(&speeds, load);
             let carried: f64 = speeds.iter().zip(&f).map(|(s, f)| s * f).sum();
             prop_assert!((carried - load).abs() <= 1e-6 * load);
             for i in 0..speeds.len() {
