@@ -6,7 +6,9 @@
 pub enum StatReason {
     /// New flow: a hop was chosen and the flow entry created.
     NewFlow = 0,
-    /// Packet of an established flow sent to its hop.
+    /// Packet of an established flow sent to its hop. Not counted by the
+    /// data plane (its slot stays 0): user space derives it from the
+    /// per-hop packet counters (`dataplane::stats::with_established`).
     Established,
     /// Not IPv4/IPv6 (ARP, LLDP, ...): passed.
     PassNotIp,

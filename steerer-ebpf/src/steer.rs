@@ -40,7 +40,6 @@ pub fn decide(
             if failover::wanted(value, parsed.tcp_flags) {
                 failover::resteer(&parsed.key, value, allow_mark);
             }
-            count(StatReason::Established);
             flow::hit(value, bytes, now, parsed.tcp_flags)
         }
         None => {

@@ -209,8 +209,16 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Packets by outcome, all CPUs (`established` derived: see
+    /// [`super::stats::with_established`]).
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
-        read_stats(self.map(map_names::STATS)?)
+        let stats = read_stats(self.map(map_names::STATS)?)?;
+        let to_hops = self.hop_counters()?.iter().map(|(_, c)| c.packets).sum();
+        Ok(super::stats::with_established(
+            stats,
+            to_hops,
+            self.new_flows_refused()?,
+        ))
     }
 
     /// The flood guard's limit: new flow-table entries per CPU per second

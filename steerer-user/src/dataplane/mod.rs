@@ -10,6 +10,7 @@ mod maps;
 mod pinned;
 mod pinned_tables;
 pub mod pins;
+pub mod stats;
 
 pub use pinned::PinnedMaps;
 pub use pinned_tables::PinnedTables;

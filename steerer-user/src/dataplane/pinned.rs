@@ -66,8 +66,17 @@ impl PinnedMaps {
         }
     }
 
+    /// Packets by outcome, all CPUs (`established` derived: see
+    /// [`super::stats::with_established`]; 0 from pins of a build without
+    /// per-hop counters).
     pub fn stats(&self) -> Result<Vec<(StatReason, u64)>, DataplaneError> {
-        read_stats(&self.map(map_names::STATS)?)
+        let stats = read_stats(&self.map(map_names::STATS)?)?;
+        let to_hops = self.hop_counters()?.iter().map(|(_, c)| c.packets).sum();
+        Ok(super::stats::with_established(
+            stats,
+            to_hops,
+            self.new_flows_refused()?,
+        ))
     }
 
     pub fn failovers(&self) -> Result<Vec<(FailoverKey, u64)>, DataplaneError> {

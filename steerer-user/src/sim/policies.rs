@@ -21,6 +21,13 @@ pub enum PolicyKind {
     Uniform,
     /// Plain ECMP: a static hash of the 5-tuple over the hops that are up.
     Ecmp,
+    /// A health-checked least-loaded balancer (LVS `wlc`, mwan3 with
+    /// weights): static weights by each hop's configured (claimed)
+    /// capacity, each new flow to the hop with the fewest flows per unit
+    /// of weight among the hops that are up. Its health checks see a hop
+    /// that is down or gone at once (more than a real prober does); they
+    /// cannot see a hop that blackholes some destinations.
+    Health,
     /// steerer's policy engine.
     Steerer,
     /// Knows every blackhole and every hop's capacity and load.
@@ -28,9 +35,10 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    pub const ALL: [PolicyKind; 4] = [
+    pub const ALL: [PolicyKind; 5] = [
         PolicyKind::Uniform,
         PolicyKind::Ecmp,
+        PolicyKind::Health,
         PolicyKind::Steerer,
         PolicyKind::Oracle,
     ];
@@ -39,6 +47,7 @@ impl PolicyKind {
         match self {
             PolicyKind::Uniform => "uniform",
             PolicyKind::Ecmp => "ecmp",
+            PolicyKind::Health => "health",
             PolicyKind::Steerer => "steerer",
             PolicyKind::Oracle => "oracle",
         }
@@ -68,6 +77,10 @@ pub enum Policy {
     Ecmp {
         hash_key: [u64; 2],
         up_list: Vec<u32>,
+    },
+    Health {
+        /// Per hop, its configured capacity (the weight).
+        weights: Vec<f64>,
     },
     Steerer(Box<SteererPolicy>),
     Oracle,
@@ -106,6 +119,9 @@ impl Policy {
                 hash_key,
                 up_list: Vec::new(),
             },
+            PolicyKind::Health => Policy::Health {
+                weights: hops.iter().map(|h| h.initial_estimate).collect(),
+            },
             PolicyKind::Steerer => {
                 let names: Vec<String> = hops.iter().map(|h| h.name.clone()).collect();
                 let pool = hops
@@ -133,7 +149,7 @@ impl Policy {
         };
         match self {
             Policy::Uniform { up_list, .. } | Policy::Ecmp { up_list, .. } => *up_list = list(),
-            Policy::Steerer(_) | Policy::Oracle => {}
+            Policy::Health { .. } | Policy::Steerer(_) | Policy::Oracle => {}
         }
     }
 
@@ -155,21 +171,14 @@ impl Policy {
                     Some(up_list[h as usize])
                 }
             }
+            Policy::Health { weights } => {
+                // The flows it counts are those moving data (LVS weighs a
+                // connection that never got an answer 1/256 of one).
+                best_share(net, weights, |_| true)
+            }
             Policy::Steerer(s) => s.dataplane.new_flow(a.key),
             Policy::Oracle => {
-                // Highest fair share among the hops that reach the
-                // destination; ties to the lower index.
-                let mut best: Option<(u32, f64)> = None;
-                for h in 0..net.up.len() {
-                    if !net.up[h] || (net.blackholes)(h as u32, a.destination) {
-                        continue;
-                    }
-                    let share = net.capacity[h] / (net.active[h] as f64 + 1.0);
-                    if best.is_none_or(|(_, b)| share > b) {
-                        best = Some((h as u32, share));
-                    }
-                }
-                best.map(|(h, _)| h)
+                best_share(net, net.capacity, |h| !(net.blackholes)(h, a.destination))
             }
         }
     }
@@ -190,6 +199,22 @@ impl Policy {
             _ => None,
         }
     }
+}
+
+/// The up hop (one `reaches`) with the highest `capacity` per flow it
+/// would then carry; ties to the lower index.
+fn best_share(net: &NetView, capacity: &[f64], reaches: impl Fn(u32) -> bool) -> Option<u32> {
+    let mut best: Option<(u32, f64)> = None;
+    for (h, (&up, &c)) in net.up.iter().zip(capacity).enumerate() {
+        if !up || !reaches(h as u32) {
+            continue;
+        }
+        let share = c / (net.active[h] as f64 + 1.0);
+        if best.is_none_or(|(_, b)| share > b) {
+            best = Some((h as u32, share));
+        }
+    }
+    best.map(|(h, _)| h)
 }
 
 /// A hop of a simulated pool: every port, up, active, no id yet.

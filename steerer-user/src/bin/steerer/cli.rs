@@ -198,8 +198,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Simulate a scenario (SPEC 7) under uniform random choice, ECMP,
-    /// steerer's policy engine and an oracle; print the comparison and
+    /// Simulate a scenario (SPEC 7) under uniform random choice, ECMP, a
+    /// health-checked least-loaded balancer, steerer's policy engine and an
+    /// oracle; print the comparison and
     /// optionally write SVG charts. Same scenario and seed: same output.
     Simulate {
         /// Scenario file (TOML; examples in `scenarios/`).
@@ -216,7 +217,7 @@ pub enum Command {
         /// Directory for `results.md` and the SVG charts (created if missing).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Policies to compare, comma-separated (default: all four).
+        /// Policies to compare, comma-separated (default: all five).
         #[arg(long, value_enum, value_delimiter = ',')]
         policies: Vec<steerer_user::sim::PolicyKind>,
     },
