@@ -2,6 +2,8 @@
 //! next hop, decrement TTL / hop limit, and send the frame out of the hop's
 //! interface through the devmap.
 
+use core::ptr::{read_volatile, write_volatile};
+
 use aya_ebpf::{
     bindings::{xdp_action, TC_ACT_OK, TC_ACT_REDIRECT},
     helpers::{bpf_redirect, bpf_skb_vlan_pop, bpf_xdp_adjust_head},
@@ -121,14 +123,29 @@ fn decrement_ttl(
 #[inline(always)]
 fn rewrite_macs(data: usize, data_end: usize, entry: &HopEntry) -> Result<(), StatReason> {
     let eth: *mut EthHdr = ptr_at_mut(data, data_end, 0).ok_or(StatReason::PassTruncated)?;
-    // Written as fixed-size copies: a plain array assignment into packet
-    // memory compiles to a call of the byte-loop `memmove` twice per
-    // packet, which cost about 10 ns on the established-flow path.
+    // Three 16-bit words per address: a plain array assignment into packet
+    // memory compiles to a call of the byte-loop `memmove` (about 10 ns on
+    // the established-flow path), a 6-byte copy to twelve byte loads and
+    // stores. Both addresses sit at even offsets, in the frame and in
+    // `HopEntry` (8 and 14).
     unsafe {
-        core::ptr::copy_nonoverlapping(entry.dst_mac.as_ptr(), (*eth).dst_addr.as_mut_ptr(), 6);
-        core::ptr::copy_nonoverlapping(entry.src_mac.as_ptr(), (*eth).src_addr.as_mut_ptr(), 6);
+        copy_mac(entry.dst_mac.as_ptr(), (*eth).dst_addr.as_mut_ptr());
+        copy_mac(entry.src_mac.as_ptr(), (*eth).src_addr.as_mut_ptr());
     }
     Ok(())
+}
+
+/// Six bytes from `from` to `to`, both 2-byte aligned, as three words.
+#[inline(always)]
+unsafe fn copy_mac(from: *const u8, to: *mut u8) {
+    let (from, to) = (from as *const u16, to as *mut u16);
+    // Volatile: LLVM would otherwise split the copy into bytes again (the
+    // BPF target assumes nothing about alignment it cannot prove).
+    unsafe {
+        write_volatile(to, read_volatile(from));
+        write_volatile(to.add(1), read_volatile(from.add(1)));
+        write_volatile(to.add(2), read_volatile(from.add(2)));
+    }
 }
 
 /// TTL - 1 with the checksum fixed incrementally (RFC 1624), as the kernel's
