@@ -24,6 +24,7 @@ use super::{
     engine::Engine,
     id_table::IdTable,
     params::{HopSpec, Params},
+    port_outcomes::PortOutcomes,
     port_plan::PortPlan,
     probe_book::ProbeBook,
     report::FlowSample,
@@ -75,6 +76,9 @@ pub struct Controller {
     /// a flow of weak evidence blocks its hop for a destination only if
     /// the destination answers through another hop.
     pub(super) answered_dests: HashMap<u64, u64>,
+    /// How each hop's flows to each port ended: the port fallback's
+    /// evidence that a hop blocks a port.
+    pub(super) port_outcomes: PortOutcomes,
     pub(super) ports: PortPlan,
     pub(super) dests: DestSlots,
     /// Hops whose link went down since the last tick: their flows are
@@ -102,6 +106,7 @@ impl Controller {
         let id_capacity = params.hop_ids.min(MAX_HOPS);
         let probes = ProbeBook::new(params.probe.clone());
         let blocks = BlockList::with_failover_exclusion(params.failover_exclusion_ns);
+        let port_outcomes = PortOutcomes::new(params.memory_ns);
         let mut engine = Engine::new(specs, params);
         let held: Vec<Option<u32>> = hops.iter().map(|h| h.id).collect();
         let ids = IdTable::new(id_capacity, &held);
@@ -132,6 +137,7 @@ impl Controller {
             dest_keys: HashMap::new(),
             failovers_seen: HashMap::new(),
             answered_dests: HashMap::new(),
+            port_outcomes,
             ports,
             dests: DestSlots::default(),
             pending_resets,
@@ -310,6 +316,7 @@ impl Controller {
         self.rejoin_due(now_ns, &mut events);
         self.probes_recovered(now_ns, &mut events);
         self.ids.count_flows(flows.iter().map(|(_, v)| v.hop));
+        self.port_outcomes.decay_to(now_ns);
         self.feed_failovers(now_ns, failovers);
         let samples: Vec<FlowSample<FlowKey>> = flows
             .iter()
@@ -332,9 +339,13 @@ impl Controller {
                 .entry(ev.destination)
                 .or_insert_with(|| DestKey::of(&ev.key));
             self.blocks.flow_failed(ev.hop, ev.destination, now_ns);
+            let port = DestKey::port_of(ev.destination);
+            self.port_outcomes.failed(ev.hop, port, 1);
         }
         for ev in &observed.newly_answered {
             self.blocks.flow_answered(ev.hop, ev.destination);
+            let port = DestKey::port_of(ev.destination);
+            self.port_outcomes.answered(ev.hop, port);
         }
         let excluded = self.update_exclusions(now_ns, &mut events);
         let mut pinned: Vec<u64> = excluded.iter().map(|&(_, d)| d).collect();

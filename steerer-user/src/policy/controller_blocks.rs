@@ -25,6 +25,7 @@ impl Controller {
             let d = k.dest.id();
             self.dest_keys.entry(d).or_insert(k.dest);
             self.blocks.failovers(i, d, delta, now_ns);
+            self.port_outcomes.failed(i, k.dest.port, delta);
             self.engine.record_failovers(i, delta);
         }
         // Counters the data plane no longer holds (LRU) are forgotten.
@@ -78,9 +79,13 @@ impl Controller {
     /// A blocked destination that found no table of its own: its hop is
     /// excluded for the destination's whole port instead, through the port
     /// sets (SPEC 5.5's per-destination rule needs a table per
-    /// destination). At most half of the hops accepting a port lose it
-    /// this way, those blocked for the most such destinations first: one
-    /// hop's blackholes never take a port from every hop (SPEC 5.6).
+    /// destination), if the hop fails most of its flows to that port
+    /// (`PortOutcomes::fails_most`: it blocks the port; a hop that
+    /// blackholes some destinations and answers the others keeps the port,
+    /// and its blocked destinations cost a fast failover each). At most
+    /// half of the hops accepting a port lose it this way, those blocked for
+    /// the most such destinations first: one hop's blackholes never take a
+    /// port from every hop (SPEC 5.6).
     pub(super) fn fall_back_to_ports(
         &mut self,
         excluded: &[(u32, u64)],
@@ -89,7 +94,11 @@ impl Controller {
     ) {
         let unplaced: BTreeSet<u64> = report.unplaced.iter().copied().collect();
         let mut evidence: BTreeMap<u16, BTreeMap<u32, usize>> = BTreeMap::new();
-        for &(h, d) in excluded.iter().filter(|(_, d)| unplaced.contains(d)) {
+        let outcomes = &self.port_outcomes;
+        for &(h, d) in excluded
+            .iter()
+            .filter(|&&(h, d)| unplaced.contains(&d) && outcomes.fails_most(h, DestKey::port_of(d)))
+        {
             *evidence
                 .entry(DestKey::port_of(d))
                 .or_default()

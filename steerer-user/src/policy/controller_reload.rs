@@ -80,6 +80,7 @@ impl Controller {
             .with_failover_exclusion_of(self.engine.params().failover_exclusion_ns);
         self.dest_keys = old.dest_keys;
         self.answered_dests = old.answered_dests;
+        self.port_outcomes = old.port_outcomes.renumbered(new_of);
         self.failovers_seen = old.failovers_seen;
         self.rejoin_at = old
             .rejoin_at

@@ -165,6 +165,37 @@ fn a_block_is_per_destination_and_falls_back_to_the_port_without_tables() {
 }
 
 #[test]
+fn a_hop_that_answers_most_of_a_port_keeps_it_when_a_block_finds_no_table() {
+    let mut p = params();
+    p.max_destination_windows = 1;
+    let mut c = Controller::new(hops(3), p);
+    // h1 answers eight flows to other destinations on 9000 ...
+    let mut flows: Vec<(FlowKey, FlowValue)> = (0..8)
+        .map(|i| (key(20 + i, 9000, 600), flow(11, 5000, 5000, 0, 4 * SEC)))
+        .collect();
+    // ... and blackholes two destinations on it, one of which finds no
+    // table (the only one is taken by the first).
+    flows.extend(failing(11, 2, 9000, 100));
+    c.handle_tick(5 * SEC, &flows, &[]);
+    flows.extend(failing(11, 3, 9000, 200));
+    let d = c.handle_tick(10 * SEC, &flows, &[]);
+    // 4 failed against 8 answered: under half, the port stays.
+    assert!(
+        !d.events
+            .iter()
+            .any(|e| matches!(e, Event::PortExcluded { .. })),
+        "{:?}",
+        d.events
+    );
+    assert!(d.port_sets.iter().all(|&s| s == d.port_sets[0]));
+    // The block itself holds for the destination with a table.
+    assert!(
+        d.events.iter().any(|e| matches!(e, Event::Excluded { .. }))
+            || c.exclusions().iter().any(|x| x.hop == "h1")
+    );
+}
+
+#[test]
 fn failovers_are_counted_once_and_against_their_destination() {
     let mut c = Controller::new(hops(3), params());
     let fk = FailoverKey {

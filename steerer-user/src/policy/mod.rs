@@ -41,6 +41,7 @@ pub mod hop_window;
 pub mod id_table;
 pub mod measure;
 pub mod params;
+pub mod port_outcomes;
 pub mod port_plan;
 pub mod probe_book;
 pub mod report;
